@@ -1,0 +1,74 @@
+"""File-descriptor wake-up shared by the fd-woken designs.
+
+The Go designs block in epoll/kqueue and are woken by a write to an eventfd
+(Linux) or a pipe (macOS). We do the same through ``selectors`` so the cost
+of a kernel round trip is really paid, and count every write as a syscall.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+
+
+class FdWaker:
+    """An eventfd (pipe where eventfd is missing) registered in a selector.
+
+    ``wake`` may be called from any thread; ``wait`` only from the loop thread.
+    The caller decides *whether* to wake (the wake-pending flag lives in the
+    designs); this class only performs and counts the syscalls.
+    """
+
+    def __init__(self) -> None:
+        self.uses_eventfd = hasattr(os, "eventfd")
+        if self.uses_eventfd:
+            self._read_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            self._write_fd = self._read_fd
+        else:  # pragma: no cover - macOS
+            self._read_fd, self._write_fd = os.pipe()
+            os.set_blocking(self._read_fd, False)
+            os.set_blocking(self._write_fd, False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._read_fd, selectors.EVENT_READ)
+        self.syscalls = 0  # written only by wake(); callers serialise wakes via their flag
+        self._closed = False
+
+    def wake(self) -> None:
+        """One write to the fd: the syscall the designs try to avoid."""
+        self.syscalls += 1
+        try:
+            if self.uses_eventfd:
+                os.eventfd_write(self._write_fd, 1)
+            else:  # pragma: no cover - macOS
+                os.write(self._write_fd, b"\x01")
+        except (BlockingIOError, OSError):
+            # counter saturated / pipe full (already readable) or closed during shutdown
+            pass
+
+    def wait(self, timeout: float | None) -> bool:
+        """Block until woken or ``timeout`` seconds pass; drain the fd. True if woken."""
+        events = self._selector.select(timeout)
+        if not events:
+            return False
+        self.drain()
+        return True
+
+    def drain(self) -> None:
+        """Read until EAGAIN so the next wait blocks again."""
+        try:
+            if self.uses_eventfd:
+                os.eventfd_read(self._read_fd)
+            else:  # pragma: no cover - macOS
+                while os.read(self._read_fd, 4096):
+                    pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._selector.close()
+        os.close(self._read_fd)
+        if self._write_fd != self._read_fd:  # pragma: no cover - macOS
+            os.close(self._write_fd)

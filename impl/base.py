@@ -1,0 +1,217 @@
+"""The one interface every event loop in the tournament implements.
+
+The benchmarks, the correctness suite and the runner only ever talk to this
+interface, so a design can be swapped by name without touching them. The
+interface mirrors the Go study's (run, submit, submit_internal, shutdown,
+close) plus the counters the benchmarks read to explain *why* a design costs
+what it costs.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+
+Task = Callable[[], object]
+ErrorHandler = Callable[[BaseException, Task], None]
+
+log = logging.getLogger("impl")
+
+
+class LoopState(enum.IntEnum):
+    """States of the Go study's Main and AlternateThree; the other designs use a subset."""
+
+    AWAKE = 0  # constructed, loop not started yet
+    RUNNING = 1  # the loop thread is executing a tick
+    SLEEPING = 2  # the loop thread is (about to be) blocked waiting for work
+    TERMINATING = 3  # shutdown requested, draining
+    TERMINATED = 4  # the loop has stopped; submit raises
+
+
+class LoopStoppedError(RuntimeError):
+    """Raised by submit when the loop no longer accepts tasks."""
+
+
+class LoopFullError(RuntimeError):
+    """Raised by a bounded lane (AlternateTwo's microtask ring) when it is full."""
+
+
+class InvalidTransitionError(RuntimeError):
+    """Raised by AlternateOne when a state transition is not in its table."""
+
+
+@dataclass(frozen=True)
+class CounterSnapshot:
+    """A consistent-enough copy of a loop's counters.
+
+    Counters are read while producers run, so a snapshot is not atomic across
+    fields; benchmarks take snapshots only at quiescent points (before and
+    after a timed block) and report deltas.
+    """
+
+    tasks_executed: int = 0  # tasks run to completion or to an exception
+    task_errors: int = 0  # tasks that raised (handed to the error handler)
+    wakeups_requested: int = 0  # a producer saw the loop asleep and wanted it woken
+    wake_syscalls: int = 0  # fd writes actually made (0 for in-process wakes)
+    wakeups_received: int = 0  # the loop returned from its blocking wait because of a wake
+    cas_retries: int = 0  # failed compare-and-set / exchange attempts that had to retry
+    spins: int = 0  # consumer spins on a half-linked node (Vyukov queue)
+    lock_waits: int = 0  # lock acquisitions that did not succeed at the first try
+    batches: int = 0  # drain batches with at least one task
+    max_batch: int = 0  # the largest batch drained in one go
+
+    def minus(self, earlier: CounterSnapshot) -> CounterSnapshot:
+        """Delta since ``earlier``; ``max_batch`` is a maximum, so it is kept, not subtracted."""
+        values = {}
+        for f in fields(self):
+            if f.name == "max_batch":
+                values[f.name] = self.max_batch
+            else:
+                values[f.name] = getattr(self, f.name) - getattr(earlier, f.name)
+        return CounterSnapshot(**values)
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+COUNTER_NAMES: tuple[str, ...] = tuple(f.name for f in fields(CounterSnapshot))
+
+
+def log_task_error(exc: BaseException, task: Task) -> None:
+    """Default error handler: a failing task is logged, never fatal to the loop."""
+    log.error("task %r raised %s: %s", task, type(exc).__name__, exc, exc_info=exc)
+
+
+class EventLoop(abc.ABC):
+    """A loop that runs submitted callables on one thread.
+
+    Usable from any thread: ``submit``/``submit_internal`` may be called
+    concurrently from many producers, ``shutdown`` from any thread (also
+    concurrently, and repeatedly). A task is a zero-argument callable; a task
+    that raises is handed to the error handler and the loop goes on.
+
+    Subclasses implement ``run`` (the loop body, blocking), the two submits,
+    ``_request_stop`` and ``counters``; starting on a thread, waiting for the
+    stop and ``close`` are shared here.
+    """
+
+    #: registry name of the design; set by subclasses
+    design: str = "abstract"
+
+    def __init__(self, *, error_handler: ErrorHandler | None = None) -> None:
+        self._error_handler: ErrorHandler = error_handler or log_task_error
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()  # set once the loop thread has entered run()
+        self._stopped = threading.Event()  # set once run() has returned
+        self._start_lock = threading.Lock()
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self) -> EventLoop:
+        """Run the loop on a daemon thread of its own; return once it is running."""
+        with self._start_lock:
+            if self._thread is not None or self._stopped.is_set():
+                raise RuntimeError(f"{self.design}: loop was already started")
+            self._thread = threading.Thread(
+                target=self.run, name=f"{self.design}-loop", daemon=True
+            )
+            self._thread.start()
+        self._started.wait()
+        return self
+
+    @abc.abstractmethod
+    def run(self) -> None:
+        """The loop body. Blocks until the loop is shut down.
+
+        Implementations must call ``self._mark_started()`` on entry and
+        ``self._mark_stopped()`` on exit (in a ``finally``).
+        """
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Graceful stop: blocks until the loop has stopped (or ``timeout`` expires).
+
+        Safe to call from several threads at once and more than once. Called
+        on a loop that was never started, it marks it terminated. Called from
+        a task on the loop thread itself it only requests the stop (waiting
+        there would deadlock).
+        """
+        self._request_stop()
+        if self._thread is None and not self._started.is_set():
+            return
+        if threading.current_thread() is self._thread:
+            return
+        if not self._stopped.wait(timeout):
+            raise TimeoutError(f"{self.design}: loop did not stop within {timeout} s")
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def close(self) -> None:
+        """Shut down if needed and release resources (file descriptors). Idempotent."""
+        if self._closed:
+            return
+        self.shutdown(timeout=10.0)
+        self._closed = True
+        self._release_resources()
+
+    def __enter__(self) -> EventLoop:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def is_stopped(self) -> bool:
+        return self._stopped.is_set()
+
+    # -- to implement --------------------------------------------------------
+    @abc.abstractmethod
+    def submit(self, task: Task) -> None:
+        """Queue ``task`` on the external lane. Raises LoopStoppedError once stopped."""
+
+    @abc.abstractmethod
+    def submit_internal(self, task: Task) -> None:
+        """Queue ``task`` on the priority (internal) lane."""
+
+    def submit_microtask(self, task: Task) -> None:
+        """Queue ``task`` on the microtask lane (designs with one; see capabilities)."""
+        raise NotImplementedError(f"{self.design} has no microtask lane")
+
+    @property
+    @abc.abstractmethod
+    def state(self) -> LoopState:
+        """The current state (a racy read, for tests and diagnostics)."""
+
+    @abc.abstractmethod
+    def counters(self) -> CounterSnapshot:
+        """Snapshot of the counters (see CounterSnapshot)."""
+
+    @abc.abstractmethod
+    def _request_stop(self) -> None:
+        """Begin the design's shutdown protocol; must not block on the loop."""
+
+    def _release_resources(self) -> None:  # noqa: B027 - optional hook
+        """Close file descriptors and the like; called once by close()."""
+
+    # -- helpers for subclasses ---------------------------------------------
+    def _mark_started(self) -> None:
+        self._started.set()
+
+    def _mark_stopped(self) -> None:
+        self._stopped.set()
+        self._started.set()  # never leave start() waiting on a loop that died early
+
+    def _run_task(self, task: Task) -> bool:
+        """Run one task, routing an exception to the handler. Returns False if it raised."""
+        try:
+            task()
+        except BaseException as exc:  # noqa: BLE001 - a task must never kill the loop
+            try:
+                self._error_handler(exc, task)
+            except BaseException:  # noqa: BLE001 - nor must a broken handler
+                log.exception("%s: error handler raised", self.design)
+            return False
+        return True

@@ -1,0 +1,128 @@
+"""Baseline: the goja_nodejs event loop, the study's reference.
+
+A plain list under a lock, an in-process one-permit wake (Go: a non-blocking
+send on a 1-slot channel; here a ``threading.Lock`` used as a binary
+semaphore, so no file descriptor and no syscall of ours), and a loop that
+swaps the whole list for a spare and runs every job: no budget, no phases.
+
+Faithful to the original, the "stopping" check in ``submit`` is made before
+the job is appended, outside the lock that the loop's final swap takes: a
+submit that passed the check can append after the final swap and be lost.
+That loss window is part of the design (no conservation promise).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from impl.base import (
+    CounterSnapshot,
+    ErrorHandler,
+    EventLoop,
+    LoopState,
+    LoopStoppedError,
+    Task,
+)
+
+
+class BaselineLoop(EventLoop):
+    design = "baseline"
+
+    def __init__(self, *, error_handler: ErrorHandler | None = None) -> None:
+        super().__init__(error_handler=error_handler)
+        self._jobs_lock = threading.Lock()
+        self._jobs: list[Task] = []
+        self._spare: list[Task] = []
+        # the one-slot channel: locked = empty, unlocked = one wake-up pending
+        self._permit = threading.Lock()
+        self._permit.acquire()
+        self._stopping = False
+        self._state = LoopState.AWAKE
+        self._executed = 0
+        self._errors = 0
+        self._wakeups_requested = 0
+        self._wakeups_received = 0
+        self._batches = 0
+        self._max_batch = 0
+
+    # -- producers -----------------------------------------------------------
+    def submit(self, task: Task) -> None:
+        if self._stopping:  # checked outside the lock: the design's loss window
+            raise LoopStoppedError("baseline: loop is stopped")
+        lock = self._jobs_lock
+        lock.acquire()
+        self._jobs.append(task)
+        if self._permit.locked():
+            # non-blocking send on the 1-slot channel; producers are serialised
+            # by the jobs lock, so the release cannot find the permit unlocked
+            self._wakeups_requested += 1
+            self._permit.release()
+        lock.release()
+
+    submit_internal = submit  # goja has one queue
+
+    def _request_stop(self) -> None:
+        with self._jobs_lock:
+            self._stopping = True
+            if self._permit.locked():
+                self._permit.release()
+        if self._thread is None and not self._started.is_set():
+            self._state = LoopState.TERMINATED
+            self._stopped.set()
+
+    # -- the loop --------------------------------------------------------------
+    def run(self) -> None:
+        if self._stopped.is_set():
+            raise RuntimeError("baseline: loop already stopped")
+        self._mark_started()
+        permit = self._permit
+        jobs_lock = self._jobs_lock
+        handler = self._error_handler
+        try:
+            while True:
+                self._state = LoopState.SLEEPING
+                permit.acquire()
+                self._wakeups_received += 1
+                self._state = LoopState.RUNNING
+                with jobs_lock:
+                    jobs = self._jobs
+                    self._jobs = self._spare
+                    stopping = self._stopping
+                if jobs:
+                    n = len(jobs)
+                    self._batches += 1
+                    if n > self._max_batch:
+                        self._max_batch = n
+                    for job in jobs:
+                        try:
+                            job()
+                        except BaseException as exc:  # noqa: BLE001 - never kill the loop
+                            self._errors += 1
+                            try:
+                                handler(exc, job)
+                            except BaseException:  # noqa: BLE001
+                                pass
+                    self._executed += n
+                    jobs.clear()
+                self._spare = jobs
+                if stopping:
+                    break
+        finally:
+            self._state = LoopState.TERMINATED
+            self._mark_stopped()
+
+    # -- observation -------------------------------------------------------------
+    @property
+    def state(self) -> LoopState:
+        return self._state
+
+    def counters(self) -> CounterSnapshot:
+        return CounterSnapshot(
+            tasks_executed=self._executed,
+            task_errors=self._errors,
+            wakeups_requested=self._wakeups_requested,
+            wake_syscalls=0,
+            wakeups_received=self._wakeups_received,
+            batches=self._batches,
+            max_batch=self._max_batch,
+        )
