@@ -1,0 +1,296 @@
+"""build_summary: Parquet + config -> SUMMARY.md, summary JSON and plots.
+
+One document (``doc``) holds every statistic; the renderer and the plots
+read only from it, and it is written beside the Markdown, so every number
+printed can be traced to a field of the JSON and the JSON to the Parquet.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from impl.report import compare as cmp
+from impl.report import fmt, plots, render
+from impl.report import hypotheses as hyp
+from impl.report import load as ld
+from impl.report import stats as st
+
+_FAILED_STATUSES = ("crashed", "timeout", "bad_input", "missing")
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return None if not math.isfinite(float(x)) else float(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
+def _universe(m: ld.Measurements, expected: list[dict], failed: list[dict]) -> dict[str, dict]:
+    """Every cell planned, failed or measured, with its status (failed_cells win)."""
+    cells: dict[str, dict] = {}
+
+    def base(c: dict) -> dict:
+        return {"cell_id": c["cell_id"], "label": c.get("label"), "scenario": c.get("scenario"),
+                "params": dict(c.get("params") or {}), "design": c.get("design"),
+                "status": "missing", "reason": "", "returncode": None, "seconds": None}
+
+    for c in expected:
+        cells[c["cell_id"]] = base(c)
+    for cid, c in m.cells.items():
+        if cid not in cells:
+            # the planner may name a cell by its grid params only while the runner
+            # records resolved params (defaults included): adopt that planned cell
+            alias = [e for e in expected if e["cell_id"] not in m.cells
+                     and e.get("label") == c["label"] and e.get("scenario") == c["scenario"]
+                     and all(c["params"].get(k) == v for k, v in (e.get("params") or {}).items())]
+            if len(alias) == 1 and alias[0]["cell_id"] in cells:
+                del cells[alias[0]["cell_id"]]
+        cells.setdefault(cid, base(c))
+        cells[cid].update(status="ok", design=c["design"])
+        if not cells[cid]["label"]:
+            cells[cid].update(label=c["label"], scenario=c["scenario"], params=c["params"])
+    for f in failed:
+        cid = f["cell_id"]
+        cells.setdefault(cid, base(f))
+        status = f.get("status") or "crashed"
+        cells[cid].update(status=status if status in _FAILED_STATUSES else "crashed",
+                          reason=str(f.get("reason") or ""), returncode=f.get("returncode"),
+                          seconds=f.get("seconds"))
+    for c in cells.values():
+        if c["status"] == "missing" and not c["reason"]:
+            c["reason"] = "no result file and no failure record"
+        c["status_text"] = c["status"] + (f": {c['reason']}" if c["reason"] else "")
+    return cells
+
+
+def _git(meta: dict) -> tuple | None:
+    if meta.get("git_commit"):
+        return (str(meta["git_commit"]), bool(meta.get("git_dirty")))
+    return None
+
+
+def _cell_metrics(m: ld.Measurements, cid: str) -> dict[str, dict]:
+    rows = m.of_cell(cid)
+    out: dict[str, dict] = {}
+    for metric, r in rows.groupby("metric", sort=True):
+        metric = str(metric)
+        unit = str(r["unit"].iloc[0]) if len(r) else ""
+        if ld.is_counter(metric):
+            out[metric] = {"unit": unit, "per_op": ld.counter_per_op(r, metric),
+                           "n_blocks": len(r)}
+            continue
+        cs = st.cell_stats(metric, ld.samples(r, metric), ld.block_samples(r, metric),
+                           per_op=metric in ld.PER_OP_METRICS)
+        out[metric] = {"unit": unit, **cs.to_dict()}
+    return out
+
+
+def _platform(m: ld.Measurements, doc_cells: dict) -> dict:
+    """Distinct values of each platform field over the measured cells ("unknown" if absent)."""
+    fields = ("date", "host", "cpu_model", "cpu_count", "os", "platform", "python_version",
+              "python_implementation", "switch_interval_s", "timer_resolution_ns", "gc_enabled",
+              "git_commit", "git_dirty", "profile", "processes", "blocks", "warmups",
+              "target_block_ms", "percentile_method", "seed", "snakemake_version",
+              "config_hash")
+    out: dict[str, list] = {}
+    for f in fields:
+        vals = []
+        for cid in sorted(m.meta):
+            v = m.meta[cid].get(f)
+            if v is not None and v not in vals:
+                vals.append(v)
+        out[f] = vals
+    if not out["host"]:
+        out["host"] = sorted({h for c in doc_cells.values() for h in c.get("hosts", [])})
+    out["switch_interval_ns"] = [v * 1e9 for v in out["switch_interval_s"]
+                                 if isinstance(v, (int, float))]
+    dates = sorted(str(d) for d in out["date"])
+    out["date_range"] = [dates[0], dates[-1]] if dates else []
+    return out
+
+
+def _comparison_doc(c: hyp.Comparison) -> dict:
+    e = c.effect
+    d = {"key": c.spec.key, "hypothesis": c.spec.hypothesis, "a": c.spec.a_label,
+         "b": c.spec.b_label, "metric": c.spec.metric, "each": c.spec.each,
+         "each_value": c.spec.each_value, "a_params": c.spec.a_params,
+         "b_params": c.spec.b_params, "expect": c.spec.expect, "threshold": c.spec.threshold,
+         "cell_a": c.cell_a, "cell_b": c.cell_b, "quality": c.quality, "verdict": c.verdict,
+         "reasons": c.reasons, "samples_needed": c.samples_needed, "p_adj": c.p_adj}
+    if e is not None:
+        d.update(n_a=e.n_a, n_b=e.n_b, median_a=e.median_a, median_b=e.median_b,
+                 ratio=e.ratio, ci=list(e.ci), p=e.p, u=e.u, pct_diff=e.ratio - 1,
+                 pct_ci=[e.ci[0] - 1, e.ci[1] - 1])
+    return d
+
+
+def _hyp_doc(r: hyp.HypothesisResult, first_index: int) -> dict:
+    h = r.hypothesis
+    counts = {v: sum(c.verdict == v for c in r.comparisons)
+              for v in (hyp.VALIDATED, hyp.REJECTED, hyp.NEEDS_RETEST)}
+    return {"id": h.id, "title": h.title, "question": h.question, "scenario": h.scenario,
+            "metric": h.metric, "a": h.a, "b": list(h.b), "each": h.each, "params": h.params,
+            "a_params": h.a_params, "b_params": h.b_params, "expect": h.expect,
+            "threshold": h.threshold, "context": list(h.context), "recommend": h.recommend,
+            "verdict": r.verdict, "reasons": r.reasons, "categories": r.categories,
+            "counts": counts,
+            "n_comparisons": len(r.comparisons),
+            "comparisons": list(range(first_index, first_index + len(r.comparisons))),
+            "is_control": h.is_control}
+
+
+def _rankings(doc_cells: dict, label_order: list[str]) -> list[dict]:
+    """Per scenario: each label's best cell (highest ops/s; lowest latency P50)."""
+    out = []
+    scenarios = sorted({c["scenario"] for c in doc_cells.values() if c["status"] == "ok"})
+    for sc in scenarios:
+        for metric, key, best in (("ns_per_op", "ops_per_s", max),
+                                  ("drain_ns_per_task", "ops_per_s", max),
+                                  ("latency_ns", "p50", min)):
+            per_label: dict[str, tuple[float, str]] = {}
+            for cid, c in doc_cells.items():
+                s = c.get("metrics", {}).get(metric)
+                if c["scenario"] != sc or c["status"] != "ok" or not s:
+                    continue
+                v = s["ops_per_s"] if key == "ops_per_s" else s["percentiles"].get("50")
+                if v is None:
+                    continue
+                cur = per_label.get(c["label"])
+                if cur is None or best(v, cur[0]) == v and v != cur[0]:
+                    per_label[c["label"]] = (v, cid)
+            if not per_label:
+                continue
+            order = sorted(per_label.items(), key=lambda kv: (-kv[1][0] if best is max
+                                                              else kv[1][0], kv[0]))
+            out.append({"scenario": sc, "metric": metric, "by": key,
+                        "entries": [{"label": lab, "value": v, "cell_id": cid}
+                                    for lab, (v, cid) in order]})
+    return out
+
+
+def build_summary(
+    all_parquet: Path | None,
+    cell_files: list[Path],
+    config: dict,
+    report_dir: Path,
+    expected_cells: list[dict],
+    failed_cells: list[dict],
+    partial: bool = False,
+    out_name: str = "SUMMARY.md",
+) -> Path:
+    """Render the summary (or the partial summary) and return the Markdown path."""
+    report_dir = Path(report_dir)
+    hyps = hyp.parse_hypotheses(config)
+    controls = hyp.parse_aa_control(config)
+    alpha = hyp.parse_alpha(config)
+    seed = int(config.get("seed", cmp.DEFAULT_SEED))
+    m = ld.load(all_parquet, cell_files)
+    universe = _universe(m, list(expected_cells or []), list(failed_cells or []))
+    label_order = list((config.get("implementations") or {}).keys())
+
+    doc_cells: dict[str, dict] = {}
+    for cid, c in sorted(universe.items()):
+        d = dict(c)
+        rows = m.of_cell(cid)
+        d["hosts"] = ld.hosts(rows)
+        d["source_hashes"] = ld.source_hashes(rows)
+        d["metrics"] = _cell_metrics(m, cid) if c["status"] == "ok" else {}
+        doc_cells[cid] = d
+
+    def view(cid: str) -> hyp.CellView:
+        d = doc_cells[cid]
+        unstable = {k: v["unstable_reason"] for k, v in d["metrics"].items()
+                    if isinstance(v, dict) and v.get("unstable")}
+        return hyp.CellView(cid, d["label"], d.get("design"), d["scenario"], d["params"],
+                            d["status"], d["reason"], d["hosts"], d["source_hashes"],
+                            _git(m.meta.get(cid, {})), unstable)
+
+    def block_samples(cid: str, metric: str) -> np.ndarray:
+        return ld.block_samples(ld.cell_rows(m, cid, metric), metric)
+
+    inputs = ([str(all_parquet)] if all_parquet is not None and Path(all_parquet).exists()
+              else [str(p) for p in cell_files if Path(p).exists()])
+    with fmt.recording() as printed:
+        results, control_results, warnings = hyp.evaluate(
+            hyps, controls, config, list(universe.values()), view, block_samples, alpha, seed)
+        comparisons, hyp_docs, ctl_docs = [], [], []
+        for r in results:
+            hyp_docs.append(_hyp_doc(r, len(comparisons)))
+            comparisons += [_comparison_doc(c) for c in r.comparisons]
+        for r in control_results:
+            ctl_docs.append(_hyp_doc(r, len(comparisons)))
+            comparisons += [_comparison_doc(c) for c in r.comparisons]
+        doc: dict[str, Any] = {
+            "partial": partial,
+            "out_name": out_name,
+            "cells": doc_cells,
+            "comparisons": comparisons,
+            "hypotheses": hyp_docs,
+            "controls": ctl_docs,
+            "warnings": warnings,
+            "alpha": alpha,
+            "constants": {
+                "percentile_method": st.PERCENTILE_METHOD,
+                "percentiles": [st.pct_key(p) for p in st.PERCENTILES],
+                "confidence": st.CONFIDENCE,
+                "min_n": {st.pct_key(p): st.min_n_for_percentile(p) for p in st.PERCENTILES},
+                "max_cv": st.MAX_CV,
+                "max_spread": st.MAX_SPREAD,
+                "min_samples": hyp.MIN_SAMPLES,
+                "n_resamples": cmp.N_RESAMPLES,
+                "seed": seed,
+                "ops_per_s_numerator": 1e9,
+            },
+            "platform": _platform(m, doc_cells),
+            "run": {
+                "n_planned": len(expected_cells or []),
+                "n_cells": len(doc_cells),
+                "n_ok": sum(c["status"] == "ok" for c in doc_cells.values()),
+                "n_failed": sum(c["status"] != "ok" for c in doc_cells.values()),
+                "warmup_rows_dropped": m.warmup_rows_dropped,
+                "rows": len(m.rows),
+                "inputs": inputs,
+                "n_inputs": len(inputs),
+            },
+            "label_order": label_order,
+        }
+        doc["rankings"] = _rankings(doc_cells, label_order)
+        json_name = Path(out_name).with_suffix(".json").name
+        doc["json_name"] = json_name
+        doc = _jsonable(doc)
+        doc["plots"], doc["plots_skipped"] = plots.make_plots(doc, config, report_dir,
+                                                              Path(out_name).stem)
+        markdown = render.render(doc, config)
+        doc["printed"] = printed.entries
+    write_atomic(report_dir / json_name, json.dumps(_jsonable(doc), indent=1, sort_keys=True,
+                                                    ensure_ascii=False))
+    out = report_dir / out_name
+    write_atomic(out, markdown)
+    return out

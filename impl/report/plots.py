@@ -1,0 +1,148 @@
+"""PNG plots next to the summary, drawn from the summary document only.
+
+Per-op metrics against every swept numeric parameter (submit cost vs
+producers, per-task cost vs burst size or vs budget: the axis is named after
+the parameter that was actually varied, so a burst curve is never labelled a
+budget curve), and latency percentile curves from the pooled samples'
+recorded percentiles. Missing data skips a plot and says so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from impl.report.load import PER_OP_METRICS, POOLED_METRICS  # noqa: E402
+from impl.report.tables import choose_column, param_str, sort_key, varying  # noqa: E402
+
+
+def _slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("_")
+
+
+def _save(fig, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+
+
+def _numeric(values) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _series(cells: list[dict], column: str, metric: str, label_order: list[str]):
+    """(row name -> [(x, median, lo, hi)]) over the ok cells of one metric."""
+    var = varying(cells)
+    rank = {label: i for i, label in enumerate(label_order)}
+    out: dict[str, list] = {}
+    for c in sorted(cells, key=lambda c: (rank.get(c["label"], len(rank)), c["label"])):
+        s = c.get("metrics", {}).get(metric)
+        if c["status"] != "ok" or not s or s.get("median") is None:
+            continue
+        extra = {k: c["params"][k] for k in sorted(var) if k != column and k in c["params"]}
+        name = c["label"] + (f" ({param_str(extra)})" if extra else "")
+        ci = s.get("median_ci") or [s["median"], s["median"]]
+        out.setdefault(name, []).append((c["params"][column], s["median"], ci[0], ci[1]))
+    return {k: sorted(v, key=lambda t: sort_key(t[0])) for k, v in out.items()}
+
+
+def _sweep_plot(cells, column, metric, scenario, label_order, path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for name, pts in _series(cells, column, metric, label_order).items():
+        xs = [p[0] for p in pts]
+        ys = [p[1] for p in pts]
+        err = [[p[1] - p[2] for p in pts], [p[3] - p[1] for p in pts]]
+        ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=name)
+    xs_all = [c["params"][column] for c in cells if column in c["params"]]
+    if xs_all and min(xs_all) > 0:
+        ax.set_xscale("log", base=2)
+    ticks = sorted(set(xs_all))
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel(column)
+    ax.set_ylabel(f"median {metric} (ns), 95% interval")
+    title = f"{scenario}: median {metric} vs {column}"
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    return title
+
+
+def _latency_plot(cells, metric, scenario, pkeys, label_order, path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    rank = {label: i for i, label in enumerate(label_order)}
+    for c in sorted(cells, key=lambda c: (rank.get(c["label"], len(rank)), c["cell_id"])):
+        s = c.get("metrics", {}).get(metric)
+        if c["status"] != "ok" or not s:
+            continue
+        labels = [f"P{k}" for k in pkeys] + ["max"]
+        values = [s["percentiles"].get(k) for k in pkeys] + [s["max"]]
+        xs = [i for i, v in enumerate(values) if v]
+        name = c["label"] + (f" ({param_str(c['params'])})" if c["params"] else "")
+        ax.plot(xs, [values[i] for i in xs], marker="o", label=name)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yscale("log")
+    ax.set_xlabel("percentile (pooled samples; missing point = n too small)")
+    ax.set_ylabel(f"{metric} (ns)")
+    title = f"{scenario}: {metric} percentiles per cell"
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+    return title
+
+
+def make_plots(doc: dict, config: dict, report_dir: Path, stem: str):
+    """Write the PNGs; return ([{file, title}], [why each expected plot was skipped])."""
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    plots, skipped = [], []
+    label_order = doc.get("label_order", [])
+    pkeys = doc["constants"]["percentiles"]
+    by_scenario: dict[str, list[dict]] = {}
+    for c in doc["cells"].values():
+        by_scenario.setdefault(c["scenario"], []).append(c)
+    for sc in sorted(by_scenario):
+        cells = by_scenario[sc]
+        ok = [c for c in cells if c["status"] == "ok"]
+        if not ok:
+            skipped.append(f"{sc}: no measured cell")
+            continue
+        metrics = sorted({m for c in ok for m in c.get("metrics", {})})
+        for metric in metrics:
+            with_metric = [c for c in ok if metric in c.get("metrics", {})]
+            if metric in PER_OP_METRICS:
+                var = varying(with_metric)
+                numeric = {k: v for k, v in var.items() if _numeric(v) and len(v) > 1}
+                column = choose_column(with_metric, None)
+                if column not in numeric:
+                    column = max(sorted(numeric), key=lambda k: len(numeric[k]), default=None)
+                if column is None:
+                    skipped.append(f"{sc} {metric}: no numeric parameter swept")
+                    continue
+                name = f"{_slug(stem)}_{_slug(sc)}_{_slug(metric)}_vs_{_slug(column)}.png"
+                title = _sweep_plot(with_metric, column, metric, sc, label_order,
+                                    report_dir / name)
+                plots.append({"file": name, "title": title})
+            elif metric in POOLED_METRICS:
+                name = f"{_slug(stem)}_{_slug(sc)}_{_slug(metric)}_percentiles.png"
+                title = _latency_plot(with_metric, metric, sc, pkeys, label_order,
+                                      report_dir / name)
+                plots.append({"file": name, "title": title})
+    return plots, skipped

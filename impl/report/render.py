@@ -1,0 +1,421 @@
+"""Context building and the jinja2 environment for SUMMARY.md.
+
+Every value is taken from the summary document by its path and formatted by
+``fmt`` (which records it), so the template never computes or invents a
+number; it only places strings.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jinja2
+
+from impl.report import fmt
+from impl.report import hypotheses as hyp
+from impl.report.load import PER_OP_METRICS, POOLED_METRICS, is_counter
+from impl.report.tables import Table, choose_column, grid_table, param_str, sort_key, src
+
+_ICON = {hyp.VALIDATED: "✅", hyp.REJECTED: "❌", hyp.NEEDS_RETEST: "⚠️"}
+
+
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("impl.report", "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+class Doc:
+    """Path access to the summary document plus formatting that records the path."""
+
+    def __init__(self, doc: dict):
+        self.doc = doc
+
+    def get(self, *path):
+        cur = self.doc
+        for p in path:
+            cur = cur[p]
+        return cur
+
+    def value(self, unit: str, *path) -> str:
+        return fmt.value(self.get(*path), unit, src(*path))
+
+    def dur(self, *path) -> str:
+        return fmt.duration_ns(self.get(*path), src(*path))
+
+    def qty(self, *path) -> str:
+        return fmt.quantity(self.get(*path), src(*path))
+
+    def rate(self, *path) -> str:
+        return fmt.rate(self.get(*path), src(*path))
+
+    def pct(self, *path, signed: bool = False) -> str:
+        return fmt.percent(self.get(*path), src(*path), signed=signed)
+
+    def setting(self, *path, as_percent: bool = False) -> str:
+        return fmt.setting(self.get(*path), src(*path), as_percent=as_percent)
+
+    def p(self, *path) -> str:
+        return fmt.pvalue(self.get(*path), src(*path))
+
+    def int(self, *path) -> str:
+        return fmt.integer(self.get(*path), src(*path))
+
+    def text(self, *path) -> str:
+        return fmt.text(self.get(*path), src(*path))
+
+    def texts(self, *path) -> str:
+        vals = self.get(*path)
+        if not vals:
+            return "unknown"
+        return ", ".join(fmt.text(v, src(*path, i)) for i, v in enumerate(vals))
+
+
+def _pct_label(d: Doc, key: str) -> str:
+    i = d.get("constants", "percentiles").index(key)
+    return "P" + d.text("constants", "percentiles", i)
+
+
+def _params_text(d: Doc, *path) -> str:
+    params = d.get(*path)
+    if not params:
+        return ""
+    return fmt.text(param_str(params), src(*path, "__str__"))
+
+
+def _unit(d: Doc, cid: str, metric: str) -> str:
+    return d.get("cells", cid, "metrics", metric).get("unit", "ns")
+
+
+def _median_cell(d: Doc, metric: str):
+    def value_of(c: dict) -> str | None:
+        s = c.get("metrics", {}).get(metric)
+        if c["status"] != "ok" or not s:
+            return None
+        cid = c["cell_id"]
+        if is_counter(metric):
+            return d.qty("cells", cid, "metrics", metric, "per_op")
+        text = d.value(s.get("unit", "ns"), "cells", cid, "metrics", metric, "median")
+        return text + (" †" if s.get("unstable") else "")
+    return value_of
+
+
+def _column_title(d: Doc, column: str | None):
+    def title(v) -> str:
+        return fmt.text(f"{column}={v}", src("column", column, v))
+    return title
+
+
+def _scope_cells(d: Doc, scenario: str, fixed: dict | None = None) -> list[dict]:
+    fixed = fixed or {}
+    return [c for c in d.get("cells").values()
+            if c["scenario"] == scenario
+            and all(c["params"].get(k) == v for k, v in fixed.items())]
+
+
+def _latency_table(d: Doc, cells: list[dict], metric: str, label_order: list[str]) -> Table:
+    """One row per cell: mean, P50, P95, P99, P99.9, max, n (suppressed tails say so)."""
+    pkeys = d.get("constants", "percentiles")
+    cols = ["mean"] + [_pct_label(d, k) for k in pkeys] + ["max", "n"]
+    rank = {label: i for i, label in enumerate(label_order)}
+    rows, notes = [], []
+    small = False
+    for c in sorted(cells, key=lambda c: (rank.get(c["label"], len(rank)), c["label"],
+                                          sorted((k, sort_key(v)) for k, v in
+                                                 c["params"].items()))):
+        cid = c["cell_id"]
+        name = d.text("cells", cid, "label")
+        ptxt = _params_text(d, "cells", cid, "params")
+        if ptxt:
+            name += f" ({ptxt})"
+        s = c.get("metrics", {}).get(metric)
+        if c["status"] != "ok" or not s:
+            rows.append({"name": name, "cells": [fmt.MISSING] * len(cols)})
+            notes.append(f"`{d.text('cells', cid, 'cell_id')}`: "
+                         f"{d.text('cells', cid, 'status_text')}")
+            continue
+        base = ("cells", cid, "metrics", metric)
+        vals = [d.dur(*base, "mean")]
+        for k in pkeys:
+            if s["percentiles"].get(k) is None:
+                vals.append("n too small")
+                small = True
+            else:
+                vals.append(d.dur(*base, "percentiles", k))
+        vals += [d.dur(*base, "max"), d.int(*base, "n")]
+        if s.get("unstable"):
+            vals[0] += " †"
+        rows.append({"name": name, "cells": vals})
+    if small:
+        need = ", ".join(f"{_pct_label(d, k)} n ≥ {d.int('constants', 'min_n', k)}"
+                         for k in pkeys)
+        notes.append(f"\"n too small\": a distribution-free interval needs {need}")
+    return Table(cols, rows, notes)
+
+
+def _comparison_rows(d: Doc, indices: list[int]) -> list[dict]:
+    rows = []
+    for i in indices:
+        c = d.get("comparisons", i)
+        base = ("comparisons", i)
+        row = {"key": d.text(*base, "key"), "verdict": d.text(*base, "verdict"),
+               "icon": _ICON[c["verdict"]], "reasons": [d.text(*base, "reasons", j)
+                                                         for j in range(len(c["reasons"]))]}
+        unit = "ns"
+        if c.get("cell_a") and c["cell_a"] in d.get("cells"):
+            unit = d.get("cells", c["cell_a"], "metrics").get(c["metric"], {}).get("unit", "ns")
+        if "ratio" in c:
+            row.update(
+                median_a=d.value(unit, *base, "median_a"),
+                median_b=d.value(unit, *base, "median_b"),
+                ratio=d.qty(*base, "ratio"),
+                ci=f"{d.qty(*base, 'ci', 0)}–{d.qty(*base, 'ci', 1)}",
+                p=d.p(*base, "p"), p_adj=d.p(*base, "p_adj"),
+                n=f"{d.int(*base, 'n_a')} / {d.int(*base, 'n_b')}",
+            )
+        else:
+            row.update(median_a=fmt.MISSING, median_b=fmt.MISSING, ratio=fmt.MISSING,
+                       ci=fmt.MISSING, p=fmt.MISSING, p_adj=fmt.MISSING, n=fmt.MISSING)
+        row["needed"] = (d.int(*base, "samples_needed") if c.get("samples_needed")
+                         else fmt.MISSING)
+        rows.append(row)
+    return rows
+
+
+def _finding(d: Doc, i: int) -> str | None:
+    """One sentence per measured comparison, every number from the document."""
+    c = d.get("comparisons", i)
+    if "ratio" not in c:
+        return None
+    base = ("comparisons", i)
+    unit = d.get("cells", c["cell_a"], "metrics", c["metric"]).get("unit", "ns")
+    where = f" at {d.text(*base, 'each')}={d.text(*base, 'each_value')}" if c["each"] else ""
+    a = d.text(*base, "a") + (f" ({_params_text(d, *base, 'a_params')})"
+                              if c["a_params"] != c["b_params"] else "")
+    b = d.text(*base, "b") + (f" ({_params_text(d, *base, 'b_params')})"
+                              if c["a_params"] != c["b_params"] else "")
+    if c["metric"] in PER_OP_METRICS:  # more ns per op = slower
+        direction = "slower" if c["ratio"] > 1 else "faster" if c["ratio"] < 1 else "equal"
+    else:
+        direction = "higher" if c["ratio"] > 1 else "lower" if c["ratio"] < 1 else "equal"
+    diff = d.pct(*base, "pct_diff", signed=True)
+    lo, hi = d.pct(*base, "pct_ci", 0, signed=True), d.pct(*base, "pct_ci", 1, signed=True)
+    metric = d.text(*base, "metric")
+    conf = d.setting("constants", "confidence", as_percent=True)
+    sentence = (f"{a}'s median {metric} is {diff} ({direction}) relative to {b}{where}: "
+                f"{d.value(unit, *base, 'median_a')} vs {d.value(unit, *base, 'median_b')}, "
+                f"{conf} interval of the difference {lo} to {hi}, "
+                f"Holm-adjusted p = {d.p(*base, 'p_adj')} → {d.text(*base, 'verdict')}.")
+    return sentence
+
+
+def _hypothesis_section(d: Doc, hi: int, config: dict, label_order: list[str]) -> dict:
+    h = d.get("hypotheses", hi)
+    base = ("hypotheses", hi)
+    cells = _scope_cells(d, h["scenario"], h["params"])
+    column = choose_column(cells, h["each"])
+    main = grid_table(cells, label_order, column, _median_cell(d, h["metric"]),
+                      _column_title(d, column), "median")
+    latency = (_latency_table(d, cells, h["metric"], label_order)
+               if h["metric"] in POOLED_METRICS else None)
+    context = []
+    for j, metric in enumerate(h["context"]):
+        t = grid_table(cells, label_order, column, _median_cell(d, metric),
+                       _column_title(d, column), "per op")
+        context.append({"metric": d.text(*base, "context", j), "table": t})
+    findings = [f for f in (_finding(d, i) for i in h["comparisons"]) if f]
+    return {
+        "id": d.text(*base, "id"), "title": d.text(*base, "title"),
+        "question": d.text(*base, "question") if h["question"] else "",
+        "verdict": d.text(*base, "verdict"), "icon": _ICON[h["verdict"]],
+        "scenario": d.text(*base, "scenario"), "metric": d.text(*base, "metric"),
+        "prediction": _prediction(d, hi),
+        "reasons": [d.text(*base, "reasons", j) for j in range(len(h["reasons"]))],
+        "categories": [d.text(*base, "categories", j) for j in range(len(h["categories"]))],
+        "table": main, "latency": latency, "context": context,
+        "comparisons": _comparison_rows(d, h["comparisons"]), "findings": findings,
+        "unstable_note": any("†" in cell for r in main.rows for cell in r["cells"]),
+    }
+
+
+def _prediction(d: Doc, hi: int) -> str:
+    """The expectation in words: ratio a/b beyond 1+t (greater), below 1/(1+t) (less)."""
+    base = ("hypotheses", hi)
+    h = d.get(*base)
+    a, t = d.text(*base, "a"), d.setting(*base, "threshold", as_percent=True)
+    if h["expect"] == "greater":
+        return f"median({a}) exceeds the other median by more than {t}"
+    if h["expect"] == "less":
+        return f"the other median exceeds median({a}) by more than {t}"
+    return f"the medians differ by more than {t}, in either direction"
+
+
+def _recommendation(d: Doc, hi: int) -> str:
+    """Stated rule: config text for the verdict if given, else a default per verdict."""
+    h = d.get("hypotheses", hi)
+    base = ("hypotheses", hi)
+    key = {hyp.VALIDATED: "validated", hyp.REJECTED: "rejected",
+           hyp.NEEDS_RETEST: "needs_retest"}[h["verdict"]]
+    head = f"**{d.text(*base, 'id')} {d.text(*base, 'verdict')}**"
+    if h["recommend"].get(key):
+        return f"{head}: {d.text(*base, 'recommend', key)}"
+    if key == "validated":
+        return (f"{head}: act on it: {d.text(*base, 'a')} differs from the compared "
+                f"implementation(s) in the predicted direction by more than the threshold.")
+    if key == "rejected":
+        return f"{head}: do not act on this hypothesis; the predicted difference is ruled out."
+    return f"{head}: no recommendation until the hypothesis is retested (reasons above)."
+
+
+def _other_sections(d: Doc, covered: set[str], label_order: list[str]) -> list[dict]:
+    """Scenarios no hypothesis covers (continuous, mixed, ...): a table per metric."""
+    out = []
+    all_cells = d.get("cells")
+    scenarios = sorted({c["scenario"] for c in all_cells.values()} - covered)
+    for sc in scenarios:
+        cells = _scope_cells(d, sc)
+        metrics = sorted({m for c in cells for m in c.get("metrics", {}) if not is_counter(m)})
+        tables = []
+        column = choose_column(cells, None)
+        for metric in metrics or ["(no data)"]:
+            t = grid_table(cells, label_order, column, _median_cell(d, metric),
+                           _column_title(d, column), "median")
+            lat = (_latency_table(d, cells, metric, label_order)
+                   if metric in POOLED_METRICS else None)
+            tables.append({"metric": fmt.text(metric, src("metric", metric)), "table": t,
+                           "latency": lat})
+        out.append({"scenario": fmt.text(sc, src("scenario", sc)), "tables": tables})
+    return out
+
+
+def _rankings(d: Doc) -> list[dict]:
+    out = []
+    for ri, r in enumerate(d.get("rankings")):
+        entries = []
+        for ei, e in enumerate(r["entries"]):
+            cid = e["cell_id"]
+            ptxt = _params_text(d, "cells", cid, "params")
+            if r["by"] == "ops_per_s":
+                v = d.rate("rankings", ri, "entries", ei, "value")
+            else:
+                v = d.dur("rankings", ri, "entries", ei, "value")
+            entries.append(f"{d.text('rankings', ri, 'entries', ei, 'label')}: {v}"
+                           + (f" ({ptxt})" if ptxt else ""))
+        out.append({"scenario": d.text("rankings", ri, "scenario"),
+                    "metric": d.text("rankings", ri, "metric"),
+                    "by": "throughput (ops/s)" if r["by"] == "ops_per_s"
+                    else "latency " + _pct_label(d, "50"),
+                    "entries": entries})
+    return out
+
+
+def _failed(d: Doc) -> list[dict]:
+    rows = []
+    for cid, c in sorted(d.get("cells").items()):
+        if c["status"] == "ok":
+            continue
+        base = ("cells", cid)
+        dep = [d.text("hypotheses", i, "id") for i, h in enumerate(d.get("hypotheses"))
+               if any(cid in (d.get("comparisons", j).get("cell_a"),
+                              d.get("comparisons", j).get("cell_b"))
+                      for j in h["comparisons"])]
+        rows.append({"cell_id": d.text(*base, "cell_id"), "status": d.text(*base, "status"),
+                     "returncode": d.int(*base, "returncode")
+                     if c.get("returncode") is not None else fmt.MISSING,
+                     "seconds": d.qty(*base, "seconds")
+                     if c.get("seconds") is not None else fmt.MISSING,
+                     "reason": d.text(*base, "reason"),
+                     "hypotheses": ", ".join(dep) or fmt.MISSING})
+    return rows
+
+
+def _platform(d: Doc) -> dict:
+    p = ("platform",)
+    sw = d.get(*p, "switch_interval_ns")
+    dates = list(dict.fromkeys(d.get(*p, "date_range")))
+    return {
+        "date": " to ".join(fmt.text(v, src(*p, "date_range", i))
+                            for i, v in enumerate(dates)) or "unknown",
+        "host": d.texts(*p, "host"),
+        "cpu": d.texts(*p, "cpu_model"),
+        "cores": d.texts(*p, "cpu_count"),
+        "os": d.texts(*p, "os") if d.get(*p, "os") else d.texts(*p, "platform"),
+        "python": " ".join(x for x in (d.texts(*p, "python_implementation"),
+                                        d.texts(*p, "python_version")) if x != "unknown")
+        or "unknown",
+        "switch": ", ".join(fmt.duration_ns(v, src(*p, "switch_interval_ns", i))
+                            for i, v in enumerate(sw)) or "unknown",
+        "git": d.texts(*p, "git_commit"), "dirty": d.texts(*p, "git_dirty"),
+        "profile": d.texts(*p, "profile"), "processes": d.texts(*p, "processes"),
+        "blocks": d.texts(*p, "blocks"), "warmups": d.texts(*p, "warmups"),
+        "target_block_ms": d.texts(*p, "target_block_ms"),
+        "percentile_method": d.texts(*p, "percentile_method"),
+    }
+
+
+def _inputs(d: Doc) -> list[str]:
+    """all.parquet, or the cell files (by count and common directory when there are many)."""
+    inputs = d.get("run", "inputs")
+    if len(inputs) <= 3:
+        return [f"`{d.text('run', 'inputs', i)}`" for i in range(len(inputs))]
+    common = os.path.commonpath(inputs)
+    return [f"{d.int('run', 'n_inputs')} cell files under "
+            f"`{fmt.text(common, src('run', 'inputs', '__common__'))}`"]
+
+
+def context(doc: dict, config: dict) -> dict:
+    d = Doc(doc)
+    label_order = doc["label_order"]
+    hyps = [_hypothesis_section(d, i, config, label_order) for i in range(len(doc["hypotheses"]))]
+    covered = {h["scenario"] for h in doc["hypotheses"]}
+    controls = []
+    for ci in range(len(doc["controls"])):
+        c = doc["controls"][ci]
+        controls.append({"id": d.text("controls", ci, "id"),
+                         "verdict": d.text("controls", ci, "verdict"),
+                         "categories": [d.text("controls", ci, "categories", j)
+                                        for j in range(len(c["categories"]))],
+                         "comparisons": _comparison_rows(d, c["comparisons"])})
+    consts = ("constants",)
+    pk = doc["constants"]["percentiles"]
+    return {
+        "partial": doc["partial"],
+        "platform": _platform(d),
+        "hypotheses": hyps,
+        "controls": controls,
+        "warnings": [d.text("warnings", i) for i in range(len(doc["warnings"]))],
+        "alpha": d.setting("alpha"),
+        "other": _other_sections(d, covered, label_order),
+        "rankings": _rankings(d),
+        "recommendations": [_recommendation(d, i) for i in range(len(doc["hypotheses"]))],
+        "failed": _failed(d),
+        "run": {k: d.int("run", k) for k in ("n_planned", "n_cells", "n_ok", "n_failed",
+                                             "warmup_rows_dropped", "rows")},
+        "inputs": _inputs(d),
+        "c": {
+            "method": d.text(*consts, "percentile_method"),
+            "confidence": d.setting(*consts, "confidence", as_percent=True),
+            "min_n": ", ".join(f"{_pct_label(d, k)}: {d.int(*consts, 'min_n', k)}" for k in pk),
+            "P": {k: _pct_label(d, k) for k in pk},
+            "max_cv": d.setting(*consts, "max_cv", as_percent=True),
+            "max_spread": d.setting(*consts, "max_spread", as_percent=True),
+            "min_samples": d.int(*consts, "min_samples"),
+            "n_resamples": d.int(*consts, "n_resamples"),
+            "seed": d.setting(*consts, "seed"),
+            "ops": d.setting(*consts, "ops_per_s_numerator"),
+        },
+        "plots": [{"file": d.text("plots", i, "file"), "title": d.text("plots", i, "title")}
+                  for i in range(len(doc["plots"]))],
+        "plots_skipped": [d.text("plots_skipped", i) for i in range(len(doc["plots_skipped"]))],
+        "json_name": d.text("json_name"),
+        "out_name": d.text("out_name"),
+    }
+
+
+def render(doc: dict, config: dict) -> str:
+    return environment().get_template("summary.md.j2").render(**context(doc, config))

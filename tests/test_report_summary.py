@@ -1,0 +1,383 @@
+"""build_summary end to end on synthetic Parquet files with known values."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from impl.report import build_summary
+from impl.report import synthetic as syn
+from impl.report.stats import PercentileOrderError
+
+RNG = np.random.default_rng(1)
+
+
+def jitter(center: float, n: int, spread: float) -> list[float]:
+    """n values around center, deterministic, median exactly center (n even: symmetric)."""
+    half = np.linspace(spread / n, spread, n // 2)
+    vals = np.concatenate([center - half, center + half, [center] * (n % 2)])
+    return list(vals)
+
+
+def latency_blocks(center: float, blocks: int = 8, per_block: int = 100) -> list[list[float]]:
+    rng = np.random.default_rng(int(center))
+    return [list(center * rng.lognormal(0, 0.05, per_block)) for _ in range(blocks)]
+
+
+def config(aa: bool = True) -> dict:
+    cfg = {
+        "profile": "quick",
+        "implementations": {
+            "main": {"design": "main"},
+            "alternate_three": {"design": "alternate_three"},
+            "baseline": {"design": "baseline"},
+            "asyncio": {"design": "asyncio"},
+            "main_aa": {"design": "main", "control_of": "main"},
+        },
+        "scenarios": {
+            "submit_contention": {"grid": {"producers": [1, 2]}},
+            "round_trip": {"grid": {}},
+            "drain": {"grid": {"budget": [64, 4096]}},
+            "continuous": {"grid": {}},
+        },
+        "hypotheses": [
+            {"id": "H1", "title": "Ingress design", "question": "Does Main cost more per submit?",
+             "scenario": "submit_contention", "metric": "ns_per_op", "a": "main",
+             "b": "alternate_three", "each": "producers", "expect": "greater",
+             "threshold": 0.10, "context": ["counter.cas_retries"],
+             "recommend": {"validated": "prefer the lock+chunk ingress"}},
+            {"id": "H2", "title": "Wake-up cost", "scenario": "round_trip",
+             "metric": "latency_ns", "a": "alternate_three", "b": "baseline",
+             "expect": "greater", "threshold": 0.10, "context": ["counter.wake_syscalls"]},
+            {"id": "H3", "title": "Drain budget", "scenario": "drain",
+             "metric": "drain_ns_per_task", "a": "main", "b": "main",
+             "a_params": {"budget": 4096}, "b_params": {"budget": 64}, "expect": "less",
+             "threshold": 0.10},
+            {"id": "H4", "title": "Real world", "scenario": "continuous", "metric": "ns_per_op",
+             "a": "asyncio", "b": "baseline", "expect": "greater", "threshold": 0.10},
+        ],
+        "alpha": 0.05,
+    }
+    if aa:
+        cfg["aa_control"] = {"a": "main", "b": "main_aa", "scenario": "round_trip",
+                             "metric": "latency_ns"}
+    return cfg
+
+
+def make_run(root: Path, aa_shift: float = 1.0, fail_drain: bool = True):
+    """Write the synthetic cells; return (cell files, expected cells, failed cells)."""
+    files, expected, failed = [], [], []
+
+    def cell(label, scenario, params, metrics, **kw):
+        expected.append({"cell_id": syn.cell_id(label, scenario, params), "label": label,
+                         "scenario": scenario, "params": params})
+        if metrics is None:
+            return
+        files.append(syn.write_cell(root, label, scenario, params, metrics, **kw))
+
+    # H1: main 150 ns vs alternate_three 100 ns (ratio 1.5): VALIDATED at both producer counts
+    for p in (1, 2):
+        cell("main", "submit_contention", {"producers": p},
+             {"ns_per_op": jitter(150.0 * p, 8, 2.0), "counter.cas_retries": [5] * 8})
+        cell("alternate_three", "submit_contention", {"producers": p},
+             {"ns_per_op": jitter(100.0 * p, 8, 2.0), "counter.cas_retries": [0] * 8})
+    cell("baseline", "submit_contention", {"producers": 1},
+         {"ns_per_op": jitter(120.0, 8, 2.0)})
+    # H2: alternate_three == baseline latency: REJECTED
+    cell("alternate_three", "round_trip", {}, {"latency_ns": latency_blocks(10000.0),
+                                               "counter.wake_syscalls": [100] * 8})
+    cell("baseline", "round_trip", {}, {"latency_ns": latency_blocks(10001.0),
+                                        "counter.wake_syscalls": [0] * 8})
+    # A/A control
+    cell("main", "round_trip", {}, {"latency_ns": latency_blocks(20000.0)})
+    cell("main_aa", "round_trip", {}, {"latency_ns": latency_blocks(20000.0 * aa_shift + 3)},
+         design="main")
+    # H3: the budget=64 cell crashed: NEEDS RETEST
+    cell("main", "drain", {"budget": 4096}, {"drain_ns_per_task": jitter(80.0, 8, 1.0)})
+    if fail_drain:
+        cell("main", "drain", {"budget": 64}, None)
+        failed.append({"cell_id": syn.cell_id("main", "drain", {"budget": 64}), "label": "main",
+                       "scenario": "drain", "params": {"budget": 64}, "status": "crashed",
+                       "returncode": 1, "seconds": 2.5, "reason": "verification failed"})
+    else:
+        cell("main", "drain", {"budget": 64}, {"drain_ns_per_task": jitter(120.0, 8, 1.0)})
+    # H4: ratio right at the threshold: inconclusive
+    cell("asyncio", "continuous", {}, {"ns_per_op": jitter(110.0, 8, 6.0)})
+    cell("baseline", "continuous", {}, {"ns_per_op": jitter(100.0, 8, 6.0)})
+    # an uncovered scenario with a missing cell (planned, never written, no failure record)
+    cell("baseline", "mixed", {"burst": 100}, {"ns_per_op": jitter(500.0, 8, 5.0)})
+    cell("main", "mixed", {"burst": 100}, None)
+    return files, expected, failed
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    files, expected, failed = make_run(root)
+    all_parquet = syn.write_all(files, root / "all.parquet")
+    report = root / "report"
+    out = build_summary(all_parquet, files, config(), report, expected, failed)
+    doc = json.loads((report / "SUMMARY.json").read_text())
+    return {"root": root, "files": files, "md": out.read_text(), "doc": doc, "out": out,
+            "report": report}
+
+
+def verdicts(doc) -> dict[str, str]:
+    return {h["id"]: h["verdict"] for h in doc["hypotheses"]}
+
+
+def test_verdicts(run):
+    v = verdicts(run["doc"])
+    assert v == {"H1": "VALIDATED", "H2": "REJECTED", "H3": "NEEDS RETEST",
+                 "H4": "NEEDS RETEST"}
+    h3 = next(h for h in run["doc"]["hypotheses"] if h["id"] == "H3")
+    assert any("crashed" in r and "verification failed" in r for r in h3["reasons"])
+    h4 = [c for c in run["doc"]["comparisons"] if c["hypothesis"] == "H4"][0]
+    assert "inconclusive" in h4["reasons"][0]
+    assert h4["samples_needed"] is None or h4["samples_needed"] > 8
+    assert run["doc"]["controls"][0]["verdict"] == "REJECTED"  # A/A: not different
+    assert run["doc"]["warnings"] == []
+
+
+def test_markdown_sections(run):
+    md = run["md"]
+    assert md.startswith("# Event-loop tournament")
+    assert "PARTIAL" not in md
+    for head in ("## Executive summary", "## H1: Ingress design", "## H2: Wake-up cost",
+                 "## H3: Drain budget", "## H4: Real world", "## Methodology",
+                 "## Failed or missing cells", "## Files generated", "### Rankings",
+                 "### Recommendations", "## A/A control", "## Conclusions"):
+        assert head in md, head
+    assert "- **H1 Ingress design:** ✅ VALIDATED" in md
+    assert "- **H2 Wake-up cost:** ❌ REJECTED" in md
+    assert "prefer the lock+chunk ingress" in md
+    assert "Synthetic CPU" in md and "5.00 ms" in md  # platform from cell metadata
+    # the failed and the missing cell are listed with status and reason
+    assert "| `main/drain/budget=64` | crashed | 1 | 2.50 | verification failed | H3 |" in md
+    assert "`main/mixed/burst=100` | missing |" in md
+
+
+def test_known_medians_and_ops(run):
+    md = run["md"]
+    # H1 table: implementations as rows, producers as columns, medians 150/300 and 100/200 ns
+    assert "| Implementation | producers=1 | producers=2 |" in md
+    assert "| **main** | 150 ns | 300 ns |" in md
+    assert "| **alternate_three** | 100 ns | 200 ns |" in md
+    assert "| **baseline** | 120 ns | - |" in md
+    cells = run["doc"]["cells"]
+    s = cells["main/submit_contention/producers=1"]["metrics"]["ns_per_op"]
+    assert s["median"] == pytest.approx(150.0) and s["n"] == 8
+    assert s["ops_per_s"] == pytest.approx(1e9 / 150.0)
+    assert "6.67 M ops/s" in md  # ops/s of main at producers=1 in the ranking
+    # context counters per op: 5 retries per block of 1000 loops
+    assert cells["main/submit_contention/producers=1"]["metrics"]["counter.cas_retries"][
+        "per_op"] == pytest.approx(0.005)
+    assert "| **main** | 0.00500 | 0.0100 |" not in md  # both producer cells have 5/1000
+    assert "| **main** | 0.00500 | 0.00500 |" in md
+
+
+def test_percentiles_ordered_and_suppressed(run):
+    s = run["doc"]["cells"]["baseline/round_trip/default"]["metrics"]["latency_ns"]
+    assert s["n"] == 800
+    p = s["percentiles"]
+    assert p["50"] <= p["95"] <= p["99"] <= s["max"]
+    assert p["99.9"] is None  # n < 3688
+    assert "n too small" in run["md"]
+    # each latency row in the Markdown is in increasing order too
+    for line in run["md"].splitlines():
+        if line.startswith("| **baseline** |") and "n too small" in line:
+            vals = [c.strip() for c in line.split("|")[2:]]
+            p50, p95, p99 = (parse_ns(v) for v in vals[1:4])
+            assert p50 <= p95 <= p99 <= parse_ns(vals[5])
+
+
+def parse_ns(text: str) -> float:
+    num, unit = text.replace("†", "").split()
+    return float(num) * {"ns": 1, "µs": 1e3, "ms": 1e6, "s": 1e9}[unit]
+
+
+def test_percentile_order_violation_raises():
+    from impl.report.stats import check_order
+
+    with pytest.raises(PercentileOrderError):
+        check_order({"50": 10.0, "95": 9.0, "99": None, "99.9": None}, 20.0)
+
+
+def test_plots_written(run):
+    pngs = sorted(p.name for p in run["report"].glob("*.png"))
+    assert any("submit_contention_ns_per_op_vs_producers" in p for p in pngs)
+    assert any("drain" in p and "budget" in p for p in pngs) is False  # one budget cell only
+    assert any("round_trip_latency_ns_percentiles" in p for p in pngs)
+    for p in pngs:
+        assert (run["report"] / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({p})" in run["md"]
+
+
+def test_noisy_aa_control_downgrades_everything(tmp_path):
+    files, expected, failed = make_run(tmp_path, aa_shift=1.5, fail_drain=False)
+    out = build_summary(None, files, config(), tmp_path / "rep", expected, failed)
+    doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
+    assert doc["controls"][0]["verdict"] == "VALIDATED"
+    assert set(verdicts(doc).values()) == {"NEEDS RETEST"}
+    md = out.read_text()
+    for h in doc["hypotheses"]:
+        assert any("run too noisy" in r for r in h["reasons"])
+    assert md.count("run too noisy") >= len(doc["hypotheses"])
+
+
+def test_h3_validated_when_budget_cell_present(tmp_path):
+    files, expected, failed = make_run(tmp_path, fail_drain=False)
+    build_summary(None, files, config(), tmp_path / "rep", expected, failed)
+    doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
+    assert verdicts(doc)["H3"] == "VALIDATED"
+
+
+def test_partial_summary(tmp_path):
+    files, expected, failed = make_run(tmp_path)
+    out = build_summary(None, files[:3], config(), tmp_path / "rep", expected, failed,
+                        partial=True, out_name="SUMMARY.partial.md")
+    md = out.read_text()
+    assert out.name == "SUMMARY.partial.md"
+    assert md.startswith("> **PARTIAL SUMMARY.**")
+    assert "`main/drain/budget=64`: crashed (verification failed)" in md
+    doc = json.loads((tmp_path / "rep" / "SUMMARY.partial.json").read_text())
+    assert verdicts(doc)["H2"] == "NEEDS RETEST"  # its cells are missing in this partial run
+
+
+def test_one_sample_per_side_never_validates(tmp_path):
+    cfg = config(aa=False)
+    cfg["hypotheses"] = cfg["hypotheses"][:1]
+    files = [syn.write_cell(tmp_path, "main", "submit_contention", {"producers": p},
+                            {"ns_per_op": [500.0]}) for p in (1, 2)]
+    files += [syn.write_cell(tmp_path, "alternate_three", "submit_contention", {"producers": p},
+                             {"ns_per_op": [100.0]}) for p in (1, 2)]
+    build_summary(None, files, cfg, tmp_path / "rep", [], [])
+    doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
+    assert verdicts(doc)["H1"] == "NEEDS RETEST"
+    assert any("< 6 per side" in r for r in doc["hypotheses"][0]["reasons"])
+    assert "no A/A control" in doc["warnings"][0]
+
+
+# ------------------------------------------------- every number comes from the data
+
+_NUM = re.compile(r"\d")
+
+
+def _resolve(doc, path):
+    cur = doc
+    for p in path:
+        cur = cur[p]
+    return cur
+
+
+def test_every_number_in_markdown_is_recorded(run):
+    """Strip every printed value recorded in the JSON: no digit may remain."""
+    md, doc = run["md"], run["doc"]
+    texts = sorted({e["text"] for e in doc["printed"]}, key=len, reverse=True)
+    rest = md
+    for t in texts:
+        if _NUM.search(t):
+            rest = re.sub(r"(?<![\d.])" + re.escape(t) + r"(?!\d)", " ", rest)
+    leftover = [line for line in rest.splitlines() if _NUM.search(line)]
+    assert leftover == []
+
+
+def test_printed_values_match_json(run):
+    """Every printed number equals the JSON field it names, formatted the same way."""
+    from impl.report import fmt
+
+    doc = run["doc"]
+    numeric = {"duration_ns": fmt.duration_ns, "quantity": fmt.quantity, "rate": fmt.rate,
+               "pvalue": fmt.pvalue, "integer": fmt.integer}
+    checked = 0
+    for e in doc["printed"]:
+        try:
+            path = json.loads(e["source"])
+            v = _resolve(doc, path)
+        except (ValueError, KeyError, IndexError, TypeError):
+            assert e["kind"] == "text", e
+            continue
+        if e["kind"] in numeric:
+            assert v == pytest.approx(e["value"]), e
+            assert numeric[e["kind"]](v, "") == e["text"], e
+            checked += 1
+        elif e["kind"] in ("setting", "setting_percent"):
+            assert v == e["value"], e
+            assert fmt.setting(v, "", as_percent=e["kind"] == "setting_percent") == e["text"], e
+        elif e["kind"] == "percent":
+            assert v == pytest.approx(e["value"]), e
+            assert fmt.percent(v, "", signed=e["text"].startswith("+")) == e["text"], e
+            checked += 1
+        else:
+            assert str(v) == e["text"], e
+    assert checked > 50
+
+
+def test_json_statistics_recomputed_from_parquet(run):
+    """The JSON's cell statistics, recomputed independently from the cell files."""
+    df = pd.concat(pd.read_parquet(p) for p in run["files"])
+    df = df[~df["warmup"]]
+    cells = run["doc"]["cells"]
+    checked = 0
+    for (cid, metric), g in df.groupby(["cell_id", "metric"]):
+        s = cells[cid]["metrics"][metric]
+        if metric.startswith("counter."):
+            assert s["per_op"] == pytest.approx(g["value"].sum() / g["loops"].sum())
+            continue
+        x = np.sort(g["value"].to_numpy())
+        assert s["n"] == len(x)
+        assert s["median"] == pytest.approx(np.median(x))
+        assert s["mean"] == pytest.approx(x.mean())
+        assert s["max"] == pytest.approx(x.max()) and s["min"] == pytest.approx(x.min())
+        assert s["stdev"] == pytest.approx(x.std(ddof=1))
+        for k, v in s["percentiles"].items():
+            if v is not None:
+                assert v == pytest.approx(np.percentile(x, float(k)))
+        if metric in ("ns_per_op", "drain_ns_per_task"):
+            assert s["ops_per_s"] == pytest.approx(1e9 / np.median(x))
+        checked += 1
+    assert checked >= 10
+    # comparison medians are medians of block samples of the two cells
+    for c in run["doc"]["comparisons"]:
+        if "ratio" in c:
+            assert c["ratio"] == pytest.approx(c["median_a"] / c["median_b"])
+            assert c["ci"][0] <= c["ratio"] <= c["ci"][1]
+
+
+@pytest.mark.parametrize("kw_b,meta_b,needle", [
+    ({"host": "otherhost"}, None, "different hosts"),
+    ({}, {"git_commit": "def5678"}, "different code versions"),
+    ({"values": [100.0, 100, 100, 100, 100, 100, 100, 190]}, None, "unstable"),
+])
+def test_quality_failures_need_retest(tmp_path, kw_b, meta_b, needle):
+    cfg = config(aa=False)
+    cfg["hypotheses"] = [dict(cfg["hypotheses"][0], each=None, params={"producers": 1})]
+    files = [syn.write_cell(tmp_path, "main", "submit_contention", {"producers": 1},
+                            {"ns_per_op": jitter(150.0, 8, 2.0)})]
+    values = kw_b.pop("values", jitter(100.0, 8, 2.0))
+    files.append(syn.write_cell(tmp_path, "alternate_three", "submit_contention",
+                                {"producers": 1}, {"ns_per_op": values}, meta=meta_b, **kw_b))
+    build_summary(None, files, cfg, tmp_path / "rep", [], [])
+    doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
+    assert verdicts(doc)["H1"] == "NEEDS RETEST"
+    assert any(needle in r for r in doc["hypotheses"][0]["reasons"]), doc["hypotheses"][0]
+
+
+def test_aa_control_over_a_grid_pairs_cells(tmp_path):
+    cfg = config()
+    cfg["hypotheses"] = []
+    cfg["aa_control"] = {"a": "main", "b": "main_aa", "scenario": "submit_contention",
+                         "metric": "ns_per_op"}
+    files = [syn.write_cell(tmp_path, lab, "submit_contention", {"producers": p},
+                            {"ns_per_op": jitter(150.0 * p, 8, 2.0)}, design="main")
+             for lab in ("main", "main_aa") for p in (1, 2)]
+    build_summary(None, files, cfg, tmp_path / "rep", [], [])
+    doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
+    keys = [c["key"] for c in doc["comparisons"]]
+    assert len(keys) == 2 and all("main vs main_aa @ producers=" in k for k in keys)
+    assert doc["controls"][0]["verdict"] == "REJECTED" and doc["warnings"] == []
