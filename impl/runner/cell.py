@@ -1,0 +1,194 @@
+"""One cell end to end: validate, run the fresh processes, check, build the long table.
+
+This is the Python API behind the CLI (``run_cell``/``write_cell``). pyarrow
+is imported here, in the parent, only when a table is built; the measuring
+children never import it (nor pandas).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from impl import registry
+from impl.runner import metadata, scenarios
+from impl.runner.measure import CellFailedError, run_processes
+from impl.runner.percentiles import PERCENTILE_METHOD
+from impl.runner.request import CellRequest, ResolvedCell, canonical_json, resolve
+from impl.runner.watchdog import Deadline
+
+
+def cell_source_hash(cell: ResolvedCell) -> str:
+    spec = registry.get(cell.design)
+    scenario = scenarios.get(cell.scenario)
+    return metadata.source_hash([*spec.modules, scenario.module_name, *metadata.MEASURING_MODULES])
+
+
+#: one run of rows sharing metric, process, block, warmup and loops: (metric, p, b, w, n, values)
+Run = tuple[str, int, int, bool, int, list[float]]
+
+
+def _runs(results: list[dict[str, Any]]) -> list[Run]:
+    runs: list[Run] = []
+    for res in results:
+        p = res["process"]
+        for blk in res["blocks"]:
+            b, w, n = blk["block"], blk["warmup"], blk["loops"]
+            runs.append(("ns_per_op", p, b, w, n, [blk["ns_per_op"]]))
+            for name, vals in blk["samples"].items():
+                runs.append((name, p, b, w, n, vals))
+            for name, v in blk["counters"].items():
+                runs.append((f"counter.{name}", p, b, w, n, [v]))
+    return runs
+
+
+def _check_distributions(runs: list[Run]) -> dict[str, dict[str, float]]:
+    """Percentiles of every distribution metric, pooled over processes and measured blocks."""
+    from impl.runner.percentiles import PercentileOrderError, check_percentiles
+    from impl.runner.schema import DISTRIBUTION_METRICS
+
+    pooled: dict[str, list[list[float]]] = {}
+    for metric, _p, _b, warmup, _n, vals in runs:
+        if metric in DISTRIBUTION_METRICS and not warmup:
+            pooled.setdefault(metric, []).append(vals)
+    try:
+        return {
+            m: check_percentiles([v for vals in parts for v in vals], m)
+            for m, parts in pooled.items()
+        }
+    except PercentileOrderError as exc:
+        raise CellFailedError(f"percentile check failed: {exc}") from None
+
+
+def _metadata(
+    cell: ResolvedCell,
+    results: list[dict[str, Any]],
+    started: dt.datetime,
+    duration: float,
+    src_hash: str,
+    percentiles: dict[str, Any],
+) -> dict[str, Any]:
+    scenario = scenarios.get(cell.scenario)
+    notes: dict[str, int] = {}
+    for res in results:
+        for blk in res["blocks"]:
+            for k, v in blk["notes"].items():
+                notes[k] = notes.get(k, 0) + int(v)
+    meta = {
+        "date": started.isoformat(timespec="seconds"),
+        "duration_s": round(duration, 3),
+        "profile": cell.profile,
+        "processes": cell.processes,
+        "blocks": cell.blocks,
+        "warmups": cell.warmups,
+        "target_block_ms": cell.target_block_ms,
+        "timeout_s": cell.timeout_s,
+        "calibration": {
+            "method": "process 0 doubles loops (in steps of the scenario's unit, one loop "
+            "reused) until one block >= target; later processes reuse its loops",
+            "loops_per_process": [r["loops"] for r in results],
+            "steps": results[0]["calibration_steps"] if results else [],
+            "blocks_under_1ms": sum(r["short_blocks"] for r in results),
+        },
+        "fresh_loop": "per block (constructed, started, one warm-up round trip, closed after)",
+        "percentile_method": PERCENTILE_METHOD,
+        "percentiles_checked": percentiles,
+        "seed": cell.seed,
+        "gc_enabled": all(r["gc_enabled"] for r in results),
+        "gc_collect_before_block": True,
+        "tasks_allocate": scenario.tasks_allocate,
+        "notes": notes,
+        "child_pids": [r["pid"] for r in results],
+        "source_hash": src_hash,
+        "config_hash": cell.config_hash,
+        "impl": cell.label,
+        "label": cell.label,
+        "design": cell.design,
+        "impl_params": cell.impl_params,
+        "scenario": cell.scenario,
+        "params": cell.params,
+        "cell_id": cell.cell_id,
+    }
+    meta.update(metadata.host_metadata())
+    meta["switch_interval_s"] = (
+        results[0]["switch_interval_s"] if results else meta["switch_interval_s"]
+    )
+    return meta
+
+
+def measure_table(request: CellRequest | ResolvedCell) -> Any:
+    """Run the cell and return its pyarrow Table (metadata attached).
+
+    Raises impl.params.BadParameterError (bad input, nothing run),
+    CellFailedError (verification failure or crash) or
+    watchdog.CellTimeoutError (children killed, stacks dumped).
+    """
+    cell = request if isinstance(request, ResolvedCell) else resolve(request)
+    started = dt.datetime.now(dt.UTC)
+    t0 = time.monotonic()
+    deadline = Deadline(cell.timeout_s)
+    with tempfile.TemporaryDirectory(prefix="elt-cell-") as workdir:
+        results = run_processes(cell, Path(workdir), deadline)
+    runs = _runs(results)
+    percentiles = _check_distributions(runs)
+
+    import pyarrow as pa
+
+    from impl.runner import arrow_build as ab
+    from impl.runner.parquet_io import with_metadata
+    from impl.runner.schema import SCHEMA, unit_of
+
+    counts = [len(r[5]) for r in runs]
+    n = sum(counts)
+    src_hash = cell_source_hash(cell)
+    host = socket.gethostname()
+    run_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:12]}"
+
+    def per_run(index: int, dtype: str, arrow_type: Any) -> Any:
+        return ab.repeat_numeric([r[index] for r in runs], counts, dtype, arrow_type)
+
+    arrays = {
+        "label": ab.constant_string(cell.label, n),
+        "design": ab.constant_string(cell.design, n),
+        "impl_params": ab.constant_string(canonical_json(cell.impl_params), n),
+        "scenario": ab.constant_string(cell.scenario, n),
+        "params": ab.constant_string(canonical_json(cell.params), n),
+        "cell_id": ab.constant_string(cell.cell_id, n),
+        "metric": ab.repeat_strings([r[0] for r in runs], counts),
+        "unit": ab.repeat_strings([unit_of(r[0]) for r in runs], counts),
+        "process": per_run(1, "int32", pa.int32()),
+        "block": per_run(2, "int32", pa.int32()),
+        "warmup": ab.repeat_boolean([r[3] for r in runs], counts),
+        "loops": per_run(4, "int64", pa.int64()),
+        "value": ab.concat_numeric([r[5] for r in runs], n),
+        "host": ab.constant_string(host, n),
+        "source_hash": ab.constant_string(src_hash, n),
+        "run_id": ab.constant_string(run_id, n),
+    }
+    table = pa.Table.from_arrays([arrays[f.name] for f in SCHEMA], schema=SCHEMA)
+    meta = _metadata(cell, results, started, time.monotonic() - t0, src_hash, percentiles)
+    meta["run_id"] = run_id
+    return with_metadata(table, meta)
+
+
+def run_cell(request: CellRequest) -> Any:
+    """Run one cell; a pandas DataFrame of its rows, the metadata in ``df.attrs``."""
+    from impl.runner.schema import METADATA_KEY, read_metadata
+
+    table = measure_table(request)
+    df = table.to_pandas()
+    df.attrs[METADATA_KEY.decode()] = read_metadata(table.schema)
+    return df
+
+
+def write_cell(request: CellRequest, out: str | os.PathLike[str]) -> Path:
+    """Run one cell and write its Parquet file atomically (nothing is written on failure)."""
+    from impl.runner.parquet_io import write_atomic
+
+    return write_atomic(measure_table(request), out)

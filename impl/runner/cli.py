@@ -1,0 +1,156 @@
+"""Command line of the runner (docs/contracts.md section 2).
+
+Exit codes: 0 file written; 1 verification failure or crash (no file);
+2 bad input (one line naming the culprit and the allowed values, nothing
+run); 124 watchdog timeout (stacks dumped to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+from typing import NoReturn
+
+from impl import registry
+from impl.params import BadParameterError, parse_assignments
+from impl.runner import scenarios
+from impl.runner.request import PROFILES, CellRequest, is_available, resolve
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_TIMEOUT = 0, 1, 2, 124
+#: the last-resort watchdog fires this long after --timeout if the normal path did not
+LAST_RESORT_SLACK_S = 1.5
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage too)
+        sys.stderr.write(f"runner: {message}; see --help\n")
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _epilog() -> str:
+    lines = ["implementations (constructor params for --impl-param):"]
+    for name in registry.names():
+        spec = registry.get(name)
+        state = "" if is_available(name) else "  [module not written yet]"
+        lines.append(f"  {name}{state}")
+        for p in spec.params.values():
+            lines.append(f"      {p.describe()}")
+    lines.append("scenarios (params for --param; default timeout):")
+    for name in scenarios.names():
+        sc = scenarios.get(name)
+        only = "" if sc.applies is scenarios._always else "  (only designs with budget_params)"
+        lines.append(f"  {name}  [timeout {sc.timeout_s:g} s]{only}")
+        for p in sc.params.values():
+            lines.append(f"      {p.describe()}")
+    lines.append(
+        "profiles: "
+        + "; ".join(
+            f"{k}: " + ", ".join(f"{a}={b:g}" for a, b in v.items()) for k, v in PROFILES.items()
+        )
+    )
+    lines.append("exit: 0 written, 1 verification failure/crash, 2 bad input, 124 timeout")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m impl.runner",
+        description="Measure one benchmark cell (implementation x scenario x params) in fresh "
+        "processes and write it as one Parquet file.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--impl", required=True, help="registered design name")
+    p.add_argument("--impl-param", action="append", metavar="K=V", help="constructor parameter")
+    p.add_argument("--label", help="implementation label (config key); default: the design")
+    p.add_argument("--scenario", required=True, help="scenario name")
+    p.add_argument("--param", action="append", metavar="K=V", help="scenario parameter")
+    p.add_argument("--profile", default="quick", help="quick | full (default quick)")
+    p.add_argument("--processes", help="fresh measuring processes (profile default)")
+    p.add_argument("--blocks", help="measured blocks per process (profile default)")
+    p.add_argument("--warmups", help="discarded warm-up blocks per process (profile default)")
+    p.add_argument("--target-block-ms", help="calibration target per block (profile default)")
+    p.add_argument("--timeout", help="watchdog limit for the whole cell, s (scenario default)")
+    p.add_argument("--seed", default="0", help="seed (PYTHONHASHSEED of the children)")
+    p.add_argument("--config-hash", default="", help="hash of the config, recorded in metadata")
+    p.add_argument("--out", required=True, metavar="PATH.parquet", help="output file")
+    return p
+
+
+def _writable_target(out: str) -> bool:
+    """Checked before measuring: a cell must not run for minutes and then fail to land."""
+    if not out.strip() or os.path.isdir(out):
+        return False
+    parent = os.path.dirname(os.path.abspath(out))
+    try:
+        os.makedirs(parent, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".runner-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError:
+        return False
+    return True
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the finally that kills our children
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        request = CellRequest(
+            impl=args.impl,
+            scenario=args.scenario,
+            impl_params=parse_assignments(args.impl_param, f"implementation {args.impl!r}"),
+            params=parse_assignments(args.param, f"scenario {args.scenario!r}"),
+            label=args.label,
+            profile=args.profile,
+            processes=args.processes,
+            blocks=args.blocks,
+            warmups=args.warmups,
+            target_block_ms=args.target_block_ms,
+            timeout_s=args.timeout,
+            seed=args.seed,
+            config_hash=args.config_hash,
+        )
+        cell = resolve(request)
+    except BadParameterError as exc:
+        sys.stderr.write(f"runner: {exc}\n")
+        return EXIT_BAD_INPUT
+    out = str(args.out)
+    if not _writable_target(out):
+        sys.stderr.write(
+            f"runner: --out: cannot write {out!r}; allowed: a file path in a writable directory\n"
+        )
+        return EXIT_BAD_INPUT
+
+    from impl.runner import watchdog
+    from impl.runner.cell import measure_table
+    from impl.runner.measure import CellFailedError
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    disarm = watchdog.arm_last_resort(cell.timeout_s + LAST_RESORT_SLACK_S, EXIT_TIMEOUT)
+    try:
+        table = measure_table(cell)
+        from impl.runner.parquet_io import write_atomic
+
+        write_atomic(table, out)
+    except watchdog.CellTimeoutError as exc:
+        sys.stderr.write(f"runner: {cell.cell_id}: {exc}\n")
+        return EXIT_TIMEOUT
+    except CellFailedError as exc:
+        sys.stderr.write(f"runner: {cell.cell_id}: {exc}\n")
+        return EXIT_FAILED
+    except OSError as exc:  # cannot start a child, cannot write the file, ...
+        sys.stderr.write(f"runner: {cell.cell_id}: {type(exc).__name__}: {exc}\n")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        sys.stderr.write(f"runner: {cell.cell_id}: interrupted; nothing written\n")
+        return 130
+    finally:
+        disarm.set()
+    return EXIT_OK

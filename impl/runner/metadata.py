@@ -1,0 +1,114 @@
+"""Where, with what and from which code a cell was measured (methodology.md, "Metadata").
+
+Collected in the parent at write time; every probe tolerates absence (no
+git, no /proc/cpuinfo, a package not installed) and records None instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+#: packages whose versions are recorded with every cell
+PACKAGES = ("cereggii", "uvloop", "numpy", "pyarrow", "pandas", "scipy", "snakemake", "duckdb")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: runner modules whose code shapes every measurement (hashed with the scenario module)
+MEASURING_MODULES = (
+    "impl.runner.measure",
+    "impl.runner.scenarios",
+    "impl.runner.scenarios._common",
+)
+
+
+def cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), *args],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_state() -> tuple[str | None, bool | None]:
+    commit = _git("rev-parse", "HEAD")
+    if commit is None:
+        return None, None
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return commit, (None if status is None else bool(status))
+
+
+def source_hash(modules: list[str] | tuple[str, ...]) -> str:
+    """sha256 over the named modules' source files (name and bytes, in the given order)."""
+    digest = hashlib.sha256()
+    for name in modules:
+        digest.update(name.encode() + b"\0")
+        spec = importlib.util.find_spec(name)
+        origin = getattr(spec, "origin", None) if spec else None
+        if origin and os.path.exists(origin):
+            digest.update(Path(origin).read_bytes())
+        else:
+            digest.update(b"<missing>")
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def host_metadata() -> dict[str, Any]:
+    try:
+        affinity = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        affinity = None
+    try:
+        loadavg = list(os.getloadavg())
+    except OSError:
+        loadavg = None
+    commit, dirty = git_state()
+    versions = package_versions()
+    return {
+        "host": socket.gethostname(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": affinity,
+        "loadavg": loadavg,
+        "python_version": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "timer_resolution_ns": time.get_clock_info("perf_counter").resolution * 1e9,
+        "switch_interval_s": sys.getswitchinterval(),
+        "packages": versions,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "snakemake_version": os.environ.get("SNAKEMAKE_VERSION") or versions.get("snakemake"),
+    }

@@ -1,0 +1,30 @@
+"""[batch budget throughput] bursts submitted back to back, each then awaited; ns per task.
+
+No sleeps anywhere (the study's curve was mostly sleep-and-wake cost divided
+by the burst size). This is a burst-size curve, not a budget result: the
+budget is varied only by ``budget_sweep``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from impl.base import EventLoop
+from impl.registry import ImplSpec
+from impl.runner.scenarios._common import BlockResult, Ticks, await_count, run_bursts
+
+
+def step(params: Mapping[str, Any]) -> int:
+    return int(params["burst"])
+
+
+def run_block(
+    loop: EventLoop, params: Mapping[str, Any], loops: int, spec: ImplSpec
+) -> BlockResult:
+    burst = int(params["burst"])
+    count = loops // burst
+    ticks = Ticks()
+    times = run_bursts(loop, ticks, burst, count)
+    await_count(ticks, count * burst, "burst_throughput")
+    return BlockResult(ops=count * burst, timed_ns=sum(times), tasks=count * burst)

@@ -1,0 +1,126 @@
+"""Nothing may hang: deadlines, stack dumps and killing what we started.
+
+Three layers, so a hang anywhere ends with exit 124 and stacks on stderr:
+the parent waits for each child with the cell's remaining time and, when it
+expires, asks the child for its stacks (SIGUSR1 -> faulthandler), kills the
+child's process group and dumps its own; a last-resort thread in the CLI
+does the same if the parent itself is stuck; and each child arms
+``faulthandler.dump_traceback_later`` in case it outlives its parent.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+#: how long a child gets to dump its stacks before it is killed
+DUMP_GRACE_S = 0.5
+#: a child outliving its deadline by this much exits by itself (its parent is gone)
+CHILD_SLACK_S = 3.0
+
+
+class CellTimeoutError(RuntimeError):
+    """The cell exceeded its --timeout; stacks were dumped to stderr."""
+
+
+class Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self._end - time.monotonic()
+
+
+#: children currently running (the last-resort watchdog kills these)
+_live: set[subprocess.Popen] = set()
+_live_lock = threading.Lock()
+
+
+def track(proc: subprocess.Popen) -> None:
+    with _live_lock:
+        _live.add(proc)
+
+
+def untrack(proc: subprocess.Popen) -> None:
+    with _live_lock:
+        _live.discard(proc)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the child's process group (it was started in its own session)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=2.0)
+    except subprocess.TimeoutExpired:  # pragma: no cover - a zombie we cannot reap
+        pass
+
+
+def dump_and_kill(proc: subprocess.Popen) -> None:
+    """Ask the child for its stacks, then kill its group."""
+    if proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGUSR1)
+            proc.wait(timeout=DUMP_GRACE_S)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    kill_group(proc)
+
+
+def dump_own_stacks(reason: str) -> None:
+    sys.stderr.write(f"runner watchdog: {reason}; stacks of the runner process follow\n")
+    sys.stderr.flush()
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+
+
+def arm_last_resort(seconds: float, exit_code: int = 124) -> threading.Event:
+    """A daemon thread that ends the process if it is still running ``seconds`` from now.
+
+    Returns an Event; set it to disarm. Used by the CLI only: a library call
+    (``run_cell``) must not ``os._exit`` its caller.
+    """
+    disarm = threading.Event()
+
+    def guard() -> None:
+        if disarm.wait(seconds):
+            return
+        dump_own_stacks(f"cell still running {seconds:.1f} s after start")
+        with _live_lock:
+            procs = list(_live)
+        for proc in procs:
+            dump_and_kill(proc)
+        sys.stderr.write(f"runner: timeout after {seconds:.1f} s (last-resort watchdog)\n")
+        sys.stderr.flush()
+        os._exit(exit_code)
+
+    threading.Thread(target=guard, name="runner-watchdog", daemon=True).start()
+    return disarm
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this child when the runner dies, so no orphan measures alongside
+    the next cell (children live in their own session, out of reach of a group kill)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def arm_child(seconds: float) -> None:
+    """In a measuring child: dump stacks on SIGUSR1, die with the parent, exit if overdue."""
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+    faulthandler.dump_traceback_later(max(seconds, 0.1) + CHILD_SLACK_S, exit=True, file=sys.stderr)
+    _die_with_parent()

@@ -1,0 +1,111 @@
+"""Every scenario runs end to end in the quick profile and yields a valid cell file.
+
+All scenarios run on baseline (budget_sweep, which baseline cannot do, on the
+first design with budget parameters), and a subset on a second design, so
+the runner is proven against more than one implementation without blowing
+the suite's time budget.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from test_runner_helpers import budget_designs, run_cli, second_design
+
+from impl import registry
+from impl.base import COUNTER_NAMES
+from impl.runner.percentiles import check_percentiles
+from impl.runner.schema import METADATA_KEYS, read_metadata, validate_table
+
+#: scenario, params, metrics each file must carry besides ns_per_op and the counters
+SCENARIOS = [
+    ("submit_contention", {"producers": 4}, []),
+    ("round_trip", {}, ["latency_ns"]),
+    ("wakeup", {"mode": "running"}, []),
+    ("wakeup", {"mode": "sleeping"}, ["latency_ns"]),
+    ("wakeup", {"mode": "burst"}, []),
+    ("burst_throughput", {"burst": 256}, []),
+    ("burst_latency", {"burst": 512}, ["burst_ns"]),
+    ("continuous", {}, []),
+    ("mixed", {"burst": 200, "pause_us": 500}, ["burst_ns"]),
+]
+SUBSET = {"submit_contention", "round_trip", "burst_latency", "mixed"}
+
+
+def _cases() -> list:
+    cases = [pytest.param("baseline", s, p, m, id=f"baseline-{s}-{p}") for s, p, m in SCENARIOS]
+    # budget_sweep: a bounded budget on the first budget design, unbounded on the last
+    sweeps = {64: ["drain_ns_per_task"], 0: ["drain_ns_per_task"]}
+    budgets = budget_designs()
+    for design, budget in {budgets[0]: 64, budgets[-1]: 0}.items() if budgets else ():
+        params = {"budget": budget, "backlog": 2048}
+        metrics = sweeps[budget]
+        cases.append(pytest.param(design, "budget_sweep", params, metrics, id=f"{design}-sweep"))
+    other = second_design()
+    if other:
+        cases += [
+            pytest.param(other, s, p, m, id=f"{other}-{s}-{p}")
+            for s, p, m in SCENARIOS
+            if s in SUBSET
+        ]
+    return cases
+
+
+def _args(design: str, scenario: str, params: dict, out) -> list[str]:
+    args = ["--impl", design, "--scenario", scenario, "--profile", "quick", "--out", str(out)]
+    for k, v in params.items():
+        args += ["--param", f"{k}={v}"]
+    return args + ["--config-hash", "test-hash", "--seed", "7"]
+
+
+@pytest.mark.parametrize(("design", "scenario", "params", "metrics"), _cases())
+def test_quick_cell_is_valid(tmp_path, design, scenario, params, metrics):
+    out = tmp_path / "cell.parquet"
+    done = run_cli(_args(design, scenario, params, out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    table = pq.read_table(out)
+    validate_table(table)
+    meta = read_metadata(table.schema)
+    assert all(k in meta for k in METADATA_KEYS)
+    assert meta["profile"] == "quick" and meta["config_hash"] == "test-hash" and meta["seed"] == 7
+    assert meta["percentile_method"] == "numpy linear"
+
+    df = table.to_pandas()
+    assert set(df["design"]) == {design} and set(df["scenario"]) == {scenario}
+    assert json.loads(df["params"].iloc[0]).items() >= {k: v for k, v in params.items()}.items()
+    expected_id = f"{design}/{scenario}/" + ",".join(
+        f"{k}={v}" for k, v in sorted(json.loads(df["params"].iloc[0]).items())
+    )
+    assert set(df["cell_id"]) == {expected_id}
+    assert set(df["process"]) == set(range(meta["processes"]))
+    present = set(df["metric"])
+    assert {"ns_per_op", *metrics} <= present
+    assert {f"counter.{n}" for n in COUNTER_NAMES} <= present
+    # every process: warm-ups first, then the measured blocks
+    for _, rows in df[df["metric"] == "ns_per_op"].groupby("process"):
+        assert list(rows["block"]) == list(range(meta["warmups"] + meta["blocks"]))
+        assert list(rows["warmup"]) == [True] * meta["warmups"] + [False] * meta["blocks"]
+    measured = df[~df["warmup"]]
+    for metric in metrics:
+        values = measured.loc[measured["metric"] == metric, "value"].tolist()
+        assert values, metric
+        pct = check_percentiles(values, metric)
+        assert pct["p50"] <= pct["p95"] <= pct["p99"] <= pct["max"]
+    if scenario == "round_trip":  # one latency row per op
+        lat = measured[measured["metric"] == "latency_ns"]
+        per_block = lat.groupby(["process", "block"]).size()
+        loops = lat.groupby(["process", "block"])["loops"].first()
+        assert (per_block == loops).all()
+    if scenario == "budget_sweep":
+        effective = json.loads(df["impl_params"].iloc[0])
+        assert effective["budget"] == params["budget"]  # every budget param overridden
+        if registry.get(design).capabilities.has_internal_lane:
+            assert "internal_wait_ns" in present
+        reps = measured[measured["metric"] == "drain_ns_per_task"]
+        assert (
+            reps.groupby(["process", "block"]).size() * 2048
+            == reps.groupby(["process", "block"])["loops"].first()
+        ).all()  # one row per repetition
