@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import select
 import selectors
+import threading
 
 
 class FdWaker:
@@ -40,20 +41,28 @@ class FdWaker:
             self._epoll = None
             self._selector = selectors.DefaultSelector()
             self._selector.register(self._read_fd, selectors.EVENT_READ)
-        self.syscalls = 0  # written only by wake(); callers serialise wakes via their flag
+        self.syscalls = 0
         self._closed = False
+        # A producer can be paused between deciding to wake and writing; if
+        # the loop closes the fd meanwhile, the number may be reused by an
+        # unrelated file. Writes and close are serialised so a late wake is a
+        # no-op. Wakes are rare (only into a sleeping loop), so the lock is cheap.
+        self._fd_lock = threading.Lock()
 
     def wake(self) -> None:
         """One write to the fd: the syscall the designs try to avoid."""
-        self.syscalls += 1
-        try:
-            if self.uses_eventfd:
-                os.eventfd_write(self._write_fd, 1)
-            else:  # pragma: no cover - macOS
-                os.write(self._write_fd, b"\x01")
-        except (BlockingIOError, OSError):
-            # counter saturated / pipe full (already readable) or closed during shutdown
-            pass
+        with self._fd_lock:
+            if self._closed:
+                return
+            self.syscalls += 1
+            try:
+                if self.uses_eventfd:
+                    os.eventfd_write(self._write_fd, 1)
+                else:  # pragma: no cover - macOS
+                    os.write(self._write_fd, b"\x01")
+            except (BlockingIOError, OSError):
+                # counter saturated / pipe full: the fd is already readable
+                pass
 
     def wait(self, timeout: float | None) -> bool:
         """Block until woken or ``timeout`` seconds pass; drain the fd. True if woken."""
@@ -78,9 +87,10 @@ class FdWaker:
             pass
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        with self._fd_lock:
+            if self._closed:
+                return
+            self._closed = True
         if self._epoll is not None:
             self._epoll.close()
         else:  # pragma: no cover - macOS
