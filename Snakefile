@@ -1,0 +1,31 @@
+# eventloop-tournament: benchmark every (implementation x scenario x parameter) cell,
+# aggregate, and render report/SUMMARY.md. Logic lives in impl/pipeline (tested);
+# this file and workflow/rules/*.smk only wire it up. See README, section "Pipeline".
+#
+#   snakemake --cores 10                          # the study (config.yaml, profile: full)
+#   snakemake --cores 10 --config profile=quick   # thinned grid, < 3 minutes
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/cells.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "report/SUMMARY.md",
+    default_target: True
+
+
+onerror:
+    # A cell failed (keep-going finished the others): write report/SUMMARY.partial.md
+    # listing every failed cell and the hypotheses that need a retest. SUMMARY.md is
+    # never touched here, so Snakemake cannot mistake a partial summary for a full one.
+    render_partial_summary()

@@ -1,0 +1,296 @@
+"""Run one cell under a timeout, in its own process group, and leave a status record.
+
+Snakemake runs local jobs with no time limit of its own, so a hung design
+would stall the whole study. The runner has a watchdog (``--timeout``) that
+dumps stacks and exits 124; this wrapper is the backstop for when the
+watchdog itself cannot fire: after ``timeout + grace`` it sends SIGTERM to
+the cell's process group, then SIGKILL. It forwards SIGINT/SIGTERM/SIGHUP to
+the group so Ctrl-C stops the measuring processes too, and it writes the
+child's output plus one ``STATUS {json}`` line (contracts section 5) into the
+rule's log, which Snakemake keeps for failed jobs and the onerror hook reads.
+
+Only the standard library is imported: the wrapper's start-up time is paid
+once per cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+STATUS_PREFIX = "STATUS "
+EXIT_TIMEOUT = 124
+EXIT_BAD_INPUT = 2
+#: how long the group gets to exit after a forwarded signal or SIGTERM before SIGKILL
+KILL_GRACE_S = 5.0
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: profile names the runner knows (its presets; the explicit numbers override them)
+RUNNER_PROFILES = ("quick", "full")
+
+
+def default_grace(timeout_s: float) -> float:
+    """Backstop margin after the runner's own watchdog: 10 s + 10 % of the timeout."""
+    return 10.0 + 0.1 * timeout_s
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def config_hash(spec: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def runner_command(
+    spec: Mapping[str, Any], out: str, timeout_s: float, seed: int | None = None
+) -> list[str]:
+    """The ``python -m impl.runner`` command line for a cell spec (contracts section 2)."""
+    cmd = [sys.executable, "-m", "impl.runner", "--impl", spec["design"]]
+    for k, v in sorted(spec.get("impl_params", {}).items()):
+        cmd += ["--impl-param", f"{k}={_fmt(v)}"]
+    cmd += ["--label", spec["label"], "--scenario", spec["scenario"]]
+    for k, v in sorted(spec.get("params", {}).items()):
+        cmd += ["--param", f"{k}={_fmt(v)}"]
+    prof = spec.get("profile", {})
+    if prof.get("name") in RUNNER_PROFILES:
+        cmd += ["--profile", prof["name"]]
+    for key, flag in (
+        ("processes", "--processes"),
+        ("blocks", "--blocks"),
+        ("warmups", "--warmups"),
+        ("target_block_ms", "--target-block-ms"),
+    ):
+        if key in prof:
+            cmd += [flag, _fmt(prof[key])]
+    cmd += ["--timeout", _fmt(timeout_s)]
+    if seed is not None:
+        cmd += ["--seed", str(seed)]
+    cmd += ["--config-hash", config_hash(spec), "--out", out]
+    return cmd
+
+
+def _tail_reason(log_path: Path, limit: int = 300) -> str:
+    """The last meaningful line the child wrote (its error), for the status record."""
+    try:
+        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        line = line.strip()
+        if line and not line.startswith(STATUS_PREFIX) and not line.startswith("File "):
+            return line[:limit]
+    return ""
+
+
+def _signal_name(rc: int) -> str:
+    try:
+        return signal.Signals(-rc).name
+    except ValueError:
+        return f"signal {-rc}"
+
+
+def classify(rc: int, out_exists: bool, wrapper_timeout: bool, interrupted: str | None,
+             log_path: Path, timeout_s: float) -> tuple[str, str]:
+    """(status, reason) from how the child ended."""
+    if interrupted:
+        return "crashed", f"interrupted by {interrupted}"
+    if wrapper_timeout:
+        return "timeout", (
+            f"no exit after {timeout_s:g} s + grace; process group killed by the pipeline wrapper"
+        )
+    if rc == 0 and out_exists:
+        return "ok", ""
+    if rc == 0:
+        return "crashed", "runner exited 0 but wrote no output file"
+    tail = _tail_reason(log_path)
+    if rc == EXIT_TIMEOUT:
+        return "timeout", f"runner watchdog fired after {timeout_s:g} s" + (
+            f": {tail}" if tail else ""
+        )
+    if rc == EXIT_BAD_INPUT:
+        return "bad_input", tail or "runner refused its input (exit 2)"
+    if rc < 0:
+        last = f"; last output: {tail}" if tail else ""
+        return "crashed", f"killed by {_signal_name(rc)}{last}"
+    return "crashed", f"exit {rc}" + (f": {tail}" if tail else "")
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc), including children in their own sessions.
+
+    The runner starts its measuring processes in new sessions, so killing the
+    runner's group alone would not reach them.
+    """
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            ppid = int(text.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    """Signal the cell's process group and every descendant that left it."""
+    for pid in _descendants(pgid):
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_wrapped(
+    cmd: Sequence[str],
+    *,
+    cell_id: str,
+    log_path: str | Path,
+    out_path: str | Path | None,
+    timeout_s: float,
+    grace_s: float | None = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run ``cmd`` in a new process group; return (and append to the log) the status record."""
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    grace_s = default_grace(timeout_s) if grace_s is None else grace_s
+    child_env = dict(os.environ if env is None else env)
+    child_env.setdefault("PYTHONFAULTHANDLER", "1")  # a crash dumps every thread's stack
+    started = time.time()
+    t0 = time.monotonic()
+    state: dict[str, Any] = {"interrupted": None, "kill_at": None}
+
+    with open(log_path, "w", encoding="utf-8") as log:
+        log.write(f"# cell {cell_id}: {' '.join(cmd)}\n")
+        log.flush()
+        proc = subprocess.Popen(
+            list(cmd), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=child_env,
+        )
+        pgid = proc.pid
+
+        def forward(signum: int, _frame: object) -> None:
+            state["interrupted"] = signal.Signals(signum).name
+            _killpg(pgid, signum)
+            if state["kill_at"] is None:
+                state["kill_at"] = time.monotonic() + KILL_GRACE_S
+
+        previous = {sig: signal.signal(sig, forward) for sig in _FORWARDED}
+        wrapper_timeout = False
+        deadline = t0 + timeout_s + grace_s
+        try:
+            while True:
+                now = time.monotonic()
+                limit = deadline if state["kill_at"] is None else min(deadline, state["kill_at"])
+                try:
+                    rc = proc.wait(timeout=max(0.05, min(0.5, limit - now)))
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                now = time.monotonic()
+                if state["kill_at"] is not None and now >= state["kill_at"]:
+                    _killpg(pgid, signal.SIGKILL)
+                elif now >= deadline and not wrapper_timeout:
+                    wrapper_timeout = True
+                    log.write(f"\n# wrapper: timeout after {now - t0:.1f} s, SIGTERM to group\n")
+                    log.flush()
+                    _killpg(pgid, signal.SIGTERM)
+                    state["kill_at"] = now + KILL_GRACE_S
+        finally:
+            _killpg(pgid, signal.SIGKILL)  # leave no stray grandchildren behind
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    out_exists = out_path is not None and Path(out_path).is_file()
+    status, reason = classify(
+        rc, out_exists, wrapper_timeout, state["interrupted"], log_path, timeout_s
+    )
+    if status != "ok" and out_path is not None and out_exists:
+        Path(out_path).unlink()  # a failed cell leaves no output, so a rerun plans it
+    record = {
+        "cell_id": cell_id,
+        "status": status,
+        "returncode": rc,
+        "seconds": round(time.monotonic() - t0, 3),
+        "reason": reason,
+        "started": started,
+        "finished": time.time(),
+        "host": socket.gethostname(),
+    }
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write("\n" + STATUS_PREFIX + json.dumps(record, sort_keys=True) + "\n")
+    return record
+
+
+def read_status(log_path: str | Path) -> dict[str, Any] | None:
+    """The status record of a cell log (the last ``STATUS`` line), or None."""
+    try:
+        lines = Path(log_path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if line.startswith(STATUS_PREFIX):
+            try:
+                return json.loads(line[len(STATUS_PREFIX):])
+            except json.JSONDecodeError:
+                return None
+    return None
+
+
+def exit_code(record: Mapping[str, Any]) -> int:
+    if record["status"] == "ok":
+        return 0
+    if record["status"] == "timeout":
+        return EXIT_TIMEOUT
+    if record["status"] == "bad_input":
+        return EXIT_BAD_INPUT
+    if str(record.get("reason", "")).startswith("interrupted"):
+        return 130
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m impl.pipeline.cell_wrapper", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--spec", required=True, help="cell spec JSON (impl.pipeline.cells)")
+    parser.add_argument("--timeout", type=float, required=True, help="the scenario's timeout_s")
+    parser.add_argument("--grace", type=float, default=None, help="backstop margin (seconds)")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--log", required=True)
+    parser.add_argument("cmd", nargs="*", help="run this instead of the runner (tests)")
+    args = parser.parse_args(argv)
+    spec = json.loads(args.spec)
+    cmd = args.cmd or runner_command(spec, args.out, args.timeout, args.seed)
+    record = run_wrapped(
+        cmd, cell_id=spec["cell_id"], log_path=args.log, out_path=args.out,
+        timeout_s=args.timeout, grace_s=args.grace,
+    )
+    return exit_code(record)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Expand the config into cells: one (label, scenario, parameter point) each.
+
+Everything Snakemake needs per cell (id, file names, the runner's arguments,
+the timeout, a scheduling priority) is computed here once, so the Snakefile
+only looks values up and the expansion can be unit-tested without Snakemake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import itertools
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CELLS_DIR = "results/cells"
+LOGS_DIR = "logs/cells"
+#: scenario requirement: only designs whose capabilities declare budget parameters
+REQUIRES_BUDGET = "budget_params"
+#: profile settings passed to the runner (and tracked: changing them reruns cells)
+PROFILE_KEYS = ("processes", "blocks", "warmups", "target_block_ms")
+
+
+def format_value(value: Any) -> str:
+    """A parameter value as it appears in a cell id (contracts section 5: json.dumps)."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+def param_string(params: Mapping[str, Any]) -> str:
+    """``k=v,k=v`` sorted by key; ``default`` when there are no params."""
+    if not params:
+        return "default"
+    return ",".join(f"{k}={format_value(params[k])}" for k in sorted(params))
+
+
+def _contract_cell_id(label: str, scenario: str, params: Mapping[str, Any]) -> str:
+    return f"{label}/{scenario}/{param_string(params)}"
+
+
+def _runner_hooks() -> tuple[Any, Any, Any] | None:
+    """(resolve scenario params, format a cell id, applicability) from the runner, if present.
+
+    The runner writes ``cell_id`` into every row; the pipeline must name the
+    same cell the same way, so it borrows the runner's own formatting (one
+    source of truth) and its defaults (the id covers resolved params). Light
+    imports only: the runner's request module imports no pyarrow/pandas.
+    """
+    try:
+        from types import SimpleNamespace
+
+        from impl import registry
+        from impl.runner import scenarios
+        from impl.runner.request import ResolvedCell
+    except ImportError:
+        return None
+
+    def resolve(scenario: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        return scenarios.get(scenario).resolve_params(params)
+
+    def fmt(label: str, scenario: str, params: Mapping[str, Any]) -> str:
+        ns = SimpleNamespace(label=label, scenario=scenario, params=dict(params))
+        return ResolvedCell.cell_id.fget(ns)  # type: ignore[attr-defined]
+
+    def applies(scenario: str, design: str) -> str | None:
+        return scenarios.get(scenario).applies(registry.get(design))
+
+    return resolve, fmt, applies
+
+
+def make_cell_id(label: str, scenario: str, params: Mapping[str, Any]) -> str:
+    hooks = _HOOKS()
+    return (hooks[1] if hooks else _contract_cell_id)(label, scenario, params)
+
+
+def _hooks_cache() -> Any:
+    cache: list[Any] = []
+
+    def get() -> Any:
+        if not cache:
+            cache.append(_runner_hooks())
+        return cache[0]
+
+    return get
+
+
+_HOOKS = _hooks_cache()
+
+
+@dataclass(frozen=True)
+class Cell:
+    label: str
+    design: str
+    impl_params: dict[str, Any]
+    scenario: str
+    params: dict[str, Any]
+    timeout_s: float
+    profile: dict[str, Any] = field(default_factory=dict)
+    priority: int = 0
+
+    @property
+    def paramstr(self) -> str:
+        """The file name part of the cell id (after the second slash); ``default`` if empty."""
+        return self.cell_id.split("/", 2)[2] or "default"
+
+    @property
+    def cell_id(self) -> str:
+        return make_cell_id(self.label, self.scenario, self.params)
+
+    @property
+    def output(self) -> str:
+        return f"{CELLS_DIR}/{self.label}/{self.scenario}/{self.paramstr}.parquet"
+
+    @property
+    def log(self) -> str:
+        return f"{LOGS_DIR}/{self.label}/{self.scenario}/{self.paramstr}.log"
+
+    def expected(self) -> dict[str, Any]:
+        """The ``expected_cells`` entry of contracts section 5."""
+        return {
+            "cell_id": self.cell_id,
+            "label": self.label,
+            "scenario": self.scenario,
+            "params": dict(self.params),
+        }
+
+    def spec(self, code_hash: str = "") -> dict[str, Any]:
+        """What the cell measures; a change here must rerun the cell (a tracked param).
+
+        The timeout is deliberately absent: changing it must not rerun anything.
+        """
+        return {
+            "cell_id": self.cell_id,
+            "label": self.label,
+            "design": self.design,
+            "impl_params": dict(sorted(self.impl_params.items())),
+            "scenario": self.scenario,
+            "params": dict(sorted(self.params.items())),
+            "profile": dict(self.profile),
+            "code_hash": code_hash,
+        }
+
+
+def _grid_points(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = sorted(grid)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(
+        *(grid[k] for k in keys)
+    )]
+
+
+def profile_settings(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    name = config.get("profile", "full")
+    return name, dict(config["profiles"][name])
+
+
+def scenario_grid(config: Mapping[str, Any], scenario: str) -> dict[str, list[Any]]:
+    """The grid of ``scenario`` under the active profile (thinned in ``quick``)."""
+    _, prof = profile_settings(config)
+    entry = config["scenarios"][scenario]
+    if prof.get("thinned") and "quick_grid" in entry:
+        return dict(entry["quick_grid"])
+    return dict(entry.get("grid", {}))
+
+
+def labels_for(
+    config: Mapping[str, Any], scenario: str, budget_designs: Iterable[str]
+) -> list[str]:
+    """Labels measured in ``scenario``, in config order.
+
+    A control label (``control_of``) is measured only in the scenarios its
+    entry lists; a scenario's ``labels`` list restricts the others; a
+    ``requires: budget_params`` scenario keeps only designs that have them.
+    """
+    entry = config["scenarios"][scenario]
+    budget_designs = set(budget_designs)
+    chosen = []
+    for label, impl in config["implementations"].items():
+        if impl.get("control_of") or "scenarios" in impl:
+            # controls (and labels that list scenarios) run only where they say
+            if scenario not in impl.get("scenarios", []):
+                continue
+        elif "labels" in entry and label not in entry["labels"]:
+            continue
+        if entry.get("requires") == REQUIRES_BUDGET and impl["design"] not in budget_designs:
+            continue
+        chosen.append(label)
+    return chosen
+
+
+def expand(config: Mapping[str, Any], budget_designs: Iterable[str] = ()) -> list[Cell]:
+    """Every cell of the study, in an order that interleaves implementations.
+
+    The order is round-robin over labels (cell k of every label before cell
+    k+1 of any), so slow drift of a shared machine spreads over all designs
+    instead of favouring the ones measured first. ``priority`` encodes that
+    order for Snakemake's scheduler (higher runs first).
+    """
+    budget_designs = list(budget_designs)
+    prof_name, prof = profile_settings(config)
+    profile = {"name": prof_name, **{k: prof[k] for k in PROFILE_KEYS if k in prof}}
+    per_label: dict[str, list[Cell]] = {}
+    for scenario, entry in config["scenarios"].items():
+        points = _grid_points(scenario_grid(config, scenario))
+        hooks = _HOOKS()
+        if hooks is not None:
+            points = [hooks[0](scenario, p) for p in points]
+        for label in labels_for(config, scenario, budget_designs):
+            impl = config["implementations"][label]
+            for point in points:
+                per_label.setdefault(label, []).append(
+                    Cell(
+                        label=label,
+                        design=impl["design"],
+                        impl_params=dict(impl.get("params", {})),
+                        scenario=scenario,
+                        params=point,
+                        timeout_s=float(entry["timeout_s"]),
+                        profile=profile,
+                    )
+                )
+    ordered: list[Cell] = []
+    for row in itertools.zip_longest(*per_label.values()):
+        ordered.extend(c for c in row if c is not None)
+    n = len(ordered)
+    return [
+        Cell(**{**c.__dict__, "priority": n - i}) for i, c in enumerate(ordered)
+    ]
+
+
+def by_id(cells: Iterable[Cell]) -> dict[tuple[str, str, str], Cell]:
+    """Index by the wildcards of the cell rule (label, scenario, paramstr)."""
+    return {(c.label, c.scenario, c.paramstr): c for c in cells}
+
+
+# --- source hashing (invalidation) -------------------------------------------------------
+
+def module_file(module: str) -> Path | None:
+    """The source file of a dotted module name, found without importing the module itself."""
+    parts = module.split(".")
+    spec = importlib.util.find_spec(parts[0])
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    base = Path(next(iter(spec.submodule_search_locations)))
+    rel = Path(*parts[1:]) if len(parts) > 1 else Path()
+    for candidate in (base / rel.with_suffix(".py") if parts[1:] else None,
+                      base / rel / "__init__.py"):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None
+
+
+def hash_files(paths: Iterable[Path | None], names: Iterable[str]) -> str:
+    """sha256 over (name, content) pairs; a missing file hashes as absent, not as an error."""
+    digest = hashlib.sha256()
+    for name, path in zip(names, paths, strict=True):
+        digest.update(name.encode() + b"\0")
+        if path is not None and path.is_file():
+            digest.update(path.read_bytes())
+        else:
+            digest.update(b"<missing>")
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def code_hash(design_modules: Iterable[str], scenario: str) -> str:
+    """Content hash of what a cell's numbers depend on: the design's modules + the scenario's.
+
+    Content (not mtime) so a checkout or ``touch`` reruns nothing; per design
+    and per scenario so editing one reruns only its cells. The runner's core
+    is deliberately left out (see the README): rerun on purpose with
+    ``--forcerun cell`` after changing how the runner measures.
+    """
+    modules = sorted(set(design_modules)) + [f"impl.runner.scenarios.{scenario}"]
+    return hash_files((module_file(m) for m in modules), modules)[:16]
+
+
+def summary_digest(config: Mapping[str, Any]) -> str:
+    """Hash of what the summary reads besides the data: the config's decision parts + impl.report.
+
+    A tracked param of the summary rule, so editing a hypothesis, alpha or
+    the renderer re-renders the summary (cheap) without remeasuring anything.
+    """
+    keys = ("hypotheses", "aa_control", "alpha", "implementations")
+    parts = {k: config.get(k) for k in keys}
+    # timeouts are not part of what the summary says (changing one reruns nothing)
+    parts["scenarios"] = {
+        name: {k: v for k, v in entry.items() if k != "timeout_s"}
+        for name, entry in config.get("scenarios", {}).items()
+    }
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
+    report = module_file("impl.report")
+    if report is not None:
+        for path in sorted(report.parent.rglob("*")):
+            if path.is_file() and path.suffix in {".py", ".md", ".j2", ".jinja", ".txt"}:
+                digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,279 @@
+"""Refuse a bad config.yaml with one line naming the key and the allowed values.
+
+Runs at the top of the Snakefile, before the DAG is built, so a typo costs
+a second, not a half-finished study. JSON schema (workflow/schemas) catches
+shapes and typo'd keys; this module adds what a schema cannot know: the
+registered designs and their parameters, the runner's scenarios and their
+parameters, and that hypotheses name labels and grid points that exist.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from impl import registry
+from impl.params import BadParameterError
+from impl.pipeline import cells as cellmod
+
+BASE_METRICS = ("ns_per_op", "latency_ns", "burst_ns", "drain_ns_per_task", "internal_wait_ns")
+
+
+class ConfigError(ValueError):
+    """The config is wrong; the message is one line that names the key and what is allowed."""
+
+
+def _where(path: Iterable[Any]) -> str:
+    parts = [str(p) for p in path]
+    return ".".join(parts) if parts else "<top level>"
+
+
+def _suggest(word: str, allowed: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(allowed), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _schema_error_line(err: jsonschema.ValidationError) -> str:
+    where = _where(err.absolute_path)
+    if err.validator == "additionalProperties" and isinstance(err.instance, Mapping):
+        allowed = list(err.schema.get("properties", {}))
+        extra = [k for k in err.instance if k not in allowed]
+        if extra and allowed:
+            return (
+                f"config: unknown key {extra[0]!r} in {where}{_suggest(extra[0], allowed)}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+    if err.validator == "required":
+        return f"config: {where}: {err.message}"
+    if err.validator == "enum":
+        return (
+            f"config: bad value {err.instance!r} at {where}; "
+            f"allowed: {', '.join(map(str, err.validator_value))}"
+        )
+    return f"config: bad value at {where}: {err.message}"
+
+
+def load_schema(path: str | Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def check_schema(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(_schema_error_line(best))
+
+
+# --- runner scenarios (optional until the runner exists) ---------------------------------
+
+def scenario_specs() -> dict[str, Mapping[str, Any]] | None:
+    """The runner's scenarios -> their ParamSpecs, or None if the runner is not importable.
+
+    Looks for ``impl.runner.scenarios`` exposing ``names()`` and ``get(name)``
+    (with ``.params``), or a ``SCENARIOS`` mapping; falls back to the module
+    files (one per scenario, contracts section 2) without parameter checks.
+    """
+    try:
+        mod = importlib.import_module("impl.runner.scenarios")
+    except ImportError:
+        return None
+    out: dict[str, Mapping[str, Any]] = {}
+    if hasattr(mod, "names") and hasattr(mod, "get"):
+        for name in mod.names():
+            out[name] = dict(getattr(mod.get(name), "params", {}) or {})
+        return out
+    table = getattr(mod, "SCENARIOS", None)
+    if isinstance(table, Mapping):
+        for name, spec in table.items():
+            out[name] = dict(getattr(spec, "params", {}) or {})
+        return out
+    base = Path(next(iter(mod.__path__)))
+    return {p.stem: {} for p in base.glob("*.py") if not p.stem.startswith("_")} or None
+
+
+def _resolve(specs: Mapping[str, Any], given: Mapping[str, Any], owner: str) -> None:
+    from impl.params import resolve
+
+    if specs:
+        resolve(specs, given, owner)
+
+
+# --- the semantic checks ------------------------------------------------------------------
+
+def check_semantics(config: Mapping[str, Any]) -> None:
+    prof_name = config["profile"]
+    if prof_name not in config["profiles"]:
+        raise ConfigError(
+            f"config: profile {prof_name!r} is not defined{_suggest(prof_name, config['profiles'])}"
+            f"; allowed: {', '.join(config['profiles'])}"
+        )
+    impls = config["implementations"]
+    scenarios = config["scenarios"]
+    known = registry.names()
+    for label, impl in impls.items():
+        design = impl["design"]
+        if design not in known:
+            raise ConfigError(
+                f"config: implementations.{label}.design: unknown design {design!r}"
+                f"{_suggest(design, known)}; allowed: {', '.join(known)}"
+            )
+        try:
+            registry.get(design).resolve_params(impl.get("params", {}))
+        except BadParameterError as exc:
+            raise ConfigError(f"config: implementations.{label}.params: {exc}") from None
+        for scen in impl.get("scenarios", []):
+            if scen not in scenarios:
+                raise ConfigError(
+                    f"config: implementations.{label}.scenarios: unknown scenario {scen!r}"
+                    f"{_suggest(scen, scenarios)}; allowed: {', '.join(scenarios)}"
+                )
+        ctrl = impl.get("control_of")
+        if ctrl is not None:
+            if ctrl not in impls or impls[ctrl].get("control_of"):
+                measured = [k for k, v in impls.items() if not v.get("control_of")]
+                raise ConfigError(
+                    f"config: implementations.{label}.control_of: {ctrl!r} is not a measured "
+                    f"label; allowed: {', '.join(measured)}"
+                )
+            same = impls[ctrl]["design"] == design and dict(impls[ctrl].get("params", {})) == dict(
+                impl.get("params", {})
+            )
+            if not same:
+                raise ConfigError(
+                    f"config: implementations.{label}: an A/A control must use the same design "
+                    f"and params as {ctrl!r}"
+                )
+
+    specs = scenario_specs()
+    for name, entry in scenarios.items():
+        if specs is not None and name not in specs:
+            raise ConfigError(
+                f"config: scenarios.{name}: unknown scenario{_suggest(name, specs)}; "
+                f"allowed: {', '.join(sorted(specs))}"
+            )
+        for key in ("grid", "quick_grid"):
+            grid = entry.get(key, {})
+            pspecs = (specs or {}).get(name, {})
+            for point in cellmod._grid_points(grid) if grid else [{}]:
+                try:
+                    _resolve(pspecs, point, f"scenario {name!r}")
+                except BadParameterError as exc:
+                    raise ConfigError(f"config: scenarios.{name}.{key}: {exc}") from None
+        if "quick_grid" in entry and set(entry["quick_grid"]) - set(entry.get("grid", {})):
+            extra = sorted(set(entry["quick_grid"]) - set(entry.get("grid", {})))[0]
+            raise ConfigError(
+                f"config: scenarios.{name}.quick_grid: parameter {extra!r} is not in grid; "
+                f"allowed: {', '.join(entry.get('grid', {})) or 'none'}"
+            )
+        for label in entry.get("labels", []):
+            if label not in impls:
+                raise ConfigError(
+                    f"config: scenarios.{name}.labels: unknown label {label!r}"
+                    f"{_suggest(label, impls)}; allowed: {', '.join(impls)}"
+                )
+
+    budget = budget_designs()
+    for i, hyp in enumerate(config["hypotheses"]):
+        _check_comparison(config, f"hypotheses[{i}] ({hyp['id']})", hyp, budget)
+    aa = config["aa_control"]
+    for scen in aa.get("scenarios", [aa.get("scenario")]):
+        _check_comparison(config, "aa_control", {**aa, "scenario": scen}, budget)
+    if impls[aa["b"]].get("control_of") != aa["a"]:
+        raise ConfigError(
+            f"config: aa_control.b: {aa['b']!r} must be an implementation with "
+            f"control_of: {aa['a']}"
+        )
+
+
+def _metric_ok(metric: str) -> bool:
+    from impl.base import COUNTER_NAMES
+
+    return metric in BASE_METRICS or (
+        metric.startswith("counter.") and metric.removeprefix("counter.") in COUNTER_NAMES
+    )
+
+
+def _check_comparison(
+    config: Mapping[str, Any], where: str, hyp: Mapping[str, Any], budget: list[str]
+) -> None:
+    impls, scenarios = config["implementations"], config["scenarios"]
+    scen = hyp["scenario"]
+    if scen not in scenarios:
+        raise ConfigError(
+            f"config: {where}.scenario: unknown scenario {scen!r}{_suggest(scen, scenarios)}; "
+            f"allowed: {', '.join(scenarios)}"
+        )
+    measured = cellmod.labels_for(config, scen, budget)
+    b = hyp["b"] if isinstance(hyp["b"], list) else [hyp["b"]]
+    for side, label in [("a", hyp["a"])] + [("b", x) for x in b]:
+        if label not in impls:
+            raise ConfigError(
+                f"config: {where}.{side}: unknown label {label!r}{_suggest(label, impls)}; "
+                f"allowed: {', '.join(impls)}"
+            )
+        if label not in measured:
+            raise ConfigError(
+                f"config: {where}.{side}: label {label!r} is not measured in scenario {scen!r}; "
+                f"measured there: {', '.join(measured) or 'none'}"
+            )
+    for key in ("metric",):
+        if not _metric_ok(hyp[key]):
+            raise ConfigError(
+                f"config: {where}.{key}: unknown metric {hyp[key]!r}; allowed: "
+                f"{', '.join(BASE_METRICS)}, counter.<name>"
+            )
+    for ctx in hyp.get("context", []):
+        if not _metric_ok(ctx):
+            raise ConfigError(
+                f"config: {where}.context: unknown metric {ctx!r}; allowed: "
+                f"{', '.join(BASE_METRICS)}, counter.<name>"
+            )
+    grid = cellmod.scenario_grid(config, scen)
+    if "each" in hyp and hyp["each"] not in grid:
+        raise ConfigError(
+            f"config: {where}.each: {hyp['each']!r} is not a parameter of scenario {scen!r}; "
+            f"allowed: {', '.join(grid) or 'none'}"
+        )
+    for key in ("params", "a_params", "b_params"):
+        for pname, value in hyp.get(key, {}).items():
+            if pname not in grid:
+                raise ConfigError(
+                    f"config: {where}.{key}: {pname!r} is not a parameter of scenario {scen!r}; "
+                    f"allowed: {', '.join(grid) or 'none'}"
+                )
+            if value not in grid[pname]:
+                raise ConfigError(
+                    f"config: {where}.{key}.{pname}: {value!r} is not measured under profile "
+                    f"{config['profile']!r}; measured: {', '.join(map(str, grid[pname]))}"
+                )
+
+
+def budget_designs() -> list[str]:
+    return [n for n in registry.names() if registry.get(n).capabilities.budget_params]
+
+
+def check_config(config: Mapping[str, Any], schema_path: str | Path) -> list[cellmod.Cell]:
+    """Validate ``config`` and return its cells; raise ConfigError (one line) on any problem."""
+    check_schema(config, load_schema(schema_path))
+    check_semantics(config)
+    cells = cellmod.expand(config, budget_designs())
+    hooks = cellmod._HOOKS()
+    if hooks is not None:
+        for cell in cells:
+            reason = hooks[2](cell.scenario, cell.design)
+            if reason:
+                raise ConfigError(
+                    f"config: scenarios.{cell.scenario}: does not apply to label "
+                    f"{cell.label!r} (design {cell.design}): {reason}"
+                )
+    if not cells:
+        raise ConfigError("config: the study has no cells (check labels/scenarios/grids)")
+    return cells

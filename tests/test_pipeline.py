@@ -1,0 +1,297 @@
+"""Unit tests of the pipeline's logic (impl/pipeline): no Snakemake run, no timing."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import yaml
+
+from impl.pipeline import aggregate as agg
+from impl.pipeline import cell_wrapper as cw
+from impl.pipeline import cells as cellmod
+from impl.pipeline.config_check import ConfigError, budget_designs, check_config
+from impl.pipeline.failures import collect_failures
+from impl.pipeline.summary import depends_on
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
+
+
+@pytest.fixture
+def config() -> dict:
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+# --- config and cell expansion -------------------------------------------------------------
+
+def test_real_config_sizes(config):
+    full = check_config(config, SCHEMA)
+    assert len(full) <= 300
+    config["profile"] = "quick"
+    quick = check_config(config, SCHEMA)
+    assert len(quick) <= 80
+    # the quick profile still covers every implementation and every scenario
+    assert {c.label for c in quick} == set(config["implementations"])
+    assert {c.scenario for c in quick} == set(config["scenarios"])
+
+
+def test_cells_are_interleaved_and_prioritised(config):
+    cells = check_config(config, SCHEMA)
+    prios = [c.priority for c in cells]
+    assert prios == sorted(prios, reverse=True) and len(set(prios)) == len(prios)
+    labels = [c.label for c in cells[:7]]
+    assert len(set(labels)) == 7, "the first round must visit every main label once"
+
+
+def test_controls_and_budget_scenarios(config):
+    cells = check_config(config, SCHEMA)
+    aa = {c.scenario for c in cells if c.label == "baseline_aa"}
+    assert aa == {"round_trip", "burst_throughput"}
+    sweep = {c.design for c in cells if c.scenario == "budget_sweep"}
+    assert sweep == set(budget_designs())
+
+
+def test_cell_ids_paths_and_specs(config):
+    config["profile"] = "quick"
+    cells = {c.cell_id: c for c in check_config(config, SCHEMA)}
+    for cid, cell in cells.items():
+        label, scenario, rest = cid.split("/", 2)
+        assert (label, scenario) == (cell.label, cell.scenario)
+        assert cell.output == f"results/cells/{label}/{scenario}/{rest or 'default'}.parquet"
+        assert "timeout" not in json.dumps(cell.spec("h"))
+
+
+def test_contract_param_string():
+    assert cellmod.param_string({}) == "default"
+    assert cellmod.param_string({"b": 2, "a": "x"}) == 'a="x",b=2'
+
+
+def _bad(config, mutate) -> str:
+    config = copy.deepcopy(config)
+    mutate(config)
+    with pytest.raises(ConfigError) as info:
+        check_config(config, SCHEMA)
+    msg = str(info.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_config_errors_name_key_and_allowed(config):
+    msg = _bad(config, lambda c: c["implementations"]["main"].update(design="mian"))
+    assert "implementations.main.design" in msg and "alternate_three" in msg
+    msg = _bad(config, lambda c: c["implementations"]["main"].update(params={"budgte": 1}))
+    assert "budgte" in msg and "budget" in msg
+    msg = _bad(config, lambda c: c["implementations"]["main"].update(params={"budget": -5}))
+    assert "-5" in msg and "budget" in msg
+    msg = _bad(config, lambda c: c.update(hypothesis=c.pop("hypotheses")))
+    assert "'hypothesis'" in msg and "hypotheses" in msg
+    msg = _bad(config, lambda c: c["scenarios"]["wakeup"].update(grid={"mode": ["asleep"]}))
+    assert "asleep" in msg and "sleeping" in msg
+    msg = _bad(config, lambda c: c["hypotheses"][0].update(b="alternate_3"))
+    assert "alternate_3" in msg
+    msg = _bad(config, lambda c: c["hypotheses"][0].update(expect="bigger"))
+    assert "bigger" in msg and "greater" in msg
+    msg = _bad(config, lambda c: c.update(profile="quik"))
+    assert "quick" in msg
+
+
+def test_hypothesis_params_must_be_measured(config):
+    config["profile"] = "quick"
+    msg = _bad(config, lambda c: c["hypotheses"][7]["params"].update(burst=512))
+    assert "512" in msg and "4096" in msg
+
+
+# --- source hashing ------------------------------------------------------------------------
+
+def test_code_hash_tracks_content_per_design_and_scenario(tmp_path, monkeypatch):
+    files = {}
+    for name in ("impl.a", "impl.b", "impl.runner.scenarios.s1", "impl.runner.scenarios.s2"):
+        files[name] = tmp_path / f"{name}.py"
+        files[name].write_text(f"# {name}\n")
+    monkeypatch.setattr(cellmod, "module_file", lambda m: files.get(m))
+    h_a1, h_b1, h_a2 = (cellmod.code_hash(["impl.a"], "s1"), cellmod.code_hash(["impl.b"], "s1"),
+                        cellmod.code_hash(["impl.a"], "s2"))
+    assert len({h_a1, h_b1, h_a2}) == 3
+    os.utime(files["impl.a"], (0, 0))  # mtime alone changes nothing
+    assert cellmod.code_hash(["impl.a"], "s1") == h_a1
+    files["impl.a"].write_text("# edited\n")
+    assert cellmod.code_hash(["impl.a"], "s1") != h_a1
+    assert cellmod.code_hash(["impl.b"], "s1") == h_b1
+    files["impl.runner.scenarios.s2"].write_text("# edited\n")
+    assert cellmod.code_hash(["impl.b"], "s1") == h_b1
+
+
+def test_module_file_finds_real_sources():
+    assert cellmod.module_file("impl.registry") == ROOT / "impl/registry.py"
+    assert cellmod.module_file("impl.no_such_module") is None
+
+
+# --- the cell wrapper ----------------------------------------------------------------------
+
+def _py(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_wrapper_ok(tmp_path):
+    out, log = tmp_path / "o.parquet", tmp_path / "l.log"
+    rec = cw.run_wrapped(_py(f"open({str(out)!r}, 'w').write('x')"), cell_id="a/b/c",
+                         log_path=log, out_path=out, timeout_s=30)
+    assert rec["status"] == "ok" and rec["returncode"] == 0
+    assert cw.read_status(log) == rec
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "reason"),
+    [
+        ("import sys; print('boom: bad thing', file=sys.stderr); sys.exit(1)", "crashed", "boom"),
+        ("import sys; print('bad --param', file=sys.stderr); sys.exit(2)", "bad_input", "--param"),
+        ("import sys; print('watchdog', file=sys.stderr); sys.exit(124)", "timeout", "watchdog"),
+        ("import os; os.abort()", "crashed", "SIGABRT"),
+        ("import sys; sys.exit(0)", "crashed", "no output"),
+    ],
+)
+def test_wrapper_failures(tmp_path, code, status, reason):
+    out, log = tmp_path / "o.parquet", tmp_path / "l.log"
+    rec = cw.run_wrapped(_py(code), cell_id="x", log_path=log, out_path=out, timeout_s=30)
+    assert rec["status"] == status
+    assert reason in rec["reason"]
+    assert cw.exit_code(rec) != 0
+    assert not out.exists()
+
+
+def test_wrapper_backstop_kills_group_and_escaped_children(tmp_path):
+    pidfile = tmp_path / "pid"
+    # a child that ignores SIGTERM and a grandchild in its own session (like the runner's)
+    code = (
+        "import signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'],"
+        " start_new_session=True)\n"
+        f"open({str(pidfile)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(600)\n"
+    )
+    t0 = time.monotonic()
+    rec = cw.run_wrapped(_py(code), cell_id="h", log_path=tmp_path / "l.log",
+                         out_path=tmp_path / "o", timeout_s=1.0, grace_s=0.5)
+    assert rec["status"] == "timeout"
+    assert time.monotonic() - t0 < 30
+    grandchild = int(pidfile.read_text())
+    for _ in range(50):
+        try:
+            os.kill(grandchild, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("grandchild survived the wrapper")
+
+
+def test_wrapper_forwards_sigint(tmp_path):
+    ready = tmp_path / "ready"
+    log = tmp_path / "l.log"
+    spec = json.dumps({"cell_id": "s/i/g"})
+    child = (
+        "import time, pathlib; pathlib.Path(" + repr(str(ready)) + ").write_text('1');"
+        " time.sleep(600)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "impl.pipeline.cell_wrapper", "--spec", spec, "--timeout", "300",
+         "--out", str(tmp_path / "o"), "--log", str(log), "--", sys.executable, "-c", child],
+        cwd=ROOT,
+    )
+    for _ in range(200):
+        if ready.exists():
+            break
+        time.sleep(0.05)
+    assert ready.exists(), "the wrapped child never started"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    rec = cw.read_status(log)
+    assert rec["status"] == "crashed" and "SIGINT" in rec["reason"]
+
+
+def test_runner_command():
+    spec = {"cell_id": "l/s/p=1", "label": "l", "design": "main", "impl_params": {"budget": 64},
+            "scenario": "s", "params": {"p": 1, "flag": True},
+            "profile": {"name": "quick", "processes": 2, "blocks": 3, "warmups": 1,
+                        "target_block_ms": 5}}
+    cmd = cw.runner_command(spec, "out.parquet", 30.0, seed=7)
+    text = " ".join(cmd)
+    for piece in ("-m impl.runner", "--impl main", "--impl-param budget=64", "--label l",
+                  "--param flag=true", "--param p=1", "--profile quick", "--processes 2",
+                  "--timeout 30.0", "--seed 7", "--out out.parquet"):
+        assert piece in text
+
+
+# --- failures, summary dependencies, aggregation ------------------------------------------
+
+def test_collect_failures(tmp_path):
+    cells = [cellmod.Cell("a", "baseline", {}, "round_trip", {}, 10.0),
+             cellmod.Cell("b", "baseline", {}, "round_trip", {}, 10.0),
+             cellmod.Cell("c", "baseline", {}, "round_trip", {}, 10.0)]
+    (tmp_path / cells[0].output).parent.mkdir(parents=True)
+    (tmp_path / cells[0].output).write_text("x")
+    log = tmp_path / cells[1].log
+    log.parent.mkdir(parents=True)
+    log.write_text('boom\nSTATUS {"status": "timeout", "returncode": 124, "seconds": 3, '
+                   '"reason": "watchdog fired"}\n')
+    failed = {f["label"]: f for f in collect_failures(cells, tmp_path)}
+    assert set(failed) == {"b", "c"}
+    assert failed["b"]["status"] == "timeout" and failed["b"]["reason"] == "watchdog fired"
+    assert failed["c"]["status"] == "missing"
+
+
+def test_depends_on():
+    hyp = {"scenario": "budget_sweep", "a": "main", "b": "main",
+           "a_params": {"budget": 64}, "b_params": {"budget": 0}}
+    cell = {"label": "main", "scenario": "budget_sweep", "params": {"budget": 64, "backlog": 1}}
+    assert depends_on(hyp, cell)
+    assert not depends_on(hyp, {**cell, "params": {"budget": 512}})
+    assert not depends_on(hyp, {**cell, "scenario": "round_trip"})
+
+
+def _table(cell_id: str, n: int = 3) -> pa.Table:
+    cols = {name: [] for name in agg.REQUIRED_COLUMNS}
+    for i in range(n):
+        row = {"label": "l", "design": "baseline", "impl_params": "{}", "scenario": "s",
+               "params": "{}", "cell_id": cell_id, "metric": "ns_per_op", "unit": "ns",
+               "process": 0, "block": i, "warmup": False, "loops": 10, "value": 1.0 + i,
+               "host": "h", "source_hash": "x", "run_id": "r"}
+        for k, v in row.items():
+            cols[k].append(v)
+    from impl.runner.schema import METADATA_KEYS
+
+    meta = {key: "x" for key in METADATA_KEYS}
+    schema = pa.schema(list(agg.REQUIRED_COLUMNS.items()),
+                       metadata={agg.META_KEY: json.dumps(meta)})
+    return pa.Table.from_pydict(cols, schema=schema)
+
+
+def test_aggregate(tmp_path):
+    import pyarrow.parquet as pq
+
+    files = []
+    for cid in ("l/s/a=1", "l/s/a=2"):
+        files.append(tmp_path / f"{cid.replace('/', '_')}.parquet")
+        pq.write_table(_table(cid), files[-1])
+    out = tmp_path / "all.parquet"
+    table = agg.aggregate(files, out, ["l/s/a=1", "l/s/a=2"])
+    assert table.num_rows == 6 and pq.read_table(out).num_rows == 6
+    meta = json.loads(pq.read_schema(out).metadata[agg.CELLS_META_KEY])
+    assert set(meta) == {"l/s/a=1", "l/s/a=2"}
+    with pytest.raises(agg.AggregateError, match="does not match"):
+        agg.aggregate(files, tmp_path / "bad.parquet", ["l/s/a=1", "l/s/a=3"])
+    assert not (tmp_path / "bad.parquet").exists()
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+    pq.write_table(_table("l/s/a=1").drop_columns(["host"]), files[0])
+    with pytest.raises(agg.AggregateError, match="host"):
+        agg.aggregate(files, tmp_path / "bad.parquet", ["l/s/a=1", "l/s/a=2"])

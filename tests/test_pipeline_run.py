@@ -1,0 +1,215 @@
+"""The real Snakefile on tiny configs in a temporary folder (slow: runs the runner).
+
+One implementation hangs in one cell and another crashes in another; the
+rest must finish, the partial summary must name both, a plain rerun must
+plan exactly those two cells (plus aggregation and summary) and a third run
+nothing. Also: a bad config stops before any job; timing cells never
+overlap even with --cores 8; edits invalidate only the affected cells; the
+cluster-generic profile runs the same workflow through a local submit script.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def _config(trigger: Path) -> dict:
+    faulty = {"trigger_file": str(trigger)}
+    return {
+        "profile": "quick",
+        "profiles": {"quick": {"processes": 1, "blocks": 2, "warmups": 0,
+                               "target_block_ms": 2, "thinned": True}},
+        "implementations": {
+            "ok": {"design": "baseline"},
+            "ok_aa": {"design": "baseline", "control_of": "ok", "scenarios": ["round_trip"]},
+            "hang": {"design": "test_faulty",
+                     "params": {**faulty, "mode": "hang", "scenarios": "round_trip"}},
+            "crash": {"design": "test_faulty",
+                      "params": {**faulty, "mode": "crash", "scenarios": "burst_throughput"}},
+        },
+        "scenarios": {
+            "round_trip": {"timeout_s": 8},
+            "burst_throughput": {"grid": {"burst": [64]}, "timeout_s": 60},
+        },
+        "hypotheses": [
+            {"id": "HR", "title": "round trip", "scenario": "round_trip", "metric": "latency_ns",
+             "a": "ok", "b": "hang", "expect": "less"},
+            {"id": "HC", "title": "burst", "scenario": "burst_throughput",
+             "metric": "ns_per_op", "a": "ok", "b": "crash", "expect": "less"},
+        ],
+        "aa_control": {"a": "ok", "b": "ok_aa", "scenario": "round_trip", "metric": "ns_per_op"},
+        "alpha": 0.05,
+    }
+
+
+@pytest.fixture
+def work(tmp_path):
+    """A copy of the workflow (Snakefile, workflow/, profiles, impl/) with a tiny config.
+
+    The private impl/ lets a test edit a design's or a scenario's source
+    without touching the shared tree: Snakemake puts the Snakefile's folder
+    first on sys.path and the runner runs from it, so both import the copy.
+    """
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copy(ROOT / "Snakefile", tmp_path / "Snakefile")
+    shutil.copytree(ROOT / "workflow", tmp_path / "workflow", ignore=ignore)
+    shutil.copytree(ROOT / "impl", tmp_path / "impl", ignore=ignore)
+    (tmp_path / "profiles").symlink_to("workflow/profiles")
+    trigger = tmp_path / "trigger"
+    trigger.write_text("misbehave while this exists\n")
+    cfg = _config(trigger)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return tmp_path
+
+
+def smk(work: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ELT_ENABLE_TEST_DESIGNS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(work / "Snakefile"),
+         "--directory", str(work), *args],
+        cwd=work, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def planned(result: subprocess.CompletedProcess) -> tuple[dict[str, int], set[str]]:
+    """(job counts per rule, cell outputs) from a dry run's output."""
+    text = result.stdout + result.stderr
+    counts: dict[str, int] = {}
+    if "Job stats:" in text:
+        table = text.split("Job stats:", 1)[1]
+        for line in table.splitlines()[3:]:
+            m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+            if not m:
+                break
+            counts[m.group(1)] = int(m.group(2))
+    cells = set(re.findall(r"output: (results/cells/\S+\.parquet)", text))
+    return counts, cells
+
+
+def statuses(work: Path) -> dict[str, dict]:
+    out = {}
+    for log in (work / "logs" / "cells").rglob("*.log"):
+        for line in log.read_text().splitlines():
+            if line.startswith("STATUS "):
+                rec = json.loads(line[7:])
+                out[rec["cell_id"]] = rec
+    return out
+
+
+@pytest.mark.timeout(360)
+def test_failures_partial_summary_and_rerun_only_failed(work):
+    first = smk(work, "--cores", "8")
+    assert first.returncode != 0, first.stderr[-3000:]
+    st = statuses(work)
+    assert st["hang/round_trip/"]["status"] == "timeout", st
+    assert st["crash/burst_throughput/burst=64"]["status"] == "crashed", st
+    # implementations interleaved in time: the first round visits every label once
+    first_round = [r["cell_id"].split("/")[0] for r in sorted(st.values(),
+                                                               key=lambda r: r["started"])][:4]
+    assert sorted(first_round) == ["crash", "hang", "ok", "ok_aa"], first_round
+    ok = {cid for cid, r in st.items() if r["status"] == "ok"}
+    assert ok == {"ok/round_trip/", "ok_aa/round_trip/", "ok/burst_throughput/burst=64",
+                  "hang/burst_throughput/burst=64", "crash/round_trip/"}
+    # measurement hygiene: with --cores 8, no two cells ever measured at the same time
+    spans = sorted((r["started"], r["finished"]) for r in st.values())
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert start >= end, "two timing cells overlapped"
+    # the partial summary names both failures; the full summary does not exist
+    partial = (work / "report" / "SUMMARY.partial.md").read_text()
+    assert "hang/round_trip/" in partial and "crash/burst_throughput/burst=64" in partial
+    for hid in ("HR", "HC"):  # each hypothesis that depends on a failed cell
+        assert re.search(rf"\b{hid}\b.*NEEDS RETEST", partial), hid
+    assert not (work / "report" / "SUMMARY.md").exists()
+    assert not (work / "results" / "all.parquet").exists()
+
+    # "fix" the designs; a plain rerun plans exactly the two failed cells + aggregate + summary
+    (work / "trigger").unlink()
+    dry = smk(work, "-n")
+    counts, cells = planned(dry)
+    assert counts == {"cell": 2, "aggregate": 1, "summary": 1, "all": 1, "total": 5}, dry.stdout
+    assert cells == {"results/cells/hang/round_trip/default.parquet",
+                     "results/cells/crash/burst_throughput/burst=64.parquet"}
+    second = smk(work, "--cores", "10")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert (work / "report" / "SUMMARY.md").exists()
+    assert not (work / "report" / "SUMMARY.partial.md").exists()
+
+    third = smk(work, "-n")
+    assert third.returncode == 0 and "Nothing to be done" in third.stdout + third.stderr
+
+    # a timeout change reruns nothing
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    cfg["scenarios"]["round_trip"]["timeout_s"] = 99
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert "Nothing to be done" in smk(work, "-n").stdout
+    # a hypothesis change re-renders the summary only
+    cfg["hypotheses"][0]["threshold"] = 0.2
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    counts, _ = planned(smk(work, "-n"))
+    assert counts == {"summary": 1, "all": 1, "total": 2}, counts
+
+    # editing one design's source reruns only its cells
+    with open(work / "impl/testing_designs.py", "a") as fh:
+        fh.write("\n# edited by the test\n")
+    counts, cells = planned(smk(work, "-n"))
+    assert {c.split("/")[2] for c in cells} == {"hang", "crash"} and counts["cell"] == 4
+    # editing one scenario's module reruns only that scenario's cells (on top of the above)
+    with open(work / "impl/runner/scenarios/burst_throughput.py", "a") as fh:
+        fh.write("\n# edited by the test\n")
+    counts, cells = planned(smk(work, "-n"))
+    assert counts["cell"] == 5
+    ok_cells = {c for c in cells if "/ok/" in c}
+    assert ok_cells == {"results/cells/ok/burst_throughput/burst=64.parquet"}
+
+
+BAD = {
+    "unknown design": (lambda c: c["implementations"]["ok"].update(design="baseln"),
+                       "implementations.ok.design"),
+    "unknown param": (lambda c: c["implementations"]["hang"]["params"].update(mdoe="hang"),
+                      "mdoe"),
+    "bad value": (lambda c: c["scenarios"]["burst_throughput"]["grid"].update(burst=[3]),
+                  "burst"),
+    "typo'd key": (lambda c: c["scenarios"]["round_trip"].update(timeout=5), "'timeout'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_config_fails_before_any_job(work, case):
+    mutate, needle = BAD[case]
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    mutate(cfg)
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    res = smk(work, "--cores", "2", timeout=60)
+    assert res.returncode != 0
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("ERROR")]
+    assert len(errors) == 1 and needle in errors[0], res.stderr
+    assert re.search(r"allowed|one of|in \[", errors[0]), "the line must say what is allowed"
+    assert not (work / "logs").exists() and not (work / "results").exists()
+
+
+@pytest.mark.timeout(240)
+def test_cluster_generic_profile_runs_the_same_workflow(work):
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    for label in ("hang", "crash"):
+        del cfg["implementations"][label]
+    cfg["hypotheses"] = [h for h in cfg["hypotheses"] if h["id"] == "HR"]
+    cfg["hypotheses"][0]["b"] = "ok_aa"
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    res = smk(work, "--profile", "workflow/profiles/cluster-generic", timeout=220)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (work / "report" / "SUMMARY.md").exists()
+    st = statuses(work)
+    assert {r["status"] for r in st.values()} == {"ok"} and len(st) == 3

@@ -1,0 +1,85 @@
+# Start-up: validate the config, expand the cells, helpers for the rules.
+import sys
+
+from snakemake.utils import validate
+
+from impl.pipeline import cells as cellmod
+from impl.pipeline.config_check import ConfigError, check_config
+
+# One clear line naming the key and the allowed values, before any job starts
+# (printed as is and exit 1: a WorkflowError would add a traceback line).
+try:
+    CELLS = check_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+except ConfigError as exc:
+    print(f"ERROR {exc}", file=sys.stderr)
+    sys.exit(1)
+# The same schema through Snakemake (fills schema defaults, e.g. threshold).
+validate(config, "../schemas/config.schema.yaml")
+
+CELL_BY_KEY = cellmod.by_id(CELLS)
+PY = sys.executable
+# Content hash of each (design, scenario) pair's source, computed once per run.
+_CODE_HASH = {}
+
+
+def cell_of(wildcards):
+    return CELL_BY_KEY[(wildcards.label, wildcards.scenario, wildcards.params)]
+
+
+def code_hash_of(cell):
+    from impl import registry
+
+    key = (cell.design, cell.scenario)
+    if key not in _CODE_HASH:
+        _CODE_HASH[key] = cellmod.code_hash(registry.get(cell.design).modules, cell.scenario)
+    return _CODE_HASH[key]
+
+
+def cell_spec(wildcards):
+    """Tracked params: what the cell measures + its code hash (not the timeout)."""
+    import json
+
+    cell = cell_of(wildcards)
+    return json.dumps(cell.spec(code_hash_of(cell)), sort_keys=True, separators=(",", ":"))
+
+
+def render_partial_summary():
+    from impl.pipeline.failures import collect_failures, existing_outputs
+    from impl.pipeline.summary import render
+
+    failed = collect_failures(CELLS)
+    try:
+        path = render(
+            all_parquet=None,
+            cell_files=existing_outputs(CELLS),
+            config=config,
+            report_dir="report",
+            expected_cells=[c.expected() for c in CELLS],
+            failed_cells=failed,
+            partial=True,
+        )
+    except Exception as exc:  # the hook must not hide the original failure
+        print(f"eventloop-tournament: partial summary failed: {exc!r}", file=sys.stderr)
+        return
+    print(
+        f"eventloop-tournament: {len(failed)} cell(s) failed or missing; partial summary: "
+        f"{path}. Rerun `snakemake --cores 10` to retry only those.",
+        file=sys.stderr,
+    )
+    for f in failed:
+        print(f"  {f['cell_id']}: {f['status']}: {f['reason']} (log: {f['log']})", file=sys.stderr)
+
+
+def _bench_slot_limited():
+    try:
+        return "bench_slot" in workflow.global_resources
+    except Exception:  # internal API; never block a run on it
+        return True
+
+
+if workflow.is_main_process and not _bench_slot_limited():
+    print(
+        "WARNING: no global `bench_slot` limit (profile not found or --workflow-profile none):"
+        " timing cells may run concurrently. Add `--resources bench_slot=1`.",
+        file=sys.stderr,
+    )
