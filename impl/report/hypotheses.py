@@ -374,16 +374,24 @@ def matches(cell: dict, label: str, scenario: str, params: dict) -> bool:
 
 
 def each_values(h: Hypothesis, config: dict, universe: list[dict]) -> list:
-    grid = _grid(config, h.scenario)
-    if grid is not None and h.each in grid:
-        vals = grid[h.each]
-        return list(vals) if isinstance(vals, list) else [vals]
+    """The values of ``each`` that this run planned or measured.
+
+    The cells of the run (planned, measured or failed) come first: a thinned
+    grid (the quick profile) must not turn the grid's other values into
+    "missing" cells. The config grid is only the fallback when the run knows
+    no cells at all for the hypothesis.
+    """
     seen = []
     for c in universe:
         if matches(c, h.a, h.scenario, h.a_params) and h.each in (c.get("params") or {}):
             v = c["params"][h.each]
             if v not in seen:
                 seen.append(v)
+    if not seen:
+        grid = _grid(config, h.scenario)
+        if grid is not None and h.each in grid:
+            vals = grid[h.each]
+            return list(vals) if isinstance(vals, list) else [vals]
     try:
         return sorted(seen)
     except TypeError:
