@@ -114,22 +114,22 @@ def test_failures_partial_summary_and_rerun_only_failed(work):
     first = smk(work, "--cores", "8")
     assert first.returncode != 0, first.stderr[-3000:]
     st = statuses(work)
-    assert st["hang/round_trip/"]["status"] == "timeout", st
+    assert st["hang/round_trip/default"]["status"] == "timeout", st
     assert st["crash/burst_throughput/burst=64"]["status"] == "crashed", st
     # implementations interleaved in time: the first round visits every label once
     first_round = [r["cell_id"].split("/")[0] for r in sorted(st.values(),
                                                                key=lambda r: r["started"])][:4]
     assert sorted(first_round) == ["crash", "hang", "ok", "ok_aa"], first_round
     ok = {cid for cid, r in st.items() if r["status"] == "ok"}
-    assert ok == {"ok/round_trip/", "ok_aa/round_trip/", "ok/burst_throughput/burst=64",
-                  "hang/burst_throughput/burst=64", "crash/round_trip/"}
+    assert ok == {"ok/round_trip/default", "ok_aa/round_trip/default", "ok/burst_throughput/burst=64",
+                  "hang/burst_throughput/burst=64", "crash/round_trip/default"}
     # measurement hygiene: with --cores 8, no two cells ever measured at the same time
     spans = sorted((r["started"], r["finished"]) for r in st.values())
     for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
         assert start >= end, "two timing cells overlapped"
     # the partial summary names both failures; the full summary does not exist
     partial = (work / "report" / "SUMMARY.partial.md").read_text()
-    assert "hang/round_trip/" in partial and "crash/burst_throughput/burst=64" in partial
+    assert "hang/round_trip/default" in partial and "crash/burst_throughput/burst=64" in partial
     for hid in ("HR", "HC"):  # each hypothesis that depends on a failed cell
         assert re.search(rf"\b{hid}\b.*NEEDS RETEST", partial), hid
     assert not (work / "report" / "SUMMARY.md").exists()

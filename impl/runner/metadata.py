@@ -101,6 +101,7 @@ def host_metadata() -> dict[str, Any]:
         "host": socket.gethostname(),
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
+        "os": platform.platform(),
         "cpu_affinity": affinity,
         "loadavg": loadavg,
         "python_version": platform.python_version(),

@@ -64,9 +64,8 @@ class ResolvedCell:
 
     @property
     def cell_id(self) -> str:
-        return f"{self.label}/{self.scenario}/" + ",".join(
-            f"{k}={self.params[k]}" for k in sorted(self.params)
-        )
+        joined = ",".join(f"{k}={self.params[k]}" for k in sorted(self.params))
+        return f"{self.label}/{self.scenario}/{joined or 'default'}"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
