@@ -33,6 +33,11 @@ from collections import deque
 from impl._chunked import ChunkedQueue
 from impl._wake import FdWaker
 from impl.base import (
+    AWAKE,
+    RUNNING,
+    SLEEPING,
+    TERMINATED,
+    TERMINATING,
     CounterSnapshot,
     ErrorHandler,
     EventLoop,
@@ -42,12 +47,6 @@ from impl.base import (
 )
 
 log = logging.getLogger("impl.alternate_three")
-
-_AWAKE = int(LoopState.AWAKE)
-_RUNNING = int(LoopState.RUNNING)
-_SLEEPING = int(LoopState.SLEEPING)
-_TERMINATING = int(LoopState.TERMINATING)
-_TERMINATED = int(LoopState.TERMINATED)
 
 #: microtasks run per microtask phase, as in the Go loop
 MICROTASK_BUDGET = 1024
@@ -73,7 +72,7 @@ class AlternateThreeLoop(EventLoop):
         self._internal: list[Task] = []
         self._internal_spare: list[Task] = []
         self._micro: deque[Task] = deque()
-        self._state = _AWAKE
+        self._state = AWAKE
         # wake-pending flag as a Lock: acquire(False) is an atomic 0 -> 1 test-and-set,
         # so producers on the ingress and the internal lane need no shared lock for it
         self._wake_flag = threading.Lock()
@@ -95,35 +94,35 @@ class AlternateThreeLoop(EventLoop):
         else:
             lock.acquire()
         state = self._state
-        if state > _SLEEPING:
+        if state > SLEEPING:
             lock.release()
             raise LoopStoppedError("alternate_three: loop is shutting down")
         self._queue.push(task)
-        if state == _SLEEPING and self._wake_flag.acquire(False):
+        if state == SLEEPING and self._wake_flag.acquire(False):
             self._wake()  # under the lock: close() cannot close the fd under our feet
         lock.release()
 
     def submit_internal(self, task: Task) -> None:
-        ilock = self._internal_lock
-        ilock.acquire()
-        state = self._state
-        if state > _SLEEPING:
-            ilock.release()
-            raise LoopStoppedError("alternate_three: loop is shutting down")
-        self._internal.append(task)
-        if state == _SLEEPING and self._wake_flag.acquire(False):
-            self._wake()
-        ilock.release()
+        self._push_side_lane(True, task)
 
     def submit_microtask(self, task: Task) -> None:
+        self._push_side_lane(False, task)
+
+    def _push_side_lane(self, internal: bool, task: Task) -> None:
+        """Internal and microtask lanes share one lock (the double buffer's).
+
+        The lane is looked up under the lock: the loop swaps the internal
+        list for its spare under the same lock, so a list read before
+        acquiring it could be the one being drained.
+        """
         ilock = self._internal_lock
         ilock.acquire()
         state = self._state
-        if state > _SLEEPING:
+        if state > SLEEPING:
             ilock.release()
             raise LoopStoppedError("alternate_three: loop is shutting down")
-        self._micro.append(task)
-        if state == _SLEEPING and self._wake_flag.acquire(False):
+        (self._internal if internal else self._micro).append(task)
+        if state == SLEEPING and self._wake_flag.acquire(False):
             self._wake()
         ilock.release()
 
@@ -137,14 +136,14 @@ class AlternateThreeLoop(EventLoop):
         lock.acquire()
         ilock.acquire()
         try:
-            if self._state >= _TERMINATING:
+            if self._state >= TERMINATING:
                 return
             if self._thread is None and not self._started.is_set():
-                self._state = _TERMINATED
+                self._state = TERMINATED
                 self._stopped.set()
                 return
             log.debug("alternate_three: shutdown requested")
-            self._state = _TERMINATING
+            self._state = TERMINATING
             self._waker.wake()  # unconditionally: the loop may be blocked or about to block
         finally:
             ilock.release()
@@ -154,17 +153,17 @@ class AlternateThreeLoop(EventLoop):
     def run(self) -> None:
         with self._lock:
             entry = self._state
-            if entry == _AWAKE:
-                self._state = _RUNNING
-        if entry != _AWAKE and entry != _TERMINATING:  # a shutdown may precede the first tick
+            if entry == AWAKE:
+                self._state = RUNNING
+        if entry != AWAKE and entry != TERMINATING:  # a shutdown may precede the first tick
             raise RuntimeError("alternate_three: loop already running or stopped")
         self._mark_started()
         try:
-            if entry == _AWAKE:
+            if entry == AWAKE:
                 self._loop()
             self._final_drain()
         finally:
-            self._state = _TERMINATED
+            self._state = TERMINATED
             self._mark_stopped()
 
     def _loop(self) -> None:
@@ -175,7 +174,7 @@ class AlternateThreeLoop(EventLoop):
         waker = self._waker
         budget = self._budget
         run_batch = self._run_batch
-        while self._state != _TERMINATING:
+        while self._state != TERMINATING:
             # internal lane: swap the double buffer, run everything that was in it
             if self._internal:
                 ilock.acquire()
@@ -185,7 +184,7 @@ class AlternateThreeLoop(EventLoop):
                 run_batch(batch)
                 batch.clear()
                 self._internal_spare = batch
-            if self._state == _TERMINATING:
+            if self._state == TERMINATING:
                 break
             # external lane: up to `budget` tasks in one lock acquisition, run outside it
             if len(queue):
@@ -202,7 +201,7 @@ class AlternateThreeLoop(EventLoop):
                     if n > self._max_batch:
                         self._max_batch = n
                     run_batch(batch)
-            if self._state == _TERMINATING:
+            if self._state == TERMINATING:
                 break
             if micro:
                 self._run_microtasks()
@@ -218,14 +217,14 @@ class AlternateThreeLoop(EventLoop):
     def _sleep(self) -> None:
         lock = self._lock
         lock.acquire()
-        if self._state != _RUNNING:  # Terminating: leave it for the loop condition
+        if self._state != RUNNING:  # Terminating: leave it for the loop condition
             lock.release()
             return
-        self._state = _SLEEPING
+        self._state = SLEEPING
         # re-check after publishing Sleeping: a producer that pushed before reading
         # the state saw Running and did not wake us, so its task must be visible here
         if len(self._queue) or self._internal or self._micro:
-            self._state = _RUNNING
+            self._state = RUNNING
             lock.release()
             return
         lock.release()
@@ -234,8 +233,8 @@ class AlternateThreeLoop(EventLoop):
         if woke:
             self._wakeups_received += 1
             self._clear_wake_flag()
-        if self._state == _SLEEPING:
-            self._state = _RUNNING
+        if self._state == SLEEPING:
+            self._state = RUNNING
         lock.release()
 
     def _clear_wake_flag(self) -> None:
@@ -275,7 +274,7 @@ class AlternateThreeLoop(EventLoop):
             micro = list(self._micro)
             self._micro.clear()
             if not internal and not external and not micro:
-                self._state = _TERMINATED
+                self._state = TERMINATED
                 ilock.release()
                 lock.release()
                 log.debug("alternate_three: drained, terminated")

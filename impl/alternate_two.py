@@ -32,34 +32,22 @@ external lane.
 
 from __future__ import annotations
 
-import logging
-from collections import deque
-from typing import Any
-
-from cereggii import AtomicInt64
-
-from impl._mpsc import NEXT, TASK, MpscQueue, effective_budget
-from impl._wake import FdWaker
+from impl._mpsc import NEXT, TASK
+from impl._mpsc_loop import MpscLoopBase
 from impl.base import (
-    CounterSnapshot,
+    AWAKE,
+    RUNNING,
+    SLEEPING,
+    TERMINATED,
+    TERMINATING,
     ErrorHandler,
-    EventLoop,
     LoopFullError,
-    LoopState,
     LoopStoppedError,
     Task,
 )
 
-log = logging.getLogger("impl.alternate_two")
 
-_AWAKE = int(LoopState.AWAKE)
-_RUNNING = int(LoopState.RUNNING)
-_SLEEPING = int(LoopState.SLEEPING)
-_TERMINATING = int(LoopState.TERMINATING)
-_TERMINATED = int(LoopState.TERMINATED)
-
-
-class AlternateTwoLoop(EventLoop):
+class AlternateTwoLoop(MpscLoopBase):
     design = "alternate_two"
 
     def __init__(
@@ -71,30 +59,14 @@ class AlternateTwoLoop(EventLoop):
         microtask_ring: int = 4096,
         poll_timeout_ms: float = 10.0,
     ) -> None:
-        super().__init__(error_handler=error_handler)
-        self.budget = effective_budget(budget, pop_buffer)
+        super().__init__(error_handler=error_handler, budget=budget, pop_buffer=pop_buffer)
         self.microtask_ring = microtask_ring
         self.poll_timeout_s = poll_timeout_ms / 1000.0
-        self._queue = MpscQueue()
-        self._tail = self._queue.tail
-        self._pool = self._queue.pool
-        self._internal: deque[Task] = deque()
-        self._micro: deque[Task] = deque()
-        self._state = AtomicInt64(_AWAKE)
-        self._pending = AtomicInt64(0)  # wake-pending flag: 1 = an fd write is owed or done
-        self._waker = FdWaker()
-        self._wakeups_requested = AtomicInt64(0)  # producers; off the hot path
-        self._cas_retries = AtomicInt64(0)
-        self._executed = 0  # loop-thread counters: one writer
-        self._errors = 0
-        self._wakeups_received = 0
-        self._batches = 0
-        self._max_batch = 0
 
     # -- producers ---------------------------------------------------------------
     def submit(self, task: Task) -> None:
         state = self._state
-        if state.get() >= _TERMINATING:
+        if state.get() >= TERMINATING:
             raise LoopStoppedError("alternate_two: loop is stopping")
         pool = self._pool  # MpscQueue.push, inlined
         if pool:
@@ -107,14 +79,14 @@ class AlternateTwoLoop(EventLoop):
         else:
             node = [task, None]
         self._tail.get_and_set(node)[NEXT] = node
-        if state.get() == _SLEEPING and not self._pending.get():
+        if state.get() == SLEEPING and not self._pending.get():
             self._wake()
 
     def submit_internal(self, task: Task) -> None:
-        if self._state.get() >= _TERMINATING:
+        if self._state.get() >= TERMINATING:
             raise LoopStoppedError("alternate_two: loop is stopping")
         self._internal.append(task)
-        if self._state.get() == _SLEEPING and not self._pending.get():
+        if self._state.get() == SLEEPING and not self._pending.get():
             self._wake()
 
     def submit_microtask(self, task: Task) -> None:
@@ -123,50 +95,26 @@ class AlternateTwoLoop(EventLoop):
         Meant for tasks on the loop thread; other threads may call it too (it
         wakes a parked loop), with the approximate bound described above.
         """
-        if self._state.get() >= _TERMINATING:
+        if self._state.get() >= TERMINATING:
             raise LoopStoppedError("alternate_two: loop is stopping")
         micro = self._micro
         if len(micro) >= self.microtask_ring:
             raise LoopFullError(f"alternate_two: microtask ring full ({self.microtask_ring})")
         micro.append(task)
-        if self._state.get() == _SLEEPING and not self._pending.get():
+        if self._state.get() == SLEEPING and not self._pending.get():
             self._wake()
-
-    def _wake(self) -> None:
-        """One fd write per sleep, whoever wins the flag (see MainLoop._wake)."""
-        self._wakeups_requested.increment_and_get()
-        if self._pending.compare_and_set(0, 1) and self._state.get() != _TERMINATED:
-            # a producer preempted since it read Sleeping may resume after close():
-            # the re-check narrows (cannot close) the window for writing to a reused fd
-            self._waker.wake()
-
-    def _request_stop(self) -> None:
-        state = self._state
-        while True:
-            cur = state.get()
-            if cur >= _TERMINATING:
-                break
-            if state.compare_and_set(cur, _TERMINATING):
-                break
-            self._cas_retries.increment_and_get()
-        if cur == _SLEEPING and self._pending.compare_and_set(0, 1):
-            # only a parked loop needs the fd; a running one sees Terminating at its next check
-            self._waker.wake()
-        if self._thread is None and not self._started.is_set():
-            state.set(_TERMINATED)
-            self._stopped.set()
 
     # -- the loop ------------------------------------------------------------------
     def run(self) -> None:
         self._mark_started()
         state = self._state
         try:
-            if state.compare_and_set(_AWAKE, _RUNNING):
+            if state.compare_and_set(AWAKE, RUNNING):
                 self._tick_until_stop()
-            if state.get() != _TERMINATED:
+            if state.get() != TERMINATED:
                 self._drain_once()  # the one shutdown pass
         finally:
-            state.set(_TERMINATED)
+            state.set(TERMINATED)
             self._mark_stopped()
 
     def _tick_until_stop(self) -> None:
@@ -202,43 +150,25 @@ class AlternateTwoLoop(EventLoop):
                 n = budget
             if n:
                 queue.head = head
-                self._executed += n
-                self._batches += 1
-                if n > self._max_batch:
-                    self._max_batch = n
+                self._count_batch(n)  # once per batch, not per task
             if micro:
                 self._run_lane(micro, len(micro))
             if head[NEXT] is None and not internal and not micro:
-                if not state_cas(_RUNNING, _SLEEPING):
+                if not state_cas(RUNNING, SLEEPING):
                     return
                 if head[NEXT] is not None or internal or micro:
-                    if not state_cas(_SLEEPING, _RUNNING):
+                    if not state_cas(SLEEPING, RUNNING):
                         return
                     continue
                 if waker.wait(poll_timeout):
                     self._wakeups_received += 1
                     pending.set(0)
-                if not state_cas(_SLEEPING, _RUNNING):
+                if not state_cas(SLEEPING, RUNNING):
                     return
-            elif state_get() != _RUNNING:
+            elif state_get() != RUNNING:
                 return
             if micro:
                 self._run_lane(micro, len(micro))
-
-    def _run_lane(self, lane: deque[Task], count: int) -> int:
-        popleft = lane.popleft
-        on_error = self._on_error
-        for _ in range(count):
-            task = popleft()
-            try:
-                task()
-            except BaseException as exc:  # noqa: BLE001 - a task must never kill the loop
-                on_error(exc, task)
-        self._executed += count
-        self._batches += 1
-        if count > self._max_batch:
-            self._max_batch = count
-        return count
 
     def _drain_once(self) -> None:
         """The single shutdown pass: every lane, unbounded, no spin (as in the original)."""
@@ -265,37 +195,6 @@ class AlternateTwoLoop(EventLoop):
                 on_error(exc, task)
         queue.head = head
         if n:
-            self._executed += n
-            self._batches += 1
-            if n > self._max_batch:
-                self._max_batch = n
+            self._count_batch(n)
         if self._micro:
             self._run_lane(self._micro, len(self._micro))
-
-    def _on_error(self, exc: BaseException, task: Any) -> None:
-        self._errors += 1
-        try:
-            self._error_handler(exc, task)
-        except BaseException:  # noqa: BLE001 - nor must a broken handler
-            log.exception("alternate_two: error handler raised")
-
-    # -- observation ---------------------------------------------------------------
-    @property
-    def state(self) -> LoopState:
-        return LoopState(self._state.get())
-
-    def counters(self) -> CounterSnapshot:
-        return CounterSnapshot(
-            tasks_executed=self._executed,
-            task_errors=self._errors,
-            wakeups_requested=self._wakeups_requested.get(),
-            wake_syscalls=self._waker.syscalls,
-            wakeups_received=self._wakeups_received,
-            cas_retries=self._cas_retries.get(),
-            spins=self._queue.spins,
-            batches=self._batches,
-            max_batch=self._max_batch,
-        )
-
-    def _release_resources(self) -> None:
-        self._waker.close()

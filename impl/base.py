@@ -32,6 +32,11 @@ class LoopState(enum.IntEnum):
     TERMINATED = 4  # the loop has stopped; submit raises
 
 
+#: plain-int states for hot paths: reading an IntEnum member costs a
+#: descriptor call per access, an int from a module global does not
+AWAKE, RUNNING, SLEEPING, TERMINATING, TERMINATED = (int(s) for s in LoopState)
+
+
 class LoopStoppedError(RuntimeError):
     """Raised by submit when the loop no longer accepts tasks."""
 

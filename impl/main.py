@@ -48,29 +48,23 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import Any
 
 from cereggii import AtomicInt64
 
 from impl._mpsc import EMPTY as _EMPTY
-from impl._mpsc import NEXT, TASK, MpscQueue, effective_budget, spin_pause
-from impl._wake import FdWaker
+from impl._mpsc import NEXT, TASK, spin_pause
+from impl._mpsc_loop import MpscLoopBase
 from impl.base import (
-    CounterSnapshot,
+    AWAKE,
+    RUNNING,
+    SLEEPING,
+    TERMINATED,
     ErrorHandler,
-    EventLoop,
-    LoopState,
     LoopStoppedError,
     Task,
 )
 
 log = logging.getLogger("impl.main")
-
-_AWAKE = int(LoopState.AWAKE)
-_RUNNING = int(LoopState.RUNNING)
-_SLEEPING = int(LoopState.SLEEPING)
-_TERMINATING = int(LoopState.TERMINATING)
-_TERMINATED = int(LoopState.TERMINATED)
 
 #: longest block in the poll; there are no timers, so this only bounds a missed wake's cost
 MAX_POLL_S = 10.0
@@ -82,7 +76,7 @@ SHUTDOWN_EMPTY_PASSES = 3
 SHUTDOWN_STUCK_S = 10.0
 
 
-class MainLoop(EventLoop):
+class MainLoop(MpscLoopBase):
     design = "main"
 
     def __init__(
@@ -92,26 +86,8 @@ class MainLoop(EventLoop):
         budget: int = 1024,
         pop_buffer: int = 256,
     ) -> None:
-        super().__init__(error_handler=error_handler)
-        self.budget = effective_budget(budget, pop_buffer)
-        self._queue = MpscQueue()
-        self._tail = self._queue.tail  # producers touch only the tail and the node pool
-        self._pool = self._queue.pool
-        self._internal: deque[Task] = deque()
-        self._micro: deque[Task] = deque()
-        self._state = AtomicInt64(_AWAKE)
+        super().__init__(error_handler=error_handler, budget=budget, pop_buffer=pop_buffer)
         self._inflight = AtomicInt64(0)
-        self._pending = AtomicInt64(0)  # wake-pending flag: 1 = an fd write is owed or done
-        self._waker = FdWaker()
-        # producer-side counters: atomics, touched only off the hot path
-        self._wakeups_requested = AtomicInt64(0)
-        self._cas_retries = AtomicInt64(0)
-        # loop-thread counters: plain ints, one writer
-        self._executed = 0
-        self._errors = 0
-        self._wakeups_received = 0
-        self._batches = 0
-        self._max_batch = 0
 
     # -- producers ---------------------------------------------------------------
     def submit(self, task: Task) -> None:
@@ -119,7 +95,7 @@ class MainLoop(EventLoop):
         inflight.increment_and_get()
         try:
             state = self._state
-            if state.get() == _TERMINATED:
+            if state.get() == TERMINATED:
                 raise LoopStoppedError("main: loop is terminated")
             pool = self._pool  # MpscQueue.push, inlined
             if pool:
@@ -132,7 +108,7 @@ class MainLoop(EventLoop):
             else:
                 node = [task, None]
             self._tail.get_and_set(node)[NEXT] = node
-            if state.get() == _SLEEPING and not self._pending.get():
+            if state.get() == SLEEPING and not self._pending.get():
                 self._wake()
         finally:
             inflight.decrement_and_get()
@@ -148,60 +124,26 @@ class MainLoop(EventLoop):
         inflight = self._inflight
         inflight.increment_and_get()
         try:
-            if self._state.get() == _TERMINATED:
+            if self._state.get() == TERMINATED:
                 raise LoopStoppedError("main: loop is terminated")
             lane.append(task)
-            if self._state.get() == _SLEEPING and not self._pending.get():
+            if self._state.get() == SLEEPING and not self._pending.get():
                 self._wake()
         finally:
             inflight.decrement_and_get()
-
-    def _wake(self) -> None:
-        """A producer saw the loop asleep with no wake pending: one fd write per sleep.
-
-        The caller reads the flag before calling, so a burst into a parked
-        loop pays one extra atomic read per submit, not an increment and a
-        failing CAS: a loop woken through the fd still needs the GIL, and a
-        producer that keeps submitting holds it for up to the switch
-        interval, so "state is Sleeping" stays true for thousands of submits.
-        ``wakeups_requested`` therefore counts producers that saw Sleeping
-        with the flag clear (and tried to claim it).
-        """
-        self._wakeups_requested.increment_and_get()
-        if self._pending.compare_and_set(0, 1) and self._state.get() != _TERMINATED:
-            # a producer preempted since it read Sleeping may resume after close():
-            # the re-check narrows (cannot close) the window for writing to a reused fd
-            self._waker.wake()
-
-    def _request_stop(self) -> None:
-        state = self._state
-        while True:
-            cur = state.get()
-            if cur >= _TERMINATING:
-                break
-            if state.compare_and_set(cur, _TERMINATING):
-                break
-            self._cas_retries.increment_and_get()
-        if cur == _SLEEPING and self._pending.compare_and_set(0, 1):
-            # only a parked loop needs the fd; a running one sees Terminating at its next check
-            self._waker.wake()
-        if self._thread is None and not self._started.is_set():
-            # never started: nothing will drain, so go straight to Terminated
-            state.set(_TERMINATED)
-            self._stopped.set()
 
     # -- the loop ------------------------------------------------------------------
     def run(self) -> None:
         self._mark_started()
         state = self._state
         try:
-            if state.compare_and_set(_AWAKE, _RUNNING):
+            if state.compare_and_set(AWAKE, RUNNING):
                 self._tick_until_stop()
-            if state.get() != _TERMINATED:  # not a loop stopped before it ever ran
-                state.set(_TERMINATED)
+            if state.get() != TERMINATED:  # not a loop stopped before it ever ran
+                state.set(TERMINATED)
                 self._drain_for_shutdown()
         finally:
-            state.set(_TERMINATED)
+            state.set(TERMINATED)
             self._mark_stopped()
 
     def _tick_until_stop(self) -> None:
@@ -249,47 +191,28 @@ class MainLoop(EventLoop):
                 n = budget
             if n:
                 queue.head = head
-                self._executed += n
-                self._batches += 1
-                if n > self._max_batch:
-                    self._max_batch = n
+                self._count_batch(n)  # once per batch, not per task
             # phase 3: microtasks
             if micro:
                 self._run_lane(micro, min(len(micro), MICROTASK_BUDGET))
             # phase 4: poll, only when idle; check-then-sleep
             if head[NEXT] is None and not internal and not micro:
-                if not state_cas(_RUNNING, _SLEEPING):
+                if not state_cas(RUNNING, SLEEPING):
                     return  # Terminating
                 if tail_get() is not head or internal or micro:
-                    if not state_cas(_SLEEPING, _RUNNING):
+                    if not state_cas(SLEEPING, RUNNING):
                         return
                     continue
                 if waker.wait(MAX_POLL_S):
                     self._wakeups_received += 1
                     pending.set(0)
-                if not state_cas(_SLEEPING, _RUNNING):
+                if not state_cas(SLEEPING, RUNNING):
                     return
-            elif state_get() != _RUNNING:
+            elif state_get() != RUNNING:
                 return
             # phase 5: microtasks again
             if micro:
                 self._run_lane(micro, min(len(micro), MICROTASK_BUDGET))
-
-    def _run_lane(self, lane: deque[Task], count: int) -> int:
-        """Run ``count`` tasks from a deque lane (the caller checked they are there)."""
-        popleft = lane.popleft
-        on_error = self._on_error
-        for _ in range(count):
-            task = popleft()
-            try:
-                task()
-            except BaseException as exc:  # noqa: BLE001 - a task must never kill the loop
-                on_error(exc, task)
-        self._executed += count
-        self._batches += 1
-        if count > self._max_batch:
-            self._max_batch = count
-        return count
 
     def _drain_once(self) -> int:
         """One shutdown pass over every lane, unbounded; returns how many tasks ran."""
@@ -309,10 +232,7 @@ class MainLoop(EventLoop):
             except BaseException as exc:  # noqa: BLE001 - a task must never kill the loop
                 on_error(exc, task)
         if n:
-            self._executed += n
-            self._batches += 1
-            if n > self._max_batch:
-                self._max_batch = n
+            self._count_batch(n)
         ran += n
         if self._micro:
             ran += self._run_lane(self._micro, len(self._micro))
@@ -344,34 +264,6 @@ class MainLoop(EventLoop):
                     return
                 time.sleep(0)  # releases the GIL
 
-    def _on_error(self, exc: BaseException, task: Any) -> None:
-        self._errors += 1
-        try:
-            self._error_handler(exc, task)
-        except BaseException:  # noqa: BLE001 - nor must a broken handler
-            log.exception("main: error handler raised")
-
-    # -- observation ---------------------------------------------------------------
-    @property
-    def state(self) -> LoopState:
-        return LoopState(self._state.get())
-
     @property
     def inflight(self) -> int:
         return self._inflight.get()
-
-    def counters(self) -> CounterSnapshot:
-        return CounterSnapshot(
-            tasks_executed=self._executed,
-            task_errors=self._errors,
-            wakeups_requested=self._wakeups_requested.get(),
-            wake_syscalls=self._waker.syscalls,
-            wakeups_received=self._wakeups_received,
-            cas_retries=self._cas_retries.get(),
-            spins=self._queue.spins,
-            batches=self._batches,
-            max_batch=self._max_batch,
-        )
-
-    def _release_resources(self) -> None:
-        self._waker.close()

@@ -98,7 +98,7 @@ _SPECS: tuple[ImplSpec, ...] = (
         description="lock-free Vyukov MPSC ingress (atomic exchange), in-flight counter, "
         "budget 1024 capped by a 256-slot pop buffer, eventfd wake with a pending flag",
         params=_budget_params(with_pop_buffer=True),
-        modules=(*_COMMON, *_WAKE, "impl._mpsc", "impl.main"),
+        modules=(*_COMMON, *_WAKE, "impl._mpsc", "impl._mpsc_loop", "impl.main"),
     ),
     ImplSpec(
         name="alternate_one",
@@ -141,7 +141,7 @@ _SPECS: tuple[ImplSpec, ...] = (
                 "poll_timeout_ms", float, 10.0, "fixed poll timeout", 0.001, 10_000
             ),
         },
-        modules=(*_COMMON, *_WAKE, "impl._mpsc", "impl.alternate_two"),
+        modules=(*_COMMON, *_WAKE, "impl._mpsc", "impl._mpsc_loop", "impl.alternate_two"),
     ),
     ImplSpec(
         name="alternate_three",

@@ -10,8 +10,9 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from impl.base import EventLoop, LoopState
 
@@ -171,3 +172,24 @@ def run_bursts(
         marker.wait("burst marker")
         times.append(marker.t - t0)
     return times
+
+
+def burst_step(params: Mapping[str, Any]) -> int:
+    """Calibration step of the burst scenarios: whole bursts only."""
+    return int(params["burst"])
+
+
+def timed_bursts(
+    loop: EventLoop, params: Mapping[str, Any], loops: int, scenario: str
+) -> tuple[list[int], int]:
+    """Back-to-back awaited bursts of ``params["burst"]`` tasks, verified after timing.
+
+    Returns each burst's time and the number of tasks run; burst_throughput
+    and burst_latency differ only in what they report from it.
+    """
+    burst = int(params["burst"])
+    count = loops // burst
+    ticks = Ticks()
+    times = run_bursts(loop, ticks, burst, count)
+    await_count(ticks, count * burst, scenario)
+    return times, count * burst

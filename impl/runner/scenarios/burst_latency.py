@@ -12,21 +12,13 @@ from typing import Any
 
 from impl.base import EventLoop
 from impl.registry import ImplSpec
-from impl.runner.scenarios._common import BlockResult, Ticks, await_count, run_bursts
+from impl.runner.scenarios._common import BlockResult, burst_step, timed_bursts
 
-
-def step(params: Mapping[str, Any]) -> int:
-    return int(params["burst"])
+step = burst_step
 
 
 def run_block(
     loop: EventLoop, params: Mapping[str, Any], loops: int, spec: ImplSpec
 ) -> BlockResult:
-    burst = int(params["burst"])
-    count = loops // burst
-    ticks = Ticks()
-    times = run_bursts(loop, ticks, burst, count)
-    await_count(ticks, count * burst, "burst_latency")
-    return BlockResult(
-        ops=count * burst, timed_ns=sum(times), tasks=count * burst, samples={"burst_ns": times}
-    )
+    times, tasks = timed_bursts(loop, params, loops, "burst_latency")
+    return BlockResult(ops=tasks, timed_ns=sum(times), tasks=tasks, samples={"burst_ns": times})
