@@ -76,9 +76,10 @@ def test_quick_cell_is_valid(tmp_path, design, scenario, params, metrics):
     df = table.to_pandas()
     assert set(df["design"]) == {design} and set(df["scenario"]) == {scenario}
     assert json.loads(df["params"].iloc[0]).items() >= {k: v for k, v in params.items()}.items()
-    expected_id = f"{design}/{scenario}/" + ",".join(
+    joined = ",".join(
         f"{k}={v}" for k, v in sorted(json.loads(df["params"].iloc[0]).items())
     )
+    expected_id = f"{design}/{scenario}/{joined or 'default'}"
     assert set(df["cell_id"]) == {expected_id}
     assert set(df["process"]) == set(range(meta["processes"]))
     present = set(df["metric"])
