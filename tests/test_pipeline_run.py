@@ -121,8 +121,13 @@ def test_failures_partial_summary_and_rerun_only_failed(work):
                                                                key=lambda r: r["started"])][:4]
     assert sorted(first_round) == ["crash", "hang", "ok", "ok_aa"], first_round
     ok = {cid for cid, r in st.items() if r["status"] == "ok"}
-    assert ok == {"ok/round_trip/default", "ok_aa/round_trip/default", "ok/burst_throughput/burst=64",
-                  "hang/burst_throughput/burst=64", "crash/round_trip/default"}
+    assert ok == {
+        "ok/round_trip/default",
+        "ok_aa/round_trip/default",
+        "ok/burst_throughput/burst=64",
+        "hang/burst_throughput/burst=64",
+        "crash/round_trip/default",
+    }
     # measurement hygiene: with --cores 8, no two cells ever measured at the same time
     spans = sorted((r["started"], r["finished"]) for r in st.values())
     for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
