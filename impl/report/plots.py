@@ -62,24 +62,36 @@ def _series(cells: list[dict], column: str, metric: str, label_order: list[str])
 
 def _sweep_plot(cells, column, metric, scenario, label_order, path: Path) -> str:
     fig, ax = plt.subplots(figsize=(7, 4.2))
+    xs_all = [c["params"][column] for c in cells if column in c["params"]]
+    # a budget of 0 means unbounded: draw it right of the largest budget on the log axis
+    unbounded_at = None
+    if column == "budget" and 0 in xs_all and max(xs_all) > 0:
+        unbounded_at = 2 * max(xs_all)
+
+    def place(x):
+        return unbounded_at if (unbounded_at is not None and x == 0) else x
+
     for name, pts in _series(cells, column, metric, label_order).items():
-        xs = [p[0] for p in pts]
+        pts = sorted(pts, key=lambda p: place(p[0]))
+        xs = [place(p[0]) for p in pts]
         ys = [p[1] for p in pts]
         err = [[p[1] - p[2] for p in pts], [p[3] - p[1] for p in pts]]
         ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=name)
-    xs_all = [c["params"][column] for c in cells if column in c["params"]]
-    if xs_all and min(xs_all) > 0:
+    placed = [place(x) for x in xs_all]
+    if placed and min(placed) > 0:
         ax.set_xscale("log", base=2)
-    ticks = sorted(set(xs_all))
-    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ticks = sorted(set(placed))
+    ax.set_xticks(ticks, ["unbounded" if t == unbounded_at else f"{t:g}" for t in ticks])
     ax.minorticks_off()
-    ax.set_ylim(bottom=0)
+    # designs differ by up to two orders of magnitude: a linear axis flattens the fast ones
+    ax.set_yscale("log")
     ax.set_xlabel(column)
     ax.set_ylabel(f"median {metric} (ns), 95% interval")
     title = f"{scenario}: median {metric} vs {column}"
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     _save(fig, path)
     return title
 
@@ -103,9 +115,20 @@ def _latency_plot(cells, metric, scenario, pkeys, label_order, path: Path) -> st
     title = f"{scenario}: {metric} percentiles per cell"
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    # one line per cell can be dozens: keep the legend beside the axes, not over the data
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     _save(fig, path)
     return title
+
+
+def _swept_column(cells: list[dict]) -> str | None:
+    """The numeric parameter to put on the x axis, or None when nothing numeric varies."""
+    var = varying(cells)
+    numeric = {k: v for k, v in var.items() if _numeric(v) and len(v) > 1}
+    column = choose_column(cells, None)
+    if column not in numeric:
+        column = max(sorted(numeric), key=lambda k: len(numeric[k]), default=None)
+    return column
 
 
 def make_plots(doc: dict, config: dict, report_dir: Path, stem: str):
@@ -127,22 +150,25 @@ def make_plots(doc: dict, config: dict, report_dir: Path, stem: str):
         metrics = sorted({m for c in ok for m in c.get("metrics", {})})
         for metric in metrics:
             with_metric = [c for c in ok if metric in c.get("metrics", {})]
-            if metric in PER_OP_METRICS:
-                var = varying(with_metric)
-                numeric = {k: v for k, v in var.items() if _numeric(v) and len(v) > 1}
-                column = choose_column(with_metric, None)
-                if column not in numeric:
-                    column = max(sorted(numeric), key=lambda k: len(numeric[k]), default=None)
-                if column is None:
-                    skipped.append(f"{sc} {metric}: no numeric parameter swept")
-                    continue
+            if metric not in PER_OP_METRICS and metric not in POOLED_METRICS:
+                continue  # counters are shown per op in the tables
+            column = _swept_column(with_metric)
+            if column is not None:
+                # median (with its interval) against the swept parameter: the shape
+                # the study's tables have, for per-op and pooled metrics alike
                 name = f"{_slug(stem)}_{_slug(sc)}_{_slug(metric)}_vs_{_slug(column)}.png"
                 title = _sweep_plot(with_metric, column, metric, sc, label_order,
                                     report_dir / name)
                 plots.append({"file": name, "title": title})
-            elif metric in POOLED_METRICS:
+            elif metric in PER_OP_METRICS:
+                skipped.append(f"{sc} {metric}: no numeric parameter swept")
+            if metric in POOLED_METRICS:
                 name = f"{_slug(stem)}_{_slug(sc)}_{_slug(metric)}_percentiles.png"
                 title = _latency_plot(with_metric, metric, sc, pkeys, label_order,
                                       report_dir / name)
                 plots.append({"file": name, "title": title})
+    produced = {p["file"] for p in plots}
+    for stale in report_dir.glob(f"{_slug(stem)}_*.png"):
+        if stale.name not in produced:
+            stale.unlink()  # a plot of an earlier run would be read as this run's
     return plots, skipped
