@@ -33,7 +33,7 @@ def available_designs() -> list[str]:
 
 
 def second_design() -> str | None:
-    """A design besides baseline to run a subset of scenarios on (asyncio preferred)."""
+    """A design besides baseline to run every scenario on too (asyncio preferred)."""
     avail = available_designs()
     for name in ("asyncio", "main", *avail):
         if name != "baseline" and name in avail:
