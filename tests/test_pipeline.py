@@ -295,3 +295,19 @@ def test_aggregate(tmp_path):
     pq.write_table(_table("l/s/a=1").drop_columns(["host"]), files[0])
     with pytest.raises(agg.AggregateError, match="host"):
         agg.aggregate(files, tmp_path / "bad.parquet", ["l/s/a=1", "l/s/a=2"])
+
+
+def test_aggregate_names_a_corrupt_cell_file_and_keeps_the_others(tmp_path):
+    import pyarrow.parquet as pq
+
+    good = tmp_path / "good.parquet"
+    pq.write_table(_table("l/s/a=1"), good)
+    corrupt = tmp_path / "corrupt.parquet"
+    corrupt.write_bytes(b"PAR1 this is not a parquet file")
+    out = tmp_path / "all.parquet"
+    with pytest.raises(agg.AggregateError) as info:
+        agg.aggregate([good, corrupt], out, ["l/s/a=1", "l/s/a=2"])
+    message = str(info.value)
+    assert "\n" not in message and str(corrupt) in message and "remeasure" in message
+    assert not out.exists()
+    assert pq.read_table(good).num_rows == 3  # nothing already measured is lost

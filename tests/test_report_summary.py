@@ -249,6 +249,18 @@ def test_partial_summary(tmp_path):
     assert verdicts(doc)["H2"] == "NEEDS RETEST"  # its cells are missing in this partial run
 
 
+def test_partial_summary_survives_a_corrupt_cell_file(tmp_path):
+    files, expected, failed = make_run(tmp_path)
+    files[0].write_bytes(b"PAR1 not really parquet")
+    out = build_summary(None, files, config(), tmp_path / "rep", expected, failed,
+                        partial=True, out_name="SUMMARY.partial.md")
+    md = out.read_text()
+    assert md.startswith("> **PARTIAL SUMMARY.**")
+    doc = json.loads((tmp_path / "rep" / "SUMMARY.partial.json").read_text())
+    measured = {cid for cid, c in doc["cells"].items() if c["status"] == "ok"}
+    assert len(measured) == len(files) - 1  # the corrupt cell counts as missing, the rest render
+
+
 def test_one_sample_per_side_never_validates(tmp_path):
     cfg = config(aa=False)
     cfg["hypotheses"] = cfg["hypotheses"][:1]

@@ -98,7 +98,15 @@ def aggregate(
     ids = list(expected_ids) if expected_ids is not None else [None] * len(files)
     tables, cells_meta, hosts = [], {}, set()
     for path, cell_id in zip(files, ids, strict=True):
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except (OSError, pa.ArrowException) as exc:
+            # one line naming the file; the other cells stay untouched on disk
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise AggregateError(
+                f"{path}: not a readable Parquet cell file ({first}); "
+                "delete it and rerun to remeasure that cell"
+            ) from None
         check_table(table, str(path), cell_id)
         meta_raw = (table.schema.metadata or {}).get(META_KEY)
         meta: dict[str, Any] = json.loads(meta_raw) if meta_raw else {}

@@ -9,6 +9,7 @@ or a per-block counter rate) is made in one place rather than in each table.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
+
+log = logging.getLogger("impl.report")
 
 META_KEY = b"eventloop_tournament"
 
@@ -94,9 +98,29 @@ def _collect_meta(all_parquet: Path | None, cell_files: Iterable[Path]) -> dict[
     return meta
 
 
+def readable_cell_files(cell_files: Iterable[Path]) -> list[Path]:
+    """The cell files that exist and open as Parquet.
+
+    A partial summary is rendered after something went wrong; one corrupt
+    cell file must not stop it. The unreadable cell is left out (so it shows
+    as missing, with a footnote) and named in the log.
+    """
+    ok = []
+    for p in map(Path, cell_files):
+        if not p.exists():
+            continue
+        try:
+            pq.read_metadata(p)
+        except (OSError, pa.ArrowException) as exc:
+            log.warning("%s: unreadable Parquet cell file, treated as missing (%s)", p, exc)
+            continue
+        ok.append(p)
+    return ok
+
+
 def load(all_parquet: Path | None, cell_files: Iterable[Path]) -> Measurements:
     """Read all.parquet if it exists, else the cell files; drop warm-up blocks."""
-    cell_files = [Path(p) for p in cell_files]
+    cell_files = readable_cell_files(cell_files)
     if all_parquet is not None and Path(all_parquet).exists():
         frames = [pd.read_parquet(all_parquet)]
     else:
