@@ -10,9 +10,8 @@ reads as its design; this base holds only what is identical.
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 from collections import deque
-from typing import Any
 
 from cereggii import AtomicInt64
 
@@ -30,8 +29,6 @@ from impl.base import (
     Task,
 )
 
-log = logging.getLogger("impl")
-
 
 class MpscLoopBase(EventLoop):
     def __init__(
@@ -47,15 +44,10 @@ class MpscLoopBase(EventLoop):
         self._state = AtomicInt64(AWAKE)
         self._pending = AtomicInt64(0)  # wake-pending flag: 1 = an fd write is owed or done
         self._waker = FdWaker()
-        # producer-side counters: atomics, touched only off the hot path
+        # producer-side counters: atomics (producers are lock-free), off the hot path;
+        # the loop-thread counters are the base class's plain ints
         self._wakeups_requested = AtomicInt64(0)
         self._cas_retries = AtomicInt64(0)
-        # loop-thread counters: plain ints, one writer
-        self._executed = 0
-        self._errors = 0
-        self._wakeups_received = 0
-        self._batches = 0
-        self._max_batch = 0
 
     # -- producers -------------------------------------------------------------
     def _wake(self) -> None:
@@ -96,7 +88,7 @@ class MpscLoopBase(EventLoop):
     def _run_lane(self, lane: deque[Task], count: int) -> int:
         """Run ``count`` tasks from a deque lane (the caller checked they are there)."""
         popleft = lane.popleft
-        on_error = self._on_error
+        on_error = self._report_error
         for _ in range(count):
             task = popleft()
             try:
@@ -106,36 +98,16 @@ class MpscLoopBase(EventLoop):
         self._count_batch(count)
         return count
 
-    def _count_batch(self, n: int) -> None:
-        self._executed += n
-        self._batches += 1
-        if n > self._max_batch:
-            self._max_batch = n
-
-    def _on_error(self, exc: BaseException, task: Any) -> None:
-        self._errors += 1
-        try:
-            self._error_handler(exc, task)
-        except BaseException:  # noqa: BLE001 - nor must a broken handler
-            log.exception("%s: error handler raised", self.design)
-
     # -- observation ---------------------------------------------------------------
     @property
     def state(self) -> LoopState:
         return LoopState(self._state.get())
 
     def counters(self) -> CounterSnapshot:
-        return CounterSnapshot(
-            tasks_executed=self._executed,
-            task_errors=self._errors,
+        """The base counters, with the producers' atomics and the queue's spins."""
+        return dataclasses.replace(
+            super().counters(),
             wakeups_requested=self._wakeups_requested.get(),
-            wake_syscalls=self._waker.syscalls,
-            wakeups_received=self._wakeups_received,
             cas_retries=self._cas_retries.get(),
             spins=self._queue.spins,
-            batches=self._batches,
-            max_batch=self._max_batch,
         )
-
-    def _release_resources(self) -> None:
-        self._waker.close()

@@ -35,7 +35,6 @@ import traceback
 from impl._chunked import ChunkedQueue
 from impl._wake import FdWaker
 from impl.base import (
-    CounterSnapshot,
     ErrorHandler,
     EventLoop,
     InvalidTransitionError,
@@ -96,13 +95,6 @@ class AlternateOneLoop(EventLoop):
         self._wake_pending = False
         self._next_id = 0
         self._waker = FdWaker()
-        self._executed = 0
-        self._errors = 0
-        self._wakeups_requested = 0
-        self._wakeups_received = 0
-        self._lock_waits = 0
-        self._batches = 0
-        self._max_batch = 0
 
     # -- invariants and state (caller holds the lock) -----------------------------
     def _check_invariants(self) -> None:
@@ -284,15 +276,11 @@ class AlternateOneLoop(EventLoop):
         try:
             fn()
         except BaseException as exc:  # noqa: BLE001 - a task must never kill the loop
-            self._errors += 1
             # the trace is formatted whether or not DEBUG is on: recording it is the
             # design's cost (Go captures the stack on every panic)
             trace = "".join(traceback.format_exception(exc))
             log.debug("alternate_one: task %d (%s lane) failed:\n%s", task_id, lane, trace)
-            try:
-                self._error_handler(exc, fn)
-            except BaseException:  # noqa: BLE001 - nor must a broken handler
-                log.exception("alternate_one: error handler raised")
+            self._report_error(exc, fn)
         self._executed += 1
 
     def _final_drain(self) -> None:
@@ -324,22 +312,6 @@ class AlternateOneLoop(EventLoop):
         log.debug("alternate_one: shutdown phase 3: terminated after draining %d tasks", drained)
 
     # -- observation and cleanup ---------------------------------------------------
-    @property
-    def state(self) -> LoopState:
-        return self._state
-
-    def counters(self) -> CounterSnapshot:
-        return CounterSnapshot(
-            tasks_executed=self._executed,
-            task_errors=self._errors,
-            wakeups_requested=self._wakeups_requested,
-            wake_syscalls=self._waker.syscalls,
-            wakeups_received=self._wakeups_received,
-            lock_waits=self._lock_waits,
-            batches=self._batches,
-            max_batch=self._max_batch,
-        )
-
     def _release_resources(self) -> None:
         with self._lock:  # producers write the fd only under this lock
             self._waker.close()

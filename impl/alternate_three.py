@@ -38,10 +38,8 @@ from impl.base import (
     SLEEPING,
     TERMINATED,
     TERMINATING,
-    CounterSnapshot,
     ErrorHandler,
     EventLoop,
-    LoopState,
     LoopStoppedError,
     Task,
 )
@@ -77,13 +75,6 @@ class AlternateThreeLoop(EventLoop):
         # so producers on the ingress and the internal lane need no shared lock for it
         self._wake_flag = threading.Lock()
         self._waker = FdWaker()
-        self._executed = 0
-        self._errors = 0
-        self._wakeups_requested = 0
-        self._wakeups_received = 0
-        self._lock_waits = 0
-        self._batches = 0
-        self._max_batch = 0
 
     # -- producers -----------------------------------------------------------
     def submit(self, task: Task) -> None:
@@ -254,11 +245,7 @@ class AlternateThreeLoop(EventLoop):
             try:
                 task()
             except BaseException as exc:  # noqa: BLE001 - a task must never kill the loop
-                self._errors += 1
-                try:
-                    self._error_handler(exc, task)
-                except BaseException:  # noqa: BLE001 - nor must a broken handler
-                    log.exception("alternate_three: error handler raised")
+                self._report_error(exc, task)
         self._executed += len(batch)
 
     def _final_drain(self) -> None:
@@ -289,22 +276,6 @@ class AlternateThreeLoop(EventLoop):
             self._run_batch(micro)
 
     # -- observation and cleanup ---------------------------------------------------
-    @property
-    def state(self) -> LoopState:
-        return LoopState(self._state)
-
-    def counters(self) -> CounterSnapshot:
-        return CounterSnapshot(
-            tasks_executed=self._executed,
-            task_errors=self._errors,
-            wakeups_requested=self._wakeups_requested,
-            wake_syscalls=self._waker.syscalls,
-            wakeups_received=self._wakeups_received,
-            lock_waits=self._lock_waits,
-            batches=self._batches,
-            max_batch=self._max_batch,
-        )
-
     def _release_resources(self) -> None:
         # under both lane locks: a producer writes the fd only while holding one of them
         with self._lock, self._internal_lock:

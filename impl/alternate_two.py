@@ -127,7 +127,7 @@ class AlternateTwoLoop(MpscLoopBase):
         budget = self.budget
         batch = range(budget)
         poll_timeout = self.poll_timeout_s
-        on_error = self._on_error
+        on_error = self._report_error
         recycle = queue.pool.append
         head = queue.head
         while True:
@@ -175,7 +175,7 @@ class AlternateTwoLoop(MpscLoopBase):
         if self._internal:
             self._run_lane(self._internal, len(self._internal))
         queue = self._queue
-        on_error = self._on_error
+        on_error = self._report_error
         recycle = queue.pool.append
         head = queue.head
         n = 0

@@ -15,6 +15,10 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from impl._wake import FdWaker
 
 Task = Callable[[], object]
 ErrorHandler = Callable[[BaseException, Task], None]
@@ -99,9 +103,11 @@ class EventLoop(abc.ABC):
     concurrently, and repeatedly). A task is a zero-argument callable; a task
     that raises is handed to the error handler and the loop goes on.
 
-    Subclasses implement ``run`` (the loop body, blocking), the two submits,
-    ``_request_stop`` and ``counters``; starting on a thread, waiting for the
-    stop and ``close`` are shared here.
+    Subclasses implement ``run`` (the loop body, blocking), the two submits
+    and ``_request_stop``. Shared here: starting on a thread, waiting for the
+    stop, ``close``, the common counters (designs update ``_executed`` and
+    friends and call ``_count_batch``/``_report_error``) and releasing an
+    ``FdWaker`` kept in ``_waker``.
     """
 
     #: registry name of the design; set by subclasses
@@ -114,6 +120,19 @@ class EventLoop(abc.ABC):
         self._stopped = threading.Event()  # set once run() has returned
         self._start_lock = threading.Lock()
         self._closed = False
+        # Counters every design keeps the same way. Each is written by one
+        # thread only (the loop thread, or producers under the design's lock),
+        # so plain ints suffice; designs with lock-free producers keep theirs
+        # in atomics and extend counters().
+        self._executed = 0
+        self._errors = 0
+        self._wakeups_requested = 0
+        self._wakeups_received = 0
+        self._lock_waits = 0
+        self._batches = 0
+        self._max_batch = 0
+        #: the FdWaker of designs that sleep in a selector (see impl._wake)
+        self._waker: FdWaker | None = None
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> EventLoop:
@@ -186,20 +205,36 @@ class EventLoop(abc.ABC):
         raise NotImplementedError(f"{self.design} has no microtask lane")
 
     @property
-    @abc.abstractmethod
     def state(self) -> LoopState:
-        """The current state (a racy read, for tests and diagnostics)."""
+        """The current state (a racy read, for tests and diagnostics).
 
-    @abc.abstractmethod
+        Designs keep ``self._state`` as a LoopState or its int value; those
+        that keep it elsewhere (an atomic) override this.
+        """
+        return LoopState(self._state)
+
     def counters(self) -> CounterSnapshot:
         """Snapshot of the counters (see CounterSnapshot)."""
+        waker = self._waker
+        return CounterSnapshot(
+            tasks_executed=self._executed,
+            task_errors=self._errors,
+            wakeups_requested=self._wakeups_requested,
+            wake_syscalls=waker.syscalls if waker is not None else 0,
+            wakeups_received=self._wakeups_received,
+            lock_waits=self._lock_waits,
+            batches=self._batches,
+            max_batch=self._max_batch,
+        )
 
     @abc.abstractmethod
     def _request_stop(self) -> None:
         """Begin the design's shutdown protocol; must not block on the loop."""
 
-    def _release_resources(self) -> None:  # noqa: B027 - optional hook
+    def _release_resources(self) -> None:
         """Close file descriptors and the like; called once by close()."""
+        if self._waker is not None:
+            self._waker.close()
 
     # -- helpers for subclasses ---------------------------------------------
     def _mark_started(self) -> None:
@@ -209,14 +244,17 @@ class EventLoop(abc.ABC):
         self._stopped.set()
         self._started.set()  # never leave start() waiting on a loop that died early
 
-    def _run_task(self, task: Task) -> bool:
-        """Run one task, routing an exception to the handler. Returns False if it raised."""
+    def _report_error(self, exc: BaseException, task: Task) -> None:
+        """A task raised: count it and hand it to the handler; a broken handler is logged."""
+        self._errors += 1
         try:
-            task()
-        except BaseException as exc:  # noqa: BLE001 - a task must never kill the loop
-            try:
-                self._error_handler(exc, task)
-            except BaseException:  # noqa: BLE001 - nor must a broken handler
-                log.exception("%s: error handler raised", self.design)
-            return False
-        return True
+            self._error_handler(exc, task)
+        except BaseException:  # noqa: BLE001 - a broken handler must not kill the loop
+            log.exception("%s: error handler raised", self.design)
+
+    def _count_batch(self, n: int) -> None:
+        """Called once per drained batch (never per task) by the loop thread."""
+        self._executed += n
+        self._batches += 1
+        if n > self._max_batch:
+            self._max_batch = n

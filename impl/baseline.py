@@ -23,7 +23,6 @@ from __future__ import annotations
 import threading
 
 from impl.base import (
-    CounterSnapshot,
     ErrorHandler,
     EventLoop,
     LoopState,
@@ -50,12 +49,6 @@ class BaselineLoop(EventLoop):
         self._signalled = False  # a permit was sent and the loop has not swapped since
         self._stopping = False
         self._state = LoopState.AWAKE
-        self._executed = 0
-        self._errors = 0
-        self._wakeups_requested = 0
-        self._wakeups_received = 0
-        self._batches = 0
-        self._max_batch = 0
 
     # -- producers -----------------------------------------------------------
     def submit(self, task: Task) -> None:
@@ -91,7 +84,7 @@ class BaselineLoop(EventLoop):
         self._mark_started()
         permit = self._permit
         jobs_lock = self._jobs_lock
-        handler = self._error_handler
+        report_error = self._report_error
         try:
             while True:
                 self._state = _SLEEPING
@@ -105,20 +98,12 @@ class BaselineLoop(EventLoop):
                 stopping = self._stopping
                 jobs_lock.release()
                 if jobs:
-                    n = len(jobs)
-                    self._batches += 1
-                    if n > self._max_batch:
-                        self._max_batch = n
                     for job in jobs:
                         try:
                             job()
                         except BaseException as exc:  # noqa: BLE001 - never kill the loop
-                            self._errors += 1
-                            try:
-                                handler(exc, job)
-                            except BaseException:  # noqa: BLE001
-                                pass
-                    self._executed += n
+                            report_error(exc, job)
+                    self._count_batch(len(jobs))
                     jobs.clear()
                 self._spare = jobs
                 if stopping:
@@ -126,19 +111,3 @@ class BaselineLoop(EventLoop):
         finally:
             self._state = LoopState.TERMINATED
             self._mark_stopped()
-
-    # -- observation -------------------------------------------------------------
-    @property
-    def state(self) -> LoopState:
-        return self._state
-
-    def counters(self) -> CounterSnapshot:
-        return CounterSnapshot(
-            tasks_executed=self._executed,
-            task_errors=self._errors,
-            wakeups_requested=self._wakeups_requested,
-            wake_syscalls=0,
-            wakeups_received=self._wakeups_received,
-            batches=self._batches,
-            max_batch=self._max_batch,
-        )

@@ -157,7 +157,7 @@ class MainLoop(MpscLoopBase):
         waker = self._waker
         budget = self.budget
         batch = range(budget)
-        on_error = self._on_error
+        on_error = self._report_error
         recycle = queue.pool.append
         head = queue.head
         while True:
@@ -220,7 +220,7 @@ class MainLoop(MpscLoopBase):
         if self._internal:
             ran += self._run_lane(self._internal, len(self._internal))
         queue = self._queue
-        on_error = self._on_error
+        on_error = self._report_error
         n = 0
         while True:
             task = queue.pop()  # spins through half-linked nodes
