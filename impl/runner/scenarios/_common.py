@@ -193,3 +193,31 @@ def timed_bursts(
     times = run_bursts(loop, ticks, burst, count)
     await_count(ticks, count * burst, scenario)
     return times, count * burst
+
+
+def timed_round_trips(
+    loop: EventLoop, loops: int, scenario: str, *, before: Callable[[], bool] | None = None
+) -> tuple[list[int], int]:
+    """``loops`` round trips: submit a lock-releasing task, block until it ran.
+
+    ``before`` runs untimed before every submit (the sleeping wake-up waits
+    for the loop to park there) and returns False when it could not do its
+    job; those ops are counted and returned with the latencies.
+    """
+    lock = new_signal()
+    task = lock.release
+    acquire = lock.acquire
+    submit = loop.submit
+    latencies = [0] * loops
+    missed = 0
+    for i in range(loops):
+        if before is not None and not before():
+            missed += 1
+        t0 = perf_ns()
+        submit(task)
+        ok = acquire(True, LOST_TASK_S)
+        t1 = perf_ns()
+        if not ok:
+            raise VerificationError(f"{scenario}: op {i} never ran within {LOST_TASK_S:g} s (lost)")
+        latencies[i] = t1 - t0
+    return latencies, missed

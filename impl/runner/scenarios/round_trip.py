@@ -13,13 +13,7 @@ from typing import Any
 
 from impl.base import EventLoop
 from impl.registry import ImplSpec
-from impl.runner.scenarios._common import (
-    LOST_TASK_S,
-    BlockResult,
-    VerificationError,
-    new_signal,
-    perf_ns,
-)
+from impl.runner.scenarios._common import BlockResult, timed_round_trips
 
 
 def step(params: Mapping[str, Any]) -> int:
@@ -29,19 +23,7 @@ def step(params: Mapping[str, Any]) -> int:
 def run_block(
     loop: EventLoop, params: Mapping[str, Any], loops: int, spec: ImplSpec
 ) -> BlockResult:
-    lock = new_signal()
-    task = lock.release
-    acquire = lock.acquire
-    submit = loop.submit
-    latencies = [0] * loops
-    for i in range(loops):
-        t0 = perf_ns()
-        submit(task)
-        ok = acquire(True, LOST_TASK_S)
-        t1 = perf_ns()
-        if not ok:
-            raise VerificationError(f"round_trip: op {i} never ran within {LOST_TASK_S:g} s (lost)")
-        latencies[i] = t1 - t0
+    latencies, _ = timed_round_trips(loop, loops, "round_trip")
     return BlockResult(
         ops=loops, timed_ns=sum(latencies), tasks=loops, samples={"latency_ns": latencies}
     )

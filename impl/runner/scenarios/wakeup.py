@@ -21,16 +21,14 @@ from typing import Any
 from impl.base import EventLoop, LoopState
 from impl.registry import ImplSpec
 from impl.runner.scenarios._common import (
-    LOST_TASK_S,
     BlockResult,
     Hold,
     Marker,
     Ticks,
-    VerificationError,
     await_count,
-    new_signal,
     perf_ns,
     run_bursts,
+    timed_round_trips,
     wait_parked,
 )
 
@@ -77,22 +75,9 @@ def _running(loop: EventLoop, loops: int) -> BlockResult:
 
 
 def _sleeping(loop: EventLoop, loops: int) -> BlockResult:
-    lock = new_signal()
-    task = lock.release
-    acquire = lock.acquire
-    submit = loop.submit
-    latencies = [0] * loops
-    unparked = 0
-    for i in range(loops):
-        if not wait_parked(loop):
-            unparked += 1
-        t0 = perf_ns()
-        submit(task)
-        ok = acquire(True, LOST_TASK_S)
-        t1 = perf_ns()
-        if not ok:
-            raise VerificationError(f"wakeup sleeping: op {i} never ran within {LOST_TASK_S:g} s")
-        latencies[i] = t1 - t0
+    latencies, unparked = timed_round_trips(
+        loop, loops, "wakeup sleeping", before=lambda: wait_parked(loop)
+    )
     return BlockResult(
         ops=loops,
         timed_ns=sum(latencies),
