@@ -21,6 +21,7 @@ from impl.report import fmt, plots, render
 from impl.report import hypotheses as hyp
 from impl.report import load as ld
 from impl.report import stats as st
+from impl.report.metrics import PER_OP_METRICS
 
 _FAILED_STATUSES = ("crashed", "timeout", "bad_input", "missing")
 
@@ -107,7 +108,7 @@ def _cell_metrics(m: ld.Measurements, cid: str) -> dict[str, dict]:
                            "n_blocks": len(r)}
             continue
         cs = st.cell_stats(metric, ld.samples(r, metric), ld.block_samples(r, metric),
-                           per_op=metric in ld.PER_OP_METRICS)
+                           per_op=metric in PER_OP_METRICS)
         out[metric] = {"unit": unit, **cs.to_dict()}
     return out
 

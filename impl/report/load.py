@@ -20,17 +20,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from impl.report.metrics import COUNTER_PREFIX, POOLED_METRICS
+
 log = logging.getLogger("impl.report")
 
 META_KEY = b"eventloop_tournament"
 
-#: one row per timed block: the row's value is already one sample
-BLOCK_METRICS = frozenset({"ns_per_op", "drain_ns_per_task"})
-#: one row per operation: values are pooled across blocks and processes
-POOLED_METRICS = frozenset({"latency_ns", "burst_ns", "internal_wait_ns"})
-#: metrics whose samples are a time per operation (ops/s is meaningful)
-PER_OP_METRICS = frozenset({"ns_per_op", "drain_ns_per_task"})
-COUNTER_PREFIX = "counter."
 
 
 def is_counter(metric: str) -> bool:

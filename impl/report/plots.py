@@ -19,7 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from impl.report.load import PER_OP_METRICS, POOLED_METRICS  # noqa: E402
+from impl.report.metrics import PER_OP_METRICS, POOLED_METRICS  # noqa: E402
 from impl.report.tables import choose_column, param_str, sort_key, varying  # noqa: E402
 
 

@@ -13,7 +13,8 @@ import jinja2
 
 from impl.report import fmt
 from impl.report import hypotheses as hyp
-from impl.report.load import PER_OP_METRICS, POOLED_METRICS, is_counter
+from impl.report.load import is_counter
+from impl.report.metrics import PER_OP_METRICS, POOLED_METRICS
 from impl.report.tables import Table, choose_column, grid_table, param_str, sort_key, src
 
 _ICON = {hyp.VALIDATED: "✅", hyp.REJECTED: "❌", hyp.NEEDS_RETEST: "⚠️"}

@@ -1,0 +1,274 @@
+"""The hypotheses section of config.yaml: parse and validate (contracts section 4).
+
+One validator for both users: the pipeline runs it at start-up (so a bad
+hypothesis fails before any measuring) and the summary uses the parsed
+``Hypothesis`` objects. Nothing here imports numpy or pandas.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from impl.base import COUNTER_NAMES
+from impl.report.metrics import BLOCK_METRICS, COUNTER_PREFIX, POOLED_METRICS
+
+EXPECTS = ("greater", "less", "different")
+METRICS = tuple(sorted(BLOCK_METRICS | POOLED_METRICS)) + tuple(
+    COUNTER_PREFIX + c for c in COUNTER_NAMES
+)
+_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+_KEYS = {
+    "id", "title", "question", "scenario", "metric", "a", "b", "each", "params",
+    "a_params", "b_params", "expect", "threshold", "context", "recommend",
+}
+_AA_KEYS = {"a", "b", "scenario", "scenarios", "metric", "params", "threshold"}
+_RECOMMEND_KEYS = {"validated", "rejected", "needs_retest"}
+
+
+class HypothesisConfigError(ValueError):
+    """A one-line message naming the hypothesis, the field and the allowed values."""
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    id: str
+    title: str
+    question: str
+    scenario: str
+    metric: str
+    a: str
+    b: tuple[str, ...]
+    each: str | None
+    params: dict
+    a_params: dict
+    b_params: dict
+    expect: str
+    threshold: float
+    context: tuple[str, ...]
+    recommend: dict
+    is_control: bool = False
+
+
+def _where(i: int, raw: Any) -> str:
+    hid = raw.get("id") if isinstance(raw, dict) else None
+    return f"config hypotheses[{i}]" + (f" ({hid})" if hid else "")
+
+
+def _allowed(values) -> str:
+    return ", ".join(str(v) for v in values) or "(none)"
+
+
+def _grid(config: dict, scenario: str) -> dict | None:
+    sc = (config.get("scenarios") or {}).get(scenario)
+    if isinstance(sc, dict) and isinstance(sc.get("grid"), dict):
+        return sc["grid"]
+    return None
+
+
+def _scenario_labels(config: dict, scenario: str) -> list[str] | None:
+    sc = (config.get("scenarios") or {}).get(scenario)
+    if isinstance(sc, dict):
+        for key in ("labels", "implementations"):
+            if isinstance(sc.get(key), list):
+                return [str(x) for x in sc[key]]
+    return None
+
+
+def _check_label(where: str, fld: str, label: Any, config: dict, scenario: str) -> str:
+    impls = config.get("implementations")
+    if not isinstance(label, str) or not label:
+        raise HypothesisConfigError(f"{where}: {fld} must be a label (string), got {label!r}")
+    if isinstance(impls, dict) and label not in impls:
+        raise HypothesisConfigError(
+            f"{where}: unknown label {label!r} in {fld}; allowed: {_allowed(impls)}"
+        )
+    spec = impls.get(label) if isinstance(impls, dict) else None
+    if isinstance(spec, dict) and isinstance(spec.get("scenarios"), list) and (
+        scenario not in spec["scenarios"]
+    ):
+        raise HypothesisConfigError(
+            f"{where}: label {label!r} in {fld} is measured only in scenarios "
+            f"{_allowed(spec['scenarios'])}, not in {scenario!r}"
+        )
+    run = _scenario_labels(config, scenario)
+    if run is not None and label not in run:
+        raise HypothesisConfigError(
+            f"{where}: label {label!r} in {fld} is not run in scenario {scenario!r}; "
+            f"run there: {_allowed(run)}"
+        )
+    return label
+
+
+def _check_metric(where: str, fld: str, metric: Any) -> str:
+    if metric not in METRICS:
+        raise HypothesisConfigError(
+            f"{where}: unknown metric {metric!r} in {fld}; allowed: {_allowed(METRICS)}"
+        )
+    return metric
+
+
+def _check_scenario(where: str, scenario: Any, config: dict) -> str:
+    scs = config.get("scenarios")
+    if not isinstance(scenario, str) or not scenario:
+        raise HypothesisConfigError(f"{where}: scenario must be a name, got {scenario!r}")
+    if isinstance(scs, dict) and scenario not in scs:
+        raise HypothesisConfigError(
+            f"{where}: unknown scenario {scenario!r}; allowed: {_allowed(scs)}"
+        )
+    return scenario
+
+
+def _dict(where: str, fld: str, value: Any) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise HypothesisConfigError(f"{where}: {fld} must be a mapping, got {value!r}")
+    return dict(value)
+
+
+def _threshold(where: str, value: Any, default: float | None = None) -> float:
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        0 <= value < 10 and math.isfinite(value)
+    ):
+        raise HypothesisConfigError(
+            f"{where}: threshold must be a number in [0, 10) (0.10 = 10%), got {value!r}"
+        )
+    return float(value)
+
+
+def parse_hypothesis(i: int, raw: Any, config: dict) -> Hypothesis:
+    where = _where(i, raw)
+    if not isinstance(raw, dict):
+        raise HypothesisConfigError(f"{where}: must be a mapping, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - _KEYS)
+    if unknown:
+        raise HypothesisConfigError(
+            f"{where}: unknown field {unknown[0]!r}; allowed: {_allowed(sorted(_KEYS))}"
+        )
+    for req in ("id", "title", "scenario", "metric", "a", "b", "expect"):
+        if req not in raw:
+            raise HypothesisConfigError(f"{where}: missing field {req!r}")
+    hid = raw["id"]
+    if not isinstance(hid, str) or not _ID.match(hid):
+        raise HypothesisConfigError(f"{where}: id must match {_ID.pattern}, got {hid!r}")
+    scenario = _check_scenario(where, raw["scenario"], config)
+    metric = _check_metric(where, "metric", raw["metric"])
+    a = _check_label(where, "a", raw["a"], config, scenario)
+    bs_raw = raw["b"] if isinstance(raw["b"], list) else [raw["b"]]
+    if not bs_raw:
+        raise HypothesisConfigError(f"{where}: b must name at least one label")
+    bs = tuple(_check_label(where, "b", b, config, scenario) for b in bs_raw)
+    expect = raw["expect"]
+    if expect not in EXPECTS:
+        raise HypothesisConfigError(
+            f"{where}: unknown expect {expect!r}; allowed: {_allowed(EXPECTS)}"
+        )
+    params = _dict(where, "params", raw.get("params"))
+    a_params = {**params, **_dict(where, "a_params", raw.get("a_params"))}
+    b_params = {**params, **_dict(where, "b_params", raw.get("b_params"))}
+    if a in bs and a_params == b_params:
+        raise HypothesisConfigError(
+            f"{where}: a and b are the same label {a!r} with the same params; "
+            "compare different labels or set a_params/b_params"
+        )
+    each = raw.get("each")
+    if each is not None:
+        grid = _grid(config, scenario)
+        if not isinstance(each, str):
+            raise HypothesisConfigError(f"{where}: each must be a parameter name, got {each!r}")
+        if grid is not None and each not in grid:
+            raise HypothesisConfigError(
+                f"{where}: each {each!r} is not a grid parameter of scenario {scenario!r}; "
+                f"allowed: {_allowed(sorted(grid))}"
+            )
+        if each in a_params or each in b_params:
+            raise HypothesisConfigError(
+                f"{where}: each {each!r} is also fixed in params/a_params/b_params"
+            )
+    context = raw.get("context") or []
+    if not isinstance(context, list):
+        raise HypothesisConfigError(f"{where}: context must be a list of metrics")
+    context = tuple(_check_metric(where, "context", c) for c in context)
+    rec = _dict(where, "recommend", raw.get("recommend"))
+    bad = sorted(set(rec) - _RECOMMEND_KEYS)
+    if bad or not all(isinstance(v, str) for v in rec.values()):
+        raise HypothesisConfigError(
+            f"{where}: recommend takes text for {_allowed(sorted(_RECOMMEND_KEYS))}"
+        )
+    title = raw["title"]
+    if not isinstance(title, str) or not title:
+        raise HypothesisConfigError(f"{where}: title must be text")
+    return Hypothesis(
+        id=hid, title=title, question=str(raw.get("question") or ""), scenario=scenario,
+        metric=metric, a=a, b=bs, each=each, params=params, a_params=a_params,
+        b_params=b_params, expect=expect, threshold=_threshold(where, raw.get("threshold"), 0.10),
+        context=context, recommend=rec,
+    )
+
+
+def parse_aa_control(config: dict) -> list[Hypothesis]:
+    """The A/A control as hypotheses with expect: different (one per scenario)."""
+    raw = config.get("aa_control")
+    if raw is None:
+        return []
+    where = "config aa_control"
+    if not isinstance(raw, dict):
+        raise HypothesisConfigError(f"{where}: must be a mapping with a, b, scenario, metric")
+    unknown = sorted(set(raw) - _AA_KEYS)
+    if unknown:
+        raise HypothesisConfigError(
+            f"{where}: unknown field {unknown[0]!r}; allowed: {_allowed(sorted(_AA_KEYS))}"
+        )
+    for req in ("a", "b", "metric"):
+        if req not in raw:
+            raise HypothesisConfigError(f"{where}: missing field {req!r}")
+    scenarios = raw.get("scenarios", raw.get("scenario"))
+    if isinstance(scenarios, str):
+        scenarios = [scenarios]
+    if not isinstance(scenarios, list) or not scenarios:
+        raise HypothesisConfigError(f"{where}: scenario (or scenarios: [...]) is required")
+    metric = _check_metric(where, "metric", raw["metric"])
+    params = _dict(where, "params", raw.get("params"))
+    thr = _threshold(where, raw.get("threshold"), 0.10)
+    out = []
+    for sc in scenarios:
+        sc = _check_scenario(where, sc, config)
+        a = _check_label(where, "a", raw["a"], config, sc)
+        b = _check_label(where, "b", raw["b"], config, sc)
+        if a == b:
+            raise HypothesisConfigError(f"{where}: a and b must be two labels, got {a!r} twice")
+        out.append(Hypothesis(
+            id=f"A/A {sc}", title=f"A/A control ({a} vs {b})", question="", scenario=sc,
+            metric=metric, a=a, b=(b,), each=None, params=params, a_params=params,
+            b_params=params, expect="different", threshold=thr, context=(), recommend={},
+            is_control=True,
+        ))
+    return out
+
+
+def parse_alpha(config: dict) -> float:
+    alpha = config.get("alpha", 0.05)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise HypothesisConfigError(f"config alpha: must be a number in (0, 1), got {alpha!r}")
+    return float(alpha)
+
+
+def parse_hypotheses(config: dict) -> list[Hypothesis]:
+    """Validate the hypotheses section; the pipeline may call this at startup."""
+    raw = config.get("hypotheses") or []
+    if not isinstance(raw, list):
+        raise HypothesisConfigError("config hypotheses: must be a list")
+    hyps = [parse_hypothesis(i, h, config) for i, h in enumerate(raw)]
+    seen: set[str] = set()
+    for h in hyps:
+        if h.id in seen:
+            raise HypothesisConfigError(f"config hypotheses: duplicate id {h.id!r}")
+        seen.add(h.id)
+    parse_aa_control(config)
+    parse_alpha(config)
+    return hyps
