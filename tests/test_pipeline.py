@@ -21,6 +21,7 @@ from impl.pipeline import cells as cellmod
 from impl.pipeline.config_check import ConfigError, budget_designs, check_config
 from impl.pipeline.failures import collect_failures
 from impl.pipeline.summary import depends_on
+from impl.runner.request import cell_id
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -70,9 +71,11 @@ def test_cell_ids_paths_and_specs(config):
         assert "timeout" not in json.dumps(cell.spec("h"))
 
 
-def test_contract_param_string():
-    assert cellmod.param_string({}) == "default"
-    assert cellmod.param_string({"b": 2, "a": "x"}) == 'a="x",b=2'
+def test_cell_id_is_the_runners_one_definition(config):
+    assert cell_id("l", "s", {}) == "l/s/default"
+    assert cell_id("l", "s", {"b": 2, "a": "x"}) == "l/s/a=x,b=2"
+    cell = next(c for c in check_config(config, SCHEMA) if c.params)
+    assert cell.cell_id == cell_id(cell.label, cell.scenario, cell.params)
 
 
 def _bad(config, mutate) -> str:

@@ -16,77 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from impl.runner import scenarios
+from impl.runner.request import cell_id
+
 CELLS_DIR = "results/cells"
 LOGS_DIR = "logs/cells"
 #: scenario requirement: only designs whose capabilities declare budget parameters
 REQUIRES_BUDGET = "budget_params"
 #: profile settings passed to the runner (and tracked: changing them reruns cells)
 PROFILE_KEYS = ("processes", "blocks", "warmups", "target_block_ms")
-
-
-def format_value(value: Any) -> str:
-    """A parameter value as it appears in a cell id (contracts section 5: json.dumps)."""
-    return json.dumps(value, separators=(",", ":"))
-
-
-def param_string(params: Mapping[str, Any]) -> str:
-    """``k=v,k=v`` sorted by key; ``default`` when there are no params."""
-    if not params:
-        return "default"
-    return ",".join(f"{k}={format_value(params[k])}" for k in sorted(params))
-
-
-def _contract_cell_id(label: str, scenario: str, params: Mapping[str, Any]) -> str:
-    return f"{label}/{scenario}/{param_string(params)}"
-
-
-def _runner_hooks() -> tuple[Any, Any, Any] | None:
-    """(resolve scenario params, format a cell id, applicability) from the runner, if present.
-
-    The runner writes ``cell_id`` into every row; the pipeline must name the
-    same cell the same way, so it borrows the runner's own formatting (one
-    source of truth) and its defaults (the id covers resolved params). Light
-    imports only: the runner's request module imports no pyarrow/pandas.
-    """
-    try:
-        from types import SimpleNamespace
-
-        from impl import registry
-        from impl.runner import scenarios
-        from impl.runner.request import ResolvedCell
-    except ImportError:
-        return None
-
-    def resolve(scenario: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        return scenarios.get(scenario).resolve_params(params)
-
-    def fmt(label: str, scenario: str, params: Mapping[str, Any]) -> str:
-        ns = SimpleNamespace(label=label, scenario=scenario, params=dict(params))
-        return ResolvedCell.cell_id.fget(ns)  # type: ignore[attr-defined]
-
-    def applies(scenario: str, design: str) -> str | None:
-        return scenarios.get(scenario).applies(registry.get(design))
-
-    return resolve, fmt, applies
-
-
-def make_cell_id(label: str, scenario: str, params: Mapping[str, Any]) -> str:
-    hooks = _HOOKS()
-    return (hooks[1] if hooks else _contract_cell_id)(label, scenario, params)
-
-
-def _hooks_cache() -> Any:
-    cache: list[Any] = []
-
-    def get() -> Any:
-        if not cache:
-            cache.append(_runner_hooks())
-        return cache[0]
-
-    return get
-
-
-_HOOKS = _hooks_cache()
 
 
 @dataclass(frozen=True)
@@ -107,7 +45,7 @@ class Cell:
 
     @property
     def cell_id(self) -> str:
-        return make_cell_id(self.label, self.scenario, self.params)
+        return cell_id(self.label, self.scenario, self.params)
 
     @property
     def output(self) -> str:
@@ -203,9 +141,8 @@ def expand(config: Mapping[str, Any], budget_designs: Iterable[str] = ()) -> lis
     per_label: dict[str, list[Cell]] = {}
     for scenario, entry in config["scenarios"].items():
         points = _grid_points(scenario_grid(config, scenario))
-        hooks = _HOOKS()
-        if hooks is not None:
-            points = [hooks[0](scenario, p) for p in points]
+        # ids cover resolved params (defaults included), as the runner writes them
+        points = [scenarios.get(scenario).resolve_params(p) for p in points]
         for label in labels_for(config, scenario, budget_designs):
             impl = config["implementations"][label]
             for point in points:

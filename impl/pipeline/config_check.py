@@ -10,7 +10,6 @@ parameters, and that hypotheses name labels and grid points that exist.
 from __future__ import annotations
 
 import difflib
-import importlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from impl import registry
 from impl.params import BadParameterError
 from impl.pipeline import cells as cellmod
 from impl.report.hypothesis_config import HypothesisConfigError, parse_hypotheses
+from impl.runner import scenarios as runner_scenarios
 
 
 class ConfigError(ValueError):
@@ -71,40 +71,6 @@ def check_schema(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
         raise ConfigError(_schema_error_line(best))
 
 
-# --- runner scenarios (optional until the runner exists) ---------------------------------
-
-def scenario_specs() -> dict[str, Mapping[str, Any]] | None:
-    """The runner's scenarios -> their ParamSpecs, or None if the runner is not importable.
-
-    Looks for ``impl.runner.scenarios`` exposing ``names()`` and ``get(name)``
-    (with ``.params``), or a ``SCENARIOS`` mapping; falls back to the module
-    files (one per scenario, contracts section 2) without parameter checks.
-    """
-    try:
-        mod = importlib.import_module("impl.runner.scenarios")
-    except ImportError:
-        return None
-    out: dict[str, Mapping[str, Any]] = {}
-    if hasattr(mod, "names") and hasattr(mod, "get"):
-        for name in mod.names():
-            out[name] = dict(getattr(mod.get(name), "params", {}) or {})
-        return out
-    table = getattr(mod, "SCENARIOS", None)
-    if isinstance(table, Mapping):
-        for name, spec in table.items():
-            out[name] = dict(getattr(spec, "params", {}) or {})
-        return out
-    base = Path(next(iter(mod.__path__)))
-    return {p.stem: {} for p in base.glob("*.py") if not p.stem.startswith("_")} or None
-
-
-def _resolve(specs: Mapping[str, Any], given: Mapping[str, Any], owner: str) -> None:
-    from impl.params import resolve
-
-    if specs:
-        resolve(specs, given, owner)
-
-
 # --- the semantic checks ------------------------------------------------------------------
 
 def check_semantics(config: Mapping[str, Any]) -> None:
@@ -151,19 +117,18 @@ def check_semantics(config: Mapping[str, Any]) -> None:
                     f"and params as {ctrl!r}"
                 )
 
-    specs = scenario_specs()
+    known_scenarios = runner_scenarios.names()
     for name, entry in scenarios.items():
-        if specs is not None and name not in specs:
+        if name not in known_scenarios:
             raise ConfigError(
-                f"config: scenarios.{name}: unknown scenario{_suggest(name, specs)}; "
-                f"allowed: {', '.join(sorted(specs))}"
+                f"config: scenarios.{name}: unknown scenario{_suggest(name, known_scenarios)}; "
+                f"allowed: {', '.join(sorted(known_scenarios))}"
             )
         for key in ("grid", "quick_grid"):
             grid = entry.get(key, {})
-            pspecs = (specs or {}).get(name, {})
             for point in cellmod._grid_points(grid) if grid else [{}]:
                 try:
-                    _resolve(pspecs, point, f"scenario {name!r}")
+                    runner_scenarios.get(name).resolve_params(point)
                 except BadParameterError as exc:
                     raise ConfigError(f"config: scenarios.{name}.{key}: {exc}") from None
         if "quick_grid" in entry and set(entry["quick_grid"]) - set(entry.get("grid", {})):
@@ -236,15 +201,13 @@ def check_config(config: Mapping[str, Any], schema_path: str | Path) -> list[cel
     check_schema(config, load_schema(schema_path))
     check_semantics(config)
     cells = cellmod.expand(config, budget_designs())
-    hooks = cellmod._HOOKS()
-    if hooks is not None:
-        for cell in cells:
-            reason = hooks[2](cell.scenario, cell.design)
-            if reason:
-                raise ConfigError(
-                    f"config: scenarios.{cell.scenario}: does not apply to label "
-                    f"{cell.label!r} (design {cell.design}): {reason}"
-                )
+    for cell in cells:
+        reason = runner_scenarios.get(cell.scenario).applies(registry.get(cell.design))
+        if reason:
+            raise ConfigError(
+                f"config: scenarios.{cell.scenario}: does not apply to label "
+                f"{cell.label!r} (design {cell.design}): {reason}"
+            )
     if not cells:
         raise ConfigError("config: the study has no cells (check labels/scenarios/grids)")
     return cells

@@ -25,6 +25,16 @@ PROFILES: dict[str, dict[str, float | int]] = {
 _LIMITS = {"processes": (1, 100), "blocks": (1, 1000), "warmups": (0, 100)}
 
 
+def cell_id(label: str, scenario: str, params: Mapping[str, Any]) -> str:
+    """``label/scenario/k=v,...`` over resolved params sorted by key, ``default`` if none.
+
+    The one definition: the runner writes it into every row, the pipeline
+    names cells and files with it, the summary matches planned to measured.
+    """
+    joined = ",".join(f"{k}={params[k]}" for k in sorted(params))
+    return f"{label}/{scenario}/{joined or 'default'}"
+
+
 @dataclass(frozen=True)
 class CellRequest:
     """One benchmark cell as asked for (CLI flags or the pipeline's scripts)."""
@@ -64,8 +74,7 @@ class ResolvedCell:
 
     @property
     def cell_id(self) -> str:
-        joined = ",".join(f"{k}={self.params[k]}" for k in sorted(self.params))
-        return f"{self.label}/{self.scenario}/{joined or 'default'}"
+        return cell_id(self.label, self.scenario, self.params)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
