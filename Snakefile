@@ -19,9 +19,9 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         "report/SUMMARY.md",
-    default_target: True
 
 
 onerror:

@@ -7,6 +7,7 @@ allowed, and bad input is refused with one line before any work starts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,8 @@ class ParamSpec:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[Any, ...] | None = None
+    #: the minimum itself is not allowed (e.g. a duration must be > 0)
+    exclusive_minimum: bool = False
 
     def describe(self) -> str:
         if self.choices is not None:
@@ -32,7 +35,8 @@ class ParamSpec:
         elif self.minimum is not None or self.maximum is not None:
             lo = "-inf" if self.minimum is None else _fmt(self.minimum)
             hi = "inf" if self.maximum is None else _fmt(self.maximum)
-            allowed = f"{self.type.__name__} in [{lo}, {hi}]"
+            opening = "(" if self.exclusive_minimum else "["
+            allowed = f"{self.type.__name__} in {opening}{lo}, {hi}]"
         else:
             allowed = self.type.__name__
         return f"{self.name}: {allowed} (default {self.default})"
@@ -60,9 +64,14 @@ class ParamSpec:
             raise BadParameterError(
                 f"{owner}: bad value {raw!r} for parameter {self.describe()}"
             ) from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BadParameterError(f"{owner}: bad value {raw!r} for parameter {self.describe()}")
         if self.choices is not None and value not in self.choices:
             raise BadParameterError(f"{owner}: bad value {raw!r} for parameter {self.describe()}")
-        if (self.minimum is not None and value < self.minimum) or (
+        below = self.minimum is not None and (
+            value <= self.minimum if self.exclusive_minimum else value < self.minimum
+        )
+        if below or (
             self.maximum is not None and value > self.maximum
         ):
             raise BadParameterError(

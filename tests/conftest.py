@@ -1,10 +1,7 @@
 """Shared fixtures and helpers for the correctness suite.
 
 The suite is written against ``impl.base.EventLoop`` and ``impl.registry``
-only, so a design that lands later is tested without touching the tests. A
-design whose module is not written yet is *skipped* (not failed), which keeps
-the suite green while the designs are being built in parallel; any other
-import error (a missing dependency, a syntax error) still fails loudly.
+only, so a newly registered design is tested without touching the tests.
 
 Every wait here has an explicit timeout: a lost task or a hung loop must turn
 into a failed assertion, never into a hung CI job.
@@ -34,23 +31,6 @@ def real_designs() -> list[str]:
     joins the parametrization by itself.
     """
     return [n for n in registry.names() if not registry.get(n).test_only]
-
-
-def load_or_skip(name: str) -> registry.ImplSpec:
-    """The design's spec, skipping the test if the design's own module does not exist yet.
-
-    Only a ModuleNotFoundError for one of the design's declared modules is a
-    skip; anything else (a missing third-party package, a broken import) is a
-    real failure and propagates.
-    """
-    spec = registry.get(name)
-    try:
-        spec.load()
-    except ModuleNotFoundError as exc:
-        if exc.name in spec.modules:
-            pytest.skip(f"{name}: module {exc.name} not written yet")
-        raise
-    return spec
 
 
 def wait_until(
@@ -215,8 +195,7 @@ def fine_switching() -> Iterator[None]:
 
 @pytest.fixture(params=real_designs())
 def design(request: pytest.FixtureRequest) -> str:
-    """One real design per test instance; skipped while its module does not exist."""
-    load_or_skip(request.param)
+    """One real design per test instance."""
     return request.param
 
 

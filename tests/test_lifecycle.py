@@ -15,7 +15,8 @@ import weakref
 
 import pytest
 
-from tests.conftest import load_or_skip, real_designs
+from impl import registry
+from tests.conftest import real_designs
 
 CYCLES = 30
 
@@ -38,7 +39,7 @@ class _Payload:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("design", real_designs())
 def test_t6_cycles_leak_no_thread_fd_or_task(design):
-    spec = load_or_skip(design)
+    spec = registry.get(design)
     # one cycle first: lazy imports and interpreter caches are not leaks
     warm = spec.create().start()
     warm.close()

@@ -15,13 +15,14 @@ import pyarrow as pa
 import pytest
 import yaml
 
+from impl import contract
+from impl.contract import cell_id
 from impl.pipeline import aggregate as agg
 from impl.pipeline import cell_wrapper as cw
 from impl.pipeline import cells as cellmod
 from impl.pipeline.config_check import ConfigError, budget_designs, check_config
 from impl.pipeline.failures import collect_failures
-from impl.pipeline.summary import depends_on
-from impl.runner.request import cell_id
+from impl.runner.schema import SCHEMA as CELL_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -253,17 +254,8 @@ def test_collect_failures(tmp_path):
     assert failed["c"]["status"] == "missing"
 
 
-def test_depends_on():
-    hyp = {"scenario": "budget_sweep", "a": "main", "b": "main",
-           "a_params": {"budget": 64}, "b_params": {"budget": 0}}
-    cell = {"label": "main", "scenario": "budget_sweep", "params": {"budget": 64, "backlog": 1}}
-    assert depends_on(hyp, cell)
-    assert not depends_on(hyp, {**cell, "params": {"budget": 512}})
-    assert not depends_on(hyp, {**cell, "scenario": "round_trip"})
-
-
 def _table(cell_id: str, n: int = 3) -> pa.Table:
-    cols = {name: [] for name in agg.REQUIRED_COLUMNS}
+    cols = {name: [] for name in contract.COLUMN_NAMES}
     for i in range(n):
         row = {"label": "l", "design": "baseline", "impl_params": "{}", "scenario": "s",
                "params": "{}", "cell_id": cell_id, "metric": "ns_per_op", "unit": "ns",
@@ -271,11 +263,8 @@ def _table(cell_id: str, n: int = 3) -> pa.Table:
                "host": "h", "source_hash": "x", "run_id": "r"}
         for k, v in row.items():
             cols[k].append(v)
-    from impl.runner.schema import METADATA_KEYS
-
-    meta = {key: "x" for key in METADATA_KEYS}
-    schema = pa.schema(list(agg.REQUIRED_COLUMNS.items()),
-                       metadata={agg.META_KEY: json.dumps(meta)})
+    meta = {key: "x" for key in contract.METADATA_FIELDS}
+    schema = CELL_SCHEMA.with_metadata({contract.METADATA_KEY: json.dumps(meta)})
     return pa.Table.from_pydict(cols, schema=schema)
 
 
@@ -289,7 +278,7 @@ def test_aggregate(tmp_path):
     out = tmp_path / "all.parquet"
     table = agg.aggregate(files, out, ["l/s/a=1", "l/s/a=2"])
     assert table.num_rows == 6 and pq.read_table(out).num_rows == 6
-    meta = json.loads(pq.read_schema(out).metadata[agg.CELLS_META_KEY])
+    meta = contract.cells_metadata(pq.read_schema(out).metadata)
     assert set(meta) == {"l/s/a=1", "l/s/a=2"}
     with pytest.raises(agg.AggregateError, match="does not match"):
         agg.aggregate(files, tmp_path / "bad.parquet", ["l/s/a=1", "l/s/a=3"])

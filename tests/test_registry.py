@@ -8,7 +8,7 @@ flipped by mistake would silently weaken the conservation tests.
 from __future__ import annotations
 
 import pytest
-from conftest import assert_conserved, load_or_skip, real_designs, shutdown_race
+from conftest import assert_conserved, real_designs, shutdown_race
 
 from impl import registry
 from impl.base import EventLoop
@@ -144,7 +144,6 @@ def test_conservation_check_catches_a_dropping_design(monkeypatch):
     """The suite can fail: test_faulty(mode=drop) claims conservation and loses tasks."""
     monkeypatch.setenv(TEST_DESIGNS_ENV, "1")
     assert registry.get("test_faulty").capabilities.conserves_on_shutdown
-    load_or_skip("test_faulty")
 
     def race(mode: str):
         loop = registry.create("test_faulty", mode=mode)

@@ -124,7 +124,7 @@ def run(tmp_path_factory):
     out = build_summary(all_parquet, files, config(), report, expected, failed)
     doc = json.loads((report / "SUMMARY.json").read_text())
     return {"root": root, "files": files, "md": out.read_text(), "doc": doc, "out": out,
-            "report": report}
+            "report": report, "all": all_parquet, "expected": expected, "failed": failed}
 
 
 def verdicts(doc) -> dict[str, str]:
@@ -393,3 +393,20 @@ def test_aa_control_over_a_grid_pairs_cells(tmp_path):
     keys = [c["key"] for c in doc["comparisons"]]
     assert len(keys) == 2 and all("main vs main_aa @ producers=" in k for k in keys)
     assert doc["controls"][0]["verdict"] == "REJECTED" and doc["warnings"] == []
+
+
+def test_summary_from_all_parquet_alone_equals_the_one_with_cell_files(run, tmp_path):
+    """all.parquet carries every cell's metadata: the cell files add nothing to the summary."""
+    alone = tmp_path / "alone"
+    out = build_summary(run["all"], [], config(), alone, run["expected"], run["failed"])
+    assert out.read_text() == run["md"]
+    doc = json.loads((alone / "SUMMARY.json").read_text())
+    assert doc == run["doc"]
+    assert doc["platform"]["cpu_model"] == ["Synthetic CPU"]
+    assert doc["platform"]["switch_interval_s"] == [0.005]
+    # the cell files alone (a partial run) give the same platform and statistics
+    cells_only = tmp_path / "cells_only"
+    build_summary(None, run["files"], config(), cells_only, run["expected"], run["failed"])
+    doc_cells = json.loads((cells_only / "SUMMARY.json").read_text())
+    assert doc_cells["platform"] == doc["platform"]
+    assert doc_cells["cells"] == doc["cells"]

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from test_runner_helpers import budget_design, run_cli
+from test_runner_helpers import budget_designs, run_cli
 
 from impl import registry
 
@@ -68,9 +68,7 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, args, needles):
 
 
 def test_budget_sweep_range_lists_values(tmp_path):
-    design = budget_design()
-    if design is None:
-        pytest.skip("no design with budget parameters is available yet")
+    design = budget_designs()[0]
     done = run_cli(
         [
             "--impl",

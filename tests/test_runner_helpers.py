@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from impl import registry
-from impl.runner.request import is_available
 
 REPO = Path(__file__).resolve().parents[1]
 #: generous bound for one quick cell on a loaded 2-core box (a hang is the watchdog's job)
@@ -28,23 +27,13 @@ def run_cli(args: list[str], env: dict[str, str] | None = None, timeout: float =
     )
 
 
-def available_designs() -> list[str]:
-    return [n for n in registry.names() if not registry.get(n).test_only and is_available(n)]
-
-
-def second_design() -> str | None:
-    """A design besides baseline to run every scenario on too (asyncio preferred)."""
-    avail = available_designs()
-    for name in ("asyncio", "main", *avail):
-        if name != "baseline" and name in avail:
-            return name
-    return None
+#: a design besides baseline that every scenario runs on too (a peer: another code path)
+SECOND_DESIGN = "asyncio"
 
 
 def budget_designs() -> list[str]:
-    return [n for n in available_designs() if registry.get(n).capabilities.budget_params]
-
-
-def budget_design() -> str | None:
-    found = budget_designs()
-    return found[0] if found else None
+    """Registered real designs whose budget the budget_sweep scenario can set."""
+    return [
+        n for n in registry.names()
+        if not registry.get(n).test_only and registry.get(n).capabilities.budget_params
+    ]

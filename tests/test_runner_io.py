@@ -11,9 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from impl import contract
+from impl.contract import COLUMN_NAMES as COLUMNS
 from impl.runner import CellRequest, parquet_io, run_cell, write_cell
 from impl.runner.percentiles import PercentileOrderError, check_percentiles
-from impl.runner.schema import COLUMNS, SCHEMA, SchemaError, read_metadata, validate_table
+from impl.runner.schema import SCHEMA, SchemaError, read_metadata, validate_table
 
 SMALL = {"processes": 1, "blocks": 2, "warmups": 1, "target_block_ms": 5}
 
@@ -101,9 +103,9 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch, cell_file):
     def killed(src, dst):  # the process dies after writing, before the rename
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(parquet_io.os, "replace", killed)
+    monkeypatch.setattr(contract.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
-        parquet_io.write_atomic(table, target)
+        parquet_io.write_table(table, target)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -117,7 +119,7 @@ def test_failed_write_midway_leaves_no_file(tmp_path, monkeypatch, cell_file):
 
     monkeypatch.setattr(parquet_io.pq, "write_table", half)
     with pytest.raises(OSError):
-        parquet_io.write_atomic(table, target)
+        parquet_io.write_table(table, target)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -125,7 +127,7 @@ def test_write_replaces_existing_file_atomically(tmp_path, cell_file):
     table = pq.read_table(cell_file)
     target = tmp_path / "out.parquet"
     target.write_bytes(b"old")
-    parquet_io.write_atomic(table, target)
+    parquet_io.write_table(table, target)
     assert pq.read_table(target).num_rows == table.num_rows
     assert [p.name for p in tmp_path.iterdir()] == ["out.parquet"]
     assert os.stat(target).st_mode & 0o444 == 0o444

@@ -11,12 +11,13 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-from test_runner_helpers import budget_designs, run_cli, second_design
+from test_runner_helpers import SECOND_DESIGN, budget_designs, run_cli
 
 from impl import registry
 from impl.base import COUNTER_NAMES
+from impl.contract import METADATA_FIELDS as METADATA_KEYS
 from impl.runner.percentiles import check_percentiles
-from impl.runner.schema import METADATA_KEYS, read_metadata, validate_table
+from impl.runner.schema import read_metadata, validate_table
 
 #: scenario, params, metrics each file must carry besides ns_per_op and the counters
 SCENARIOS = [
@@ -37,16 +38,12 @@ def _cases() -> list:
     # budget_sweep: a bounded budget on the first budget design, unbounded on the last
     sweeps = {64: ["drain_ns_per_task"], 0: ["drain_ns_per_task"]}
     budgets = budget_designs()
-    for design, budget in {budgets[0]: 64, budgets[-1]: 0}.items() if budgets else ():
+    for design, budget in {budgets[0]: 64, budgets[-1]: 0}.items():
         params = {"budget": budget, "backlog": 2048}
         metrics = sweeps[budget]
         cases.append(pytest.param(design, "budget_sweep", params, metrics, id=f"{design}-sweep"))
-    other = second_design()
-    if other:
-        cases += [
-            pytest.param(other, s, p, m, id=f"{other}-{s}-{p}")
-            for s, p, m in SCENARIOS
-        ]
+    other = SECOND_DESIGN
+    cases += [pytest.param(other, s, p, m, id=f"{other}-{s}-{p}") for s, p, m in SCENARIOS]
     return cases
 
 

@@ -9,8 +9,8 @@ the group so Ctrl-C stops the measuring processes too, and it writes the
 child's output plus one ``STATUS {json}`` line (contracts section 5) into the
 rule's log, which Snakemake keeps for failed jobs and the onerror hook reads.
 
-Only the standard library is imported: the wrapper's start-up time is paid
-once per cell.
+Only the standard library and the runner's light request module (no pyarrow,
+no pandas) are imported: the wrapper's start-up time is paid once per cell.
 """
 
 from __future__ import annotations
@@ -34,8 +34,6 @@ EXIT_BAD_INPUT = 2
 #: how long the group gets to exit after a forwarded signal or SIGTERM before SIGKILL
 KILL_GRACE_S = 5.0
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-#: profile names the runner knows (its presets; the explicit numbers override them)
-RUNNER_PROFILES = ("quick", "full")
 
 
 def default_grace(timeout_s: float) -> float:
@@ -57,23 +55,21 @@ def runner_command(
     spec: Mapping[str, Any], out: str, timeout_s: float, seed: int | None = None
 ) -> list[str]:
     """The ``python -m impl.runner`` command line for a cell spec (contracts section 2)."""
+    from impl.runner.request import flag_of  # our code, no third-party import
+
     cmd = [sys.executable, "-m", "impl.runner", "--impl", spec["design"]]
     for k, v in sorted(spec.get("impl_params", {}).items()):
         cmd += ["--impl-param", f"{k}={_fmt(v)}"]
     cmd += ["--label", spec["label"], "--scenario", spec["scenario"]]
     for k, v in sorted(spec.get("params", {}).items()):
         cmd += ["--param", f"{k}={_fmt(v)}"]
-    prof = spec.get("profile", {})
-    if prof.get("name") in RUNNER_PROFILES:
-        cmd += ["--profile", prof["name"]]
-    for key, flag in (
-        ("processes", "--processes"),
-        ("blocks", "--blocks"),
-        ("warmups", "--warmups"),
-        ("target_block_ms", "--target-block-ms"),
-    ):
-        if key in prof:
-            cmd += [flag, _fmt(prof[key])]
+    # the profile's name is recorded; its settings are passed explicitly, so a profile
+    # that exists only in the pipeline's config (not in the repo's) measures the same
+    prof = dict(spec.get("profile", {}))
+    if "name" in prof:
+        cmd += ["--profile", str(prof.pop("name"))]
+    for key, value in sorted(prof.items()):
+        cmd += [flag_of(key), _fmt(value)]
     cmd += ["--timeout", _fmt(timeout_s)]
     if seed is not None:
         cmd += ["--seed", str(seed)]

@@ -16,15 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from impl.contract import cell_id, param_str
 from impl.runner import scenarios
-from impl.runner.request import cell_id
+from impl.runner.request import PROFILE_SETTINGS
 
 CELLS_DIR = "results/cells"
 LOGS_DIR = "logs/cells"
 #: scenario requirement: only designs whose capabilities declare budget parameters
 REQUIRES_BUDGET = "budget_params"
-#: profile settings passed to the runner (and tracked: changing them reruns cells)
-PROFILE_KEYS = ("processes", "blocks", "warmups", "target_block_ms")
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class Cell:
     @property
     def paramstr(self) -> str:
         """The file name part of the cell id (after the second slash); ``default`` if empty."""
-        return self.cell_id.split("/", 2)[2] or "default"
+        return param_str(self.params)
 
     @property
     def cell_id(self) -> str:
@@ -137,7 +136,8 @@ def expand(config: Mapping[str, Any], budget_designs: Iterable[str] = ()) -> lis
     """
     budget_designs = list(budget_designs)
     prof_name, prof = profile_settings(config)
-    profile = {"name": prof_name, **{k: prof[k] for k in PROFILE_KEYS if k in prof}}
+    # the profile's run settings are passed to the runner and tracked: changing them reruns cells
+    profile = {"name": prof_name, **{k: prof[k] for k in PROFILE_SETTINGS if k in prof}}
     per_label: dict[str, list[Cell]] = {}
     for scenario, entry in config["scenarios"].items():
         points = _grid_points(scenario_grid(config, scenario))

@@ -22,6 +22,7 @@ from impl.params import BadParameterError
 from impl.pipeline import cells as cellmod
 from impl.report.hypothesis_config import HypothesisConfigError, parse_hypotheses
 from impl.runner import scenarios as runner_scenarios
+from impl.runner.request import PROFILE_SETTINGS, RUN_SETTINGS
 
 
 class ConfigError(ValueError):
@@ -80,6 +81,12 @@ def check_semantics(config: Mapping[str, Any]) -> None:
             f"config: profile {prof_name!r} is not defined{_suggest(prof_name, config['profiles'])}"
             f"; allowed: {', '.join(config['profiles'])}"
         )
+    for name, preset in config["profiles"].items():
+        for key in PROFILE_SETTINGS:  # the runner's own limits, not a copy of them
+            try:
+                RUN_SETTINGS[key].coerce(preset[key], f"profiles.{name}")
+            except BadParameterError as exc:
+                raise ConfigError(f"config: {exc}") from None
     impls = config["implementations"]
     scenarios = config["scenarios"]
     known = registry.names()

@@ -9,34 +9,19 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from impl.contract import TIME_PER_OP_METRICS, write_atomic
 from impl.report import compare as cmp
 from impl.report import fmt, plots, render
 from impl.report import hypotheses as hyp
 from impl.report import load as ld
 from impl.report import stats as st
-from impl.report.metrics import PER_OP_METRICS
 
 _FAILED_STATUSES = ("crashed", "timeout", "bad_input", "missing")
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _jsonable(x: Any) -> Any:
@@ -108,7 +93,7 @@ def _cell_metrics(m: ld.Measurements, cid: str) -> dict[str, dict]:
                            "n_blocks": len(r)}
             continue
         cs = st.cell_stats(metric, ld.samples(r, metric), ld.block_samples(r, metric),
-                           per_op=metric in PER_OP_METRICS)
+                           per_op=metric in TIME_PER_OP_METRICS)
         out[metric] = {"unit": unit, **cs.to_dict()}
     return out
 
@@ -137,14 +122,24 @@ def _platform(m: ld.Measurements, doc_cells: dict) -> dict:
     return out
 
 
+def _texts(reasons: list[hyp.Reason]) -> list[str]:
+    return [r.text for r in reasons]
+
+
+def _kinds(reasons: list[hyp.Reason]) -> list[list[str]]:
+    """Each reason's kinds by name (typed, so a reworded message keeps its kind)."""
+    return [[k.name for k in r.kinds] for r in reasons]
+
+
 def _comparison_doc(c: hyp.Comparison) -> dict:
     e = c.effect
     d = {"key": c.spec.key, "hypothesis": c.spec.hypothesis, "a": c.spec.a_label,
          "b": c.spec.b_label, "metric": c.spec.metric, "each": c.spec.each,
          "each_value": c.spec.each_value, "a_params": c.spec.a_params,
          "b_params": c.spec.b_params, "expect": c.spec.expect, "threshold": c.spec.threshold,
-         "cell_a": c.cell_a, "cell_b": c.cell_b, "quality": c.quality, "verdict": c.verdict,
-         "reasons": c.reasons, "samples_needed": c.samples_needed, "p_adj": c.p_adj}
+         "cell_a": c.cell_a, "cell_b": c.cell_b, "quality": _texts(c.quality),
+         "verdict": c.verdict, "reasons": _texts(c.reasons), "reason_kinds": _kinds(c.reasons),
+         "samples_needed": c.samples_needed, "p_adj": c.p_adj}
     if e is not None:
         d.update(n_a=e.n_a, n_b=e.n_b, median_a=e.median_a, median_b=e.median_b,
                  ratio=e.ratio, ci=list(e.ci), p=e.p, u=e.u, pct_diff=e.ratio - 1,
@@ -160,7 +155,8 @@ def _hyp_doc(r: hyp.HypothesisResult, first_index: int) -> dict:
             "metric": h.metric, "a": h.a, "b": list(h.b), "each": h.each, "params": h.params,
             "a_params": h.a_params, "b_params": h.b_params, "expect": h.expect,
             "threshold": h.threshold, "context": list(h.context), "recommend": h.recommend,
-            "verdict": r.verdict, "reasons": r.reasons, "categories": r.categories,
+            "verdict": r.verdict, "reasons": _texts(r.reasons), "reason_kinds": _kinds(r.reasons),
+            "categories": r.categories,
             "counts": counts,
             "n_comparisons": len(r.comparisons),
             "comparisons": list(range(first_index, first_index + len(r.comparisons))),

@@ -18,8 +18,9 @@ decisions are written down here and in the summary's methodology section:
 
 from __future__ import annotations
 
+import enum
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,47 @@ NEEDS_RETEST = "NEEDS RETEST"
 MIN_SAMPLES = 6
 
 
+class ReasonKind(enum.Enum):
+    """Why a verdict is what it is; the value is the executive summary's short wording."""
+
+    NOISY_RUN = "run too noisy (A/A control)"
+    FAILED_CELL = "failed or missing cells"
+    TOO_FEW_SAMPLES = "too few samples"
+    UNSTABLE = "unstable cells"
+    DIFFERENT_ORIGIN = "different hosts or code versions"
+    AMBIGUOUS = "ambiguous hypothesis params"
+    ZERO_MEDIAN = "zero median"
+    INCONCLUSIVE = "inconclusive (more samples needed)"
+    REJECTED = "a comparison was rejected"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason with its kinds (a hypothesis line that sums up a comparison has several)."""
+
+    kinds: tuple[ReasonKind, ...]
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+    @classmethod
+    def of(cls, kind: ReasonKind, text: str) -> Reason:
+        return cls((kind,), text)
+
+    @classmethod
+    def joined(cls, prefix: str, reasons: Iterable[Reason]) -> Reason:
+        """``prefix: r1; r2`` carrying every kind of the joined reasons."""
+        reasons = list(reasons)
+        kinds = tuple(dict.fromkeys(k for r in reasons for k in r.kinds))
+        return cls(kinds, f"{prefix}: {'; '.join(r.text for r in reasons)}")
+
+
+def categorize(reasons: Iterable[Reason]) -> list[str]:
+    """The distinct kinds of ``reasons`` in order of first appearance, as short wordings."""
+    return [k.value for k in dict.fromkeys(k for r in reasons for k in r.kinds)]
+
+
 @dataclass
 class ComparisonSpec:
     hypothesis: str
@@ -64,11 +106,11 @@ class Comparison:
     spec: ComparisonSpec
     cell_a: str | None = None
     cell_b: str | None = None
-    quality: list[str] = field(default_factory=list)
+    quality: list[Reason] = field(default_factory=list)
     effect: cmp.Effect | None = None
     p_adj: float | None = None
     verdict: str = NEEDS_RETEST
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
     samples_needed: int | None = None
 
 
@@ -77,40 +119,12 @@ class HypothesisResult:
     hypothesis: Hypothesis
     comparisons: list[Comparison]
     verdict: str
-    reasons: list[str]
-    #: short reason kinds for the executive summary, in order of first appearance
-    categories: list[str] = field(default_factory=list)
+    reasons: list[Reason]
 
-
-_CATEGORIES = (
-    ("run too noisy", "run too noisy (A/A control)"),
-    ("crashed", "failed or missing cells"),
-    ("timeout", "failed or missing cells"),
-    ("bad_input", "failed or missing cells"),
-    ("missing", "failed or missing cells"),
-    ("no cell of", "failed or missing cells"),
-    ("samples (<", "too few samples"),
-    ("unstable", "unstable cells"),
-    ("different hosts", "different hosts or code versions"),
-    ("different code", "different hosts or code versions"),
-    ("different source", "different hosts or code versions"),
-    ("cells match", "ambiguous hypothesis params"),
-    ("no ratio", "zero median"),
-    ("inconclusive", "inconclusive (more samples needed)"),
-    ("non-predicted side", "a comparison was rejected"),
-)
-
-
-def categorize(reasons: list[str]) -> list[str]:
-    out: list[str] = []
-    for r in reasons:
-        for needle, cat in _CATEGORIES:
-            if needle in r and cat not in out:
-                out.append(cat)
-    return out
-
-
-# ---------------------------------------------------------------- parsing
+    @property
+    def categories(self) -> list[str]:
+        """Short reason kinds for the executive summary, in order of first appearance."""
+        return categorize(self.reasons)
 
 
 # ---------------------------------------------------------------- expansion
@@ -202,38 +216,46 @@ class CellView:
 
 
 def _resolve_side(label: str, scenario: str, params: dict, universe: list[dict],
-                  what: str) -> tuple[str | None, str | None]:
+                  what: str) -> tuple[str | None, Reason | None]:
     found = sorted({c["cell_id"] for c in universe if matches(c, label, scenario, params)})
     if not found:
-        return None, f"{what}: no planned or measured cell {label}/{scenario} with " \
-                     f"{fmt_params(params) or 'default params'} (missing)"
+        return None, Reason.of(
+            ReasonKind.FAILED_CELL,
+            f"{what}: no planned or measured cell {label}/{scenario} with "
+            f"{fmt_params(params) or 'default params'} (missing)")
     if len(found) > 1:
-        return None, f"{what}: {len(found)} cells match ({', '.join(found)}); " \
-                     "fix params in the hypothesis"
+        return None, Reason.of(
+            ReasonKind.AMBIGUOUS,
+            f"{what}: {len(found)} cells match ({', '.join(found)}); fix params in the hypothesis")
     return found[0], None
 
 
-def quality(a: CellView, b: CellView, metric: str, n_a: int, n_b: int) -> list[str]:
+def quality(a: CellView, b: CellView, metric: str, n_a: int, n_b: int) -> list[Reason]:
     """Reasons why this comparison cannot be decided, whatever its numbers say."""
     why = []
     for side in (a, b):
         if side.status != "ok":
-            why.append(f"cell {side.cell_id} {side.status}" + (f": {side.reason}" if side.reason
-                                                               else ""))
+            why.append(Reason.of(ReasonKind.FAILED_CELL, f"cell {side.cell_id} {side.status}"
+                                 + (f": {side.reason}" if side.reason else "")))
     if why:
         return why
     for side, n in ((a, n_a), (b, n_b)):
         if n < MIN_SAMPLES:
-            why.append(f"cell {side.cell_id}: {n} samples (< {MIN_SAMPLES} per side)")
+            why.append(Reason.of(ReasonKind.TOO_FEW_SAMPLES,
+                                 f"cell {side.cell_id}: {n} samples (< {MIN_SAMPLES} per side)"))
         if metric in side.unstable:
-            why.append(f"cell {side.cell_id} unstable ({side.unstable[metric]})")
+            why.append(Reason.of(ReasonKind.UNSTABLE,
+                                 f"cell {side.cell_id} unstable ({side.unstable[metric]})"))
     if len(a.hosts) != 1 or len(b.hosts) != 1 or a.hosts != b.hosts:
-        why.append(f"measured on different hosts ({', '.join(a.hosts)} vs {', '.join(b.hosts)})")
+        why.append(Reason.of(ReasonKind.DIFFERENT_ORIGIN, "measured on different hosts "
+                             f"({', '.join(a.hosts)} vs {', '.join(b.hosts)})"))
     if a.git and b.git and a.git != b.git:
-        why.append(f"measured from different code versions (git {a.git[0]} vs {b.git[0]})")
+        why.append(Reason.of(ReasonKind.DIFFERENT_ORIGIN, "measured from different code "
+                             f"versions (git {a.git[0]} vs {b.git[0]})"))
     if (a.design == b.design and a.scenario == b.scenario
             and a.source_hashes != b.source_hashes):
-        why.append("same design measured from different source (source_hash differs)")
+        why.append(Reason.of(ReasonKind.DIFFERENT_ORIGIN, "same design measured from different "
+                             "source (source_hash differs)"))
     return why
 
 
@@ -261,13 +283,14 @@ def _decide(c: Comparison, alpha: float) -> None:
         c.verdict = NEEDS_RETEST
         if beyond:
             c.samples_needed = cmp.samples_needed_for_p(n, c.p_adj, alpha)
-            c.reasons.append("inconclusive: interval beyond the threshold but adjusted p "
-                             "not below alpha")
+            c.reasons.append(Reason.of(ReasonKind.INCONCLUSIVE, "inconclusive: interval beyond "
+                                       "the threshold but adjusted p not below alpha"))
         else:
             c.samples_needed = cmp.samples_needed(n, (lo, hi), est, bounds)
-            c.reasons.append("inconclusive: the interval straddles the threshold" + (
-                "" if c.samples_needed else
-                " and the estimate sits on it (more samples alone may never decide it)"))
+            c.reasons.append(Reason.of(
+                ReasonKind.INCONCLUSIVE, "inconclusive: the interval straddles the threshold" + (
+                    "" if c.samples_needed else
+                    " and the estimate sits on it (more samples alone may never decide it)")))
 
 
 def evaluate(
@@ -304,16 +327,18 @@ def evaluate(
                 if len(sa) and len(sb) and np.median(sb) > 0 and np.median(sa) > 0:
                     c.effect = cmp.compare(sa, sb, spec.key, seed, n_resamples)
                 elif len(sa) and len(sb):
-                    c.quality.append("a median is zero or negative: no ratio")
+                    c.quality.append(Reason.of(ReasonKind.ZERO_MEDIAN,
+                                               "a median is zero or negative: no ratio"))
             comps.append(c)
         if not comps:
             comps_note = Comparison(ComparisonSpec(h.id, f"{h.id}: (no comparison)", h.a,
                                                    h.b[0], h.scenario, h.metric, h.a_params,
                                                    h.b_params, h.each, None, h.expect,
                                                    h.threshold))
-            comps_note.quality.append(
+            comps_note.quality.append(Reason.of(
+                ReasonKind.FAILED_CELL,
                 f"no values of {h.each} planned or measured" if h.each else
-                f"no cell of {h.a} in scenario {h.scenario} planned or measured")
+                f"no cell of {h.a} in scenario {h.scenario} planned or measured"))
             comps.append(comps_note)
         groups.append((h, comps))
 
@@ -332,9 +357,11 @@ def evaluate(
     warnings: list[str] = []
     control_results = [_combine(h, cs, []) for h, cs in groups if h.is_control]
     noisy = [r for r in control_results if r.verdict == VALIDATED]
+    noisy_reasons: list[Reason] = []
     if noisy:
         warnings.append("run too noisy: the A/A control came out different ("
                         + "; ".join(r.hypothesis.id for r in noisy) + ")")
+        noisy_reasons = [Reason.of(ReasonKind.NOISY_RUN, warnings[-1])]
     elif not controls:
         warnings.append("no A/A control configured: noise of the run not checked")
     else:
@@ -349,28 +376,30 @@ def evaluate(
         if noisy:
             for c in cs:
                 if c.verdict != NEEDS_RETEST:
-                    c.reasons.append(f"{c.verdict} downgraded: run too noisy (A/A control)")
+                    c.reasons.append(Reason.of(ReasonKind.NOISY_RUN, f"{c.verdict} downgraded: "
+                                               "run too noisy (A/A control)"))
                     c.verdict = NEEDS_RETEST
-        results.append(_combine(h, cs, warnings if noisy else []))
+        results.append(_combine(h, cs, noisy_reasons))
     return results, control_results, warnings
 
 
-def _combine(h: Hypothesis, cs: list[Comparison], run_warnings: list[str]) -> HypothesisResult:
-    reasons: list[str] = list(run_warnings)
+def _combine(h: Hypothesis, cs: list[Comparison], run_reasons: list[Reason]) -> HypothesisResult:
+    reasons: list[Reason] = list(run_reasons)
     bad_quality = [c for c in cs if c.quality]
-    if run_warnings:
+    if run_reasons:
         verdict = NEEDS_RETEST
     elif bad_quality:
         verdict = NEEDS_RETEST
-        reasons += [f"{c.spec.key}: {'; '.join(c.quality)}" for c in bad_quality]
+        reasons += [Reason.joined(c.spec.key, c.quality) for c in bad_quality]
     elif any(c.verdict == REJECTED for c in cs):
         verdict = REJECTED
-        reasons += [f"{c.spec.key}: interval on the non-predicted side of the threshold"
+        reasons += [Reason.of(ReasonKind.REJECTED, f"{c.spec.key}: interval on the "
+                              "non-predicted side of the threshold")
                     for c in cs if c.verdict == REJECTED]
     elif cs and all(c.verdict == VALIDATED for c in cs):
         verdict = VALIDATED
     else:
         verdict = NEEDS_RETEST
-        reasons += [f"{c.spec.key}: {'; '.join(c.reasons)}" for c in cs
+        reasons += [Reason.joined(c.spec.key, c.reasons) for c in cs
                     if c.verdict == NEEDS_RETEST]
-    return HypothesisResult(h, cs, verdict, reasons, categorize(reasons))
+    return HypothesisResult(h, cs, verdict, reasons)

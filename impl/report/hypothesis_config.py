@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from impl.base import COUNTER_NAMES
-from impl.report.metrics import BLOCK_METRICS, COUNTER_PREFIX, POOLED_METRICS
+from impl import contract
 
 EXPECTS = ("greater", "less", "different")
-METRICS = tuple(sorted(BLOCK_METRICS | POOLED_METRICS)) + tuple(
-    COUNTER_PREFIX + c for c in COUNTER_NAMES
+#: the metrics a hypothesis may compare: the measured times, then the counters
+METRICS = tuple(sorted(m for m in contract.METRICS if not contract.is_counter(m))) + tuple(
+    m for m in contract.METRICS if contract.is_counter(m)
 )
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 _KEYS = {

@@ -20,16 +20,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from impl.report.metrics import COUNTER_PREFIX, POOLED_METRICS
+from impl import contract
+from impl.contract import MAX_COUNTER, POOLED_METRICS, is_counter
+from impl.runner.schema import SCHEMA
 
 log = logging.getLogger("impl.report")
 
-META_KEY = b"eventloop_tournament"
-
-
-
-def is_counter(metric: str) -> bool:
-    return metric.startswith(COUNTER_PREFIX)
+__all__ = ["Measurements", "load", "is_counter", "cell_rows", "samples", "block_samples",
+           "counter_per_op", "hosts", "source_hashes", "readable_cell_files"]
 
 
 @dataclass
@@ -52,45 +50,13 @@ class Measurements:
         return self._by_cell.get(cell_id, self.rows.iloc[0:0])
 
 
-def _file_meta(path: Path) -> dict[str, Any]:
-    raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
-    if not raw:
-        return {}
+def _meta_of(path: Path) -> dict[str, dict[str, Any]]:
+    """{cell_id: blob} of a cell file or of all.parquet (impl.contract.cells_metadata)."""
     try:
-        meta = json.loads(raw)
-    except ValueError:
+        return contract.cells_metadata(pq.read_schema(path).metadata)
+    except ValueError as exc:  # a blob that is not JSON: the numbers are still usable
+        log.warning("%s: unreadable metadata, platform fields unknown (%s)", path, exc)
         return {}
-    return meta if isinstance(meta, dict) else {}
-
-
-def _cell_ids_of(path: Path) -> list[str]:
-    return sorted(set(pq.read_table(path, columns=["cell_id"]).column(0).to_pylist()))
-
-
-def _collect_meta(all_parquet: Path | None, cell_files: Iterable[Path]) -> dict[str, dict]:
-    """Metadata per cell: from cell files (authoritative), else from all.parquet.
-
-    all.parquet is a concatenation and may have lost or merged the key-value
-    metadata; it may carry one dict (applied to all its cells) or
-    ``{"cells": {cell_id: meta}}``.
-    """
-    meta: dict[str, dict] = {}
-    if all_parquet is not None and Path(all_parquet).exists():
-        whole = _file_meta(Path(all_parquet))
-        if isinstance(whole.get("cells"), dict):
-            meta.update({k: v for k, v in whole["cells"].items() if isinstance(v, dict)})
-        elif whole:
-            for cid in _cell_ids_of(Path(all_parquet)):
-                meta[cid] = whole
-    for path in cell_files:
-        path = Path(path)
-        if not path.exists():
-            continue
-        m = _file_meta(path)
-        if m:
-            for cid in _cell_ids_of(path):
-                meta[cid] = m
-    return meta
 
 
 def readable_cell_files(cell_files: Iterable[Path]) -> list[Path]:
@@ -114,29 +80,21 @@ def readable_cell_files(cell_files: Iterable[Path]) -> list[Path]:
 
 
 def load(all_parquet: Path | None, cell_files: Iterable[Path]) -> Measurements:
-    """Read all.parquet if it exists, else the cell files; drop warm-up blocks."""
-    cell_files = readable_cell_files(cell_files)
+    """Read all.parquet if it exists, else the cell files; drop warm-up blocks.
+
+    Rows and metadata come from the same files: all.parquet carries every
+    cell's blob, so the cell files are read only when it is absent (a partial
+    run).
+    """
     if all_parquet is not None and Path(all_parquet).exists():
-        frames = [pd.read_parquet(all_parquet)]
+        sources = [Path(all_parquet)]
     else:
-        frames = [pd.read_parquet(p) for p in cell_files if p.exists()]
-    frames = [f for f in frames if len(f)]
-    if frames:
-        df = pd.concat(frames, ignore_index=True)
-    else:
-        df = pd.DataFrame(
-            {
-                c: pd.Series(dtype=t)
-                for c, t in [
-                    ("label", "object"), ("design", "object"), ("impl_params", "object"),
-                    ("scenario", "object"), ("params", "object"), ("cell_id", "object"),
-                    ("metric", "object"), ("unit", "object"), ("process", "int32"),
-                    ("block", "int32"), ("warmup", "bool"), ("loops", "int64"),
-                    ("value", "float64"), ("host", "object"), ("source_hash", "object"),
-                    ("run_id", "object"),
-                ]
-            }
-        )
+        sources = readable_cell_files(cell_files)
+    frames = [f for f in (pd.read_parquet(p) for p in sources) if len(f)]
+    meta: dict[str, dict[str, Any]] = {}
+    for path in sources:
+        meta.update(_meta_of(path))
+    df = pd.concat(frames, ignore_index=True) if frames else SCHEMA.empty_table().to_pandas()
     warm = df["warmup"].astype(bool)
     rows = df.loc[~warm].reset_index(drop=True)
     cells: dict[str, dict[str, Any]] = {}
@@ -150,7 +108,7 @@ def load(all_parquet: Path | None, cell_files: Iterable[Path]) -> Measurements:
         }
     return Measurements(
         rows=rows,
-        meta=_collect_meta(all_parquet, cell_files),
+        meta=meta,
         cells=cells,
         warmup_rows_dropped=int(warm.sum()),
     )
@@ -197,7 +155,7 @@ def counter_per_op(rows: pd.DataFrame, metric: str) -> float | None:
     """sum(value) / sum(loops) over non-warm-up blocks; max_batch is a maximum."""
     if len(rows) == 0:
         return None
-    if metric == COUNTER_PREFIX + "max_batch":
+    if metric == MAX_COUNTER:
         return float(rows["value"].max())
     loops = float(rows["loops"].sum())
     return float(rows["value"].sum()) / loops if loops > 0 else None

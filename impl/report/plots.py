@@ -9,9 +9,7 @@ recorded percentiles. Missing data skips a plot and says so.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -19,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from impl.report.metrics import PER_OP_METRICS, POOLED_METRICS  # noqa: E402
+from impl.contract import POOLED_METRICS, TIME_PER_OP_METRICS, write_atomic  # noqa: E402
 from impl.report.tables import choose_column, param_str, sort_key, varying  # noqa: E402
 
 
@@ -28,14 +26,8 @@ def _slug(s: str) -> str:
 
 
 def _save(fig, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_atomic(path, lambda fh: fig.savefig(fh, dpi=100, bbox_inches="tight", format="png"))
     finally:
         plt.close(fig)
 
@@ -150,7 +142,7 @@ def make_plots(doc: dict, config: dict, report_dir: Path, stem: str):
         metrics = sorted({m for c in ok for m in c.get("metrics", {})})
         for metric in metrics:
             with_metric = [c for c in ok if metric in c.get("metrics", {})]
-            if metric not in PER_OP_METRICS and metric not in POOLED_METRICS:
+            if metric not in TIME_PER_OP_METRICS and metric not in POOLED_METRICS:
                 continue  # counters are shown per op in the tables
             column = _swept_column(with_metric)
             if column is not None:
@@ -160,7 +152,7 @@ def make_plots(doc: dict, config: dict, report_dir: Path, stem: str):
                 title = _sweep_plot(with_metric, column, metric, sc, label_order,
                                     report_dir / name)
                 plots.append({"file": name, "title": title})
-            elif metric in PER_OP_METRICS:
+            elif metric in TIME_PER_OP_METRICS:
                 skipped.append(f"{sc} {metric}: no numeric parameter swept")
             if metric in POOLED_METRICS:
                 name = f"{_slug(stem)}_{_slug(sc)}_{_slug(metric)}_percentiles.png"

@@ -11,10 +11,10 @@ import os
 
 import jinja2
 
+from impl.contract import POOLED_METRICS, TIME_PER_OP_METRICS
 from impl.report import fmt
 from impl.report import hypotheses as hyp
 from impl.report.load import is_counter
-from impl.report.metrics import PER_OP_METRICS, POOLED_METRICS
 from impl.report.tables import Table, choose_column, grid_table, param_str, sort_key, src
 
 _ICON = {hyp.VALIDATED: "✅", hyp.REJECTED: "❌", hyp.NEEDS_RETEST: "⚠️"}
@@ -200,7 +200,7 @@ def _finding(d: Doc, i: int) -> str | None:
                               if c["a_params"] != c["b_params"] else "")
     b = d.text(*base, "b") + (f" ({_params_text(d, *base, 'b_params')})"
                               if c["a_params"] != c["b_params"] else "")
-    if c["metric"] in PER_OP_METRICS:  # more ns per op = slower
+    if c["metric"] in TIME_PER_OP_METRICS:  # more ns per op = slower
         direction = "slower" if c["ratio"] > 1 else "faster" if c["ratio"] < 1 else "equal"
     else:
         direction = "higher" if c["ratio"] > 1 else "lower" if c["ratio"] < 1 else "equal"

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy import stats as st
 
-#: numpy's method name; recorded in summary.json and the methodology section
-PERCENTILE_METHOD = "linear"
+from impl.contract import PERCENTILE_METHOD
+
 #: the tail percentiles a latency table shows (P50 is the median)
 PERCENTILES = (50.0, 95.0, 99.0, 99.9)
 CONFIDENCE = 0.95

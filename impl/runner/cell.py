@@ -16,11 +16,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from impl import registry
+from impl import contract, registry
 from impl.runner import metadata, scenarios
 from impl.runner.measure import CellFailedError, run_processes
-from impl.runner.percentiles import PERCENTILE_METHOD
-from impl.runner.request import CellRequest, ResolvedCell, canonical_json, resolve
+from impl.runner.request import CellRequest, ResolvedCell, resolve
 from impl.runner.watchdog import Deadline
 
 
@@ -51,11 +50,10 @@ def _runs(results: list[dict[str, Any]]) -> list[Run]:
 def _check_distributions(runs: list[Run]) -> dict[str, dict[str, float]]:
     """Percentiles of every distribution metric, pooled over processes and measured blocks."""
     from impl.runner.percentiles import PercentileOrderError, check_percentiles
-    from impl.runner.schema import DISTRIBUTION_METRICS
 
     pooled: dict[str, list[list[float]]] = {}
     for metric, _p, _b, warmup, _n, vals in runs:
-        if metric in DISTRIBUTION_METRICS and not warmup:
+        if metric in contract.POOLED_METRICS and not warmup:
             pooled.setdefault(metric, []).append(vals)
     try:
         return {
@@ -97,7 +95,7 @@ def _metadata(
             "blocks_under_1ms": sum(r["short_blocks"] for r in results),
         },
         "fresh_loop": "per block (constructed, started, one warm-up round trip, closed after)",
-        "percentile_method": PERCENTILE_METHOD,
+        "percentile_method": contract.PERCENTILE_METHOD_NAME,
         "percentiles_checked": percentiles,
         "seed": cell.seed,
         "gc_enabled": all(r["gc_enabled"] for r in results),
@@ -142,7 +140,7 @@ def measure_table(request: CellRequest | ResolvedCell) -> Any:
 
     from impl.runner import arrow_build as ab
     from impl.runner.parquet_io import with_metadata
-    from impl.runner.schema import SCHEMA, unit_of
+    from impl.runner.schema import SCHEMA
 
     counts = [len(r[5]) for r in runs]
     n = sum(counts)
@@ -156,12 +154,12 @@ def measure_table(request: CellRequest | ResolvedCell) -> Any:
     arrays = {
         "label": ab.constant_string(cell.label, n),
         "design": ab.constant_string(cell.design, n),
-        "impl_params": ab.constant_string(canonical_json(cell.impl_params), n),
+        "impl_params": ab.constant_string(contract.params_json(cell.impl_params), n),
         "scenario": ab.constant_string(cell.scenario, n),
-        "params": ab.constant_string(canonical_json(cell.params), n),
+        "params": ab.constant_string(contract.params_json(cell.params), n),
         "cell_id": ab.constant_string(cell.cell_id, n),
         "metric": ab.repeat_strings([r[0] for r in runs], counts),
-        "unit": ab.repeat_strings([unit_of(r[0]) for r in runs], counts),
+        "unit": ab.repeat_strings([contract.unit_of(r[0]) for r in runs], counts),
         "process": per_run(1, "int32", pa.int32()),
         "block": per_run(2, "int32", pa.int32()),
         "warmup": ab.repeat_boolean([r[3] for r in runs], counts),
@@ -179,16 +177,16 @@ def measure_table(request: CellRequest | ResolvedCell) -> Any:
 
 def run_cell(request: CellRequest) -> Any:
     """Run one cell; a pandas DataFrame of its rows, the metadata in ``df.attrs``."""
-    from impl.runner.schema import METADATA_KEY, read_metadata
+    from impl.runner.schema import read_metadata
 
     table = measure_table(request)
     df = table.to_pandas()
-    df.attrs[METADATA_KEY.decode()] = read_metadata(table.schema)
+    df.attrs[contract.METADATA_KEY] = read_metadata(table.schema)
     return df
 
 
 def write_cell(request: CellRequest, out: str | os.PathLike[str]) -> Path:
     """Run one cell and write its Parquet file atomically (nothing is written on failure)."""
-    from impl.runner.parquet_io import write_atomic
+    from impl.runner.parquet_io import write_table
 
-    return write_atomic(measure_table(request), out)
+    return write_table(measure_table(request), out)

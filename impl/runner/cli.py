@@ -17,7 +17,15 @@ from typing import NoReturn
 from impl import registry
 from impl.params import BadParameterError, parse_assignments
 from impl.runner import scenarios
-from impl.runner.request import PROFILES, CellRequest, is_available, resolve
+from impl.runner.request import (
+    CONFIG_FILE,
+    PROFILE_SETTINGS,
+    RUN_SETTINGS,
+    CellRequest,
+    flag_of,
+    load_profiles,
+    resolve,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_TIMEOUT = 0, 1, 2, 124
 #: the last-resort watchdog fires this long after --timeout if the normal path did not
@@ -34,8 +42,7 @@ def _epilog() -> str:
     lines = ["implementations (constructor params for --impl-param):"]
     for name in registry.names():
         spec = registry.get(name)
-        state = "" if is_available(name) else "  [module not written yet]"
-        lines.append(f"  {name}{state}")
+        lines.append(f"  {name}")
         for p in spec.params.values():
             lines.append(f"      {p.describe()}")
     lines.append("scenarios (params for --param; default timeout):")
@@ -45,12 +52,10 @@ def _epilog() -> str:
         lines.append(f"  {name}  [timeout {sc.timeout_s:g} s]{only}")
         for p in sc.params.values():
             lines.append(f"      {p.describe()}")
-    lines.append(
-        "profiles: "
-        + "; ".join(
-            f"{k}: " + ", ".join(f"{a}={b:g}" for a, b in v.items()) for k, v in PROFILES.items()
-        )
-    )
+    lines.append(f"profiles (--profile; from {CONFIG_FILE.name}, explicit settings override):")
+    for name, preset in load_profiles().items():
+        settings = ", ".join(f"{k}={preset[k]}" for k in PROFILE_SETTINGS if k in preset)
+        lines.append(f"  {name}: {settings}")
     lines.append("exit: 0 written, 1 verification failure/crash, 2 bad input, 124 timeout")
     return "\n".join(lines)
 
@@ -68,12 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", help="implementation label (config key); default: the design")
     p.add_argument("--scenario", required=True, help="scenario name")
     p.add_argument("--param", action="append", metavar="K=V", help="scenario parameter")
-    p.add_argument("--profile", default="quick", help="quick | full (default quick)")
-    p.add_argument("--processes", help="fresh measuring processes (profile default)")
-    p.add_argument("--blocks", help="measured blocks per process (profile default)")
-    p.add_argument("--warmups", help="discarded warm-up blocks per process (profile default)")
-    p.add_argument("--target-block-ms", help="calibration target per block (profile default)")
-    p.add_argument("--timeout", help="watchdog limit for the whole cell, s (scenario default)")
+    p.add_argument("--profile", default="quick", help="preset of run settings (default quick)")
+    for name in PROFILE_SETTINGS:
+        p.add_argument(flag_of(name), help=f"{RUN_SETTINGS[name].help} (profile default)")
+    p.add_argument(flag_of("timeout_s"), help=f"{RUN_SETTINGS['timeout_s'].help} "
+                   "(scenario default)")
     p.add_argument("--seed", default="0", help="seed (PYTHONHASHSEED of the children)")
     p.add_argument("--config-hash", default="", help="hash of the config, recorded in metadata")
     p.add_argument("--out", required=True, metavar="PATH.parquet", help="output file")
@@ -136,9 +140,9 @@ def main(argv: list[str]) -> int:
     disarm = watchdog.arm_last_resort(cell.timeout_s + LAST_RESORT_SLACK_S, EXIT_TIMEOUT)
     try:
         table = measure_table(cell)
-        from impl.runner.parquet_io import write_atomic
+        from impl.runner.parquet_io import write_table
 
-        write_atomic(table, out)
+        write_table(table, out)
     except watchdog.CellTimeoutError as exc:
         sys.stderr.write(f"runner: {cell.cell_id}: {exc}\n")
         return EXIT_TIMEOUT

@@ -28,6 +28,7 @@ from typing import Any
 
 from impl import registry
 from impl.base import EventLoop
+from impl.contract import write_atomic
 from impl.runner import scenarios, watchdog
 from impl.runner.request import ResolvedCell
 from impl.runner.scenarios._common import (
@@ -206,9 +207,7 @@ def worker_main(argv: list[str]) -> int:
 
         traceback.print_exc(file=sys.stderr)
         result, code = {"error": f"crashed: {type(exc).__name__}: {exc}"}, 1
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(result))
-    os.replace(tmp, out)
+    write_atomic(out, json.dumps(result))
     return code
 
 

@@ -1,48 +1,30 @@
-"""Atomic Parquet write and read-back: a killed runner never leaves a half-written file.
+"""A cell's table with its metadata blob, written atomically.
 
-The table goes to a temporary name in the target's own directory (same file
-system, so the final ``os.replace`` is atomic), is flushed to disk, and only
-then takes the target's name. On any failure the temporary file is removed.
+The write itself is ``impl.contract.write_atomic``: a killed runner never
+leaves a half-written file.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from impl.runner.schema import METADATA_KEY, read_metadata
+from impl import contract
 
 
 def with_metadata(table: pa.Table, metadata: dict[str, Any]) -> pa.Table:
-    blob = json.dumps(metadata, sort_keys=True, default=str).encode()
-    return table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: blob})
+    """``table`` with ``metadata`` as its blob under impl.contract.METADATA_KEY."""
+    blob = contract.encode_metadata(metadata)
+    return table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), contract.METADATA_KEY.encode(): blob}
+    )
 
 
-def write_atomic(table: pa.Table, path: str | os.PathLike[str]) -> Path:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would make results unreadable to others
-        with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
+def write_table(table: pa.Table, path: str | os.PathLike[str]) -> Path:
+    """Write ``table`` (zstd Parquet) to ``path`` atomically; returns the path."""
+    return contract.write_atomic(path, lambda fh: pq.write_table(table, fh, compression="zstd"))
 
-
-def read_cell(path: str | os.PathLike[str]) -> tuple[pa.Table, dict[str, Any] | None]:
-    """The cell's table and its metadata blob (None if absent)."""
-    table = pq.read_table(path)
-    return table, read_metadata(table.schema)

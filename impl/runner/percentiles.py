@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-#: the method the summary must use too (recorded in every file's metadata)
-PERCENTILE_METHOD = "numpy linear"
+from impl.contract import PERCENTILE_METHOD
 
 
 class PercentileOrderError(ValueError):
@@ -18,13 +17,13 @@ class PercentileOrderError(ValueError):
 
 
 def check_percentiles(values: Sequence[float], metric: str) -> dict[str, float]:
-    """P50 <= P95 <= P99 <= max on pooled sorted values (numpy linear), else raise."""
+    """P50 <= P95 <= P99 <= max on pooled sorted values (contract's method), else raise."""
     import numpy as np  # the parent has it anyway (pyarrow); the children never get here
 
     data = np.sort(np.asarray(values, dtype=np.float64))
     if data.size == 0:
         return {}
-    p50, p95, p99 = (float(x) for x in np.percentile(data, [50, 95, 99], method="linear"))
+    p50, p95, p99 = (float(x) for x in np.percentile(data, [50, 95, 99], method=PERCENTILE_METHOD))
     out = {"p50": p50, "p95": p95, "p99": p99, "max": float(data[-1])}
     order = [p50, p95, p99, out["max"]]
     if not all(math.isfinite(v) for v in order) or order != sorted(order):

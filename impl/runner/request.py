@@ -6,38 +6,62 @@ same module to read their orders.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
-from impl import registry
-from impl.params import BadParameterError
+from impl import contract, registry
+from impl.params import BadParameterError, ParamSpec
 from impl.runner import scenarios
 
-#: defaults per profile; quick: each cell <= ~2 s wall, full: the real study (<= ~6 s a cell)
-PROFILES: dict[str, dict[str, float | int]] = {
-    "quick": {"processes": 2, "blocks": 3, "warmups": 1, "target_block_ms": 20.0},
-    "full": {"processes": 5, "blocks": 5, "warmups": 1, "target_block_ms": 100.0},
+#: the pipeline's config; its ``profiles`` section is also what ``--profile NAME`` means here
+CONFIG_FILE = Path(__file__).resolve().parents[2] / "config.yaml"
+
+#: how a cell is measured, validated like design and scenario parameters; the
+#: defaults come from the profile (timeout_s: from the scenario)
+RUN_SETTINGS: dict[str, ParamSpec] = {
+    s.name: s
+    for s in (
+        ParamSpec("processes", int, None, "fresh measuring processes", 1, 100),
+        ParamSpec("blocks", int, None, "measured blocks per process", 1, 1000),
+        ParamSpec("warmups", int, None, "discarded warm-up blocks per process", 0, 100),
+        ParamSpec(
+            "target_block_ms", float, None, "calibration target per block, ms", 0, 60_000,
+            exclusive_minimum=True,
+        ),
+        ParamSpec(
+            "timeout_s", float, None, "watchdog limit of the whole cell, s", 0, 86_400,
+            exclusive_minimum=True,
+        ),
+    )
 }
+#: the run settings a profile sets (a profile may hold more, e.g. the pipeline's ``thinned``)
+PROFILE_SETTINGS: tuple[str, ...] = ("processes", "blocks", "warmups", "target_block_ms")
 
-_LIMITS = {"processes": (1, 100), "blocks": (1, 1000), "warmups": (0, 100)}
+
+def flag_of(setting: str) -> str:
+    """The runner's command-line flag of a run setting (``timeout_s`` -> ``--timeout``)."""
+    return "--timeout" if setting == "timeout_s" else "--" + setting.replace("_", "-")
 
 
-def cell_id(label: str, scenario: str, params: Mapping[str, Any]) -> str:
-    """``label/scenario/k=v,...`` over resolved params sorted by key, ``default`` if none.
+def load_profiles(path: str | Path = CONFIG_FILE) -> dict[str, dict[str, Any]]:
+    """The ``profiles`` section of the pipeline's config: name -> settings (one definition)."""
+    import yaml  # only the parent resolving a request pays for it
 
-    The one definition: the runner writes it into every row, the pipeline
-    names cells and files with it, the summary matches planned to measured.
-    """
-    joined = ",".join(f"{k}={params[k]}" for k in sorted(params))
-    return f"{label}/{scenario}/{joined or 'default'}"
+    with open(path, encoding="utf-8") as fh:
+        return dict((yaml.safe_load(fh) or {}).get("profiles") or {})
 
 
 @dataclass(frozen=True)
 class CellRequest:
-    """One benchmark cell as asked for (CLI flags or the pipeline's scripts)."""
+    """One benchmark cell as asked for (CLI flags or the pipeline's scripts).
+
+    ``profile`` names a preset of run settings (config.yaml ``profiles``);
+    explicit settings override it, and a name that is not a preset is
+    accepted (and recorded) only when every setting is given explicitly.
+    """
 
     impl: str
     scenario: str
@@ -74,7 +98,7 @@ class ResolvedCell:
 
     @property
     def cell_id(self) -> str:
-        return cell_id(self.label, self.scenario, self.params)
+        return contract.cell_id(self.label, self.scenario, self.params)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -84,75 +108,35 @@ class ResolvedCell:
         return cls(**json.loads(text))
 
 
-def canonical_json(mapping: Mapping[str, Any]) -> str:
-    return json.dumps(dict(mapping), sort_keys=True, separators=(",", ":"))
-
-
-def _check_available(spec: registry.ImplSpec) -> None:
-    """A registered design whose module is not written yet is bad input, not a crash."""
-    module = spec.factory.partition(":")[0]
-    if importlib.util.find_spec(module) is None:
-        available = [n for n in registry.names() if is_available(n)]
+def _run_settings(req: CellRequest, timeout_default: float) -> dict[str, Any]:
+    """processes, blocks, warmups, target_block_ms, timeout_s: explicit, else the profile's."""
+    given = {k: getattr(req, k) for k in RUN_SETTINGS if getattr(req, k) is not None}
+    presets = load_profiles()
+    preset = presets.get(req.profile)
+    if preset is None and any(k not in given for k in PROFILE_SETTINGS):
         raise BadParameterError(
-            f"implementation {spec.name!r} is registered but its module {module} does not "
-            f"exist yet; available: {', '.join(available)}"
+            f"--profile: unknown profile {req.profile!r}; allowed: {', '.join(presets)} "
+            f"(or give {', '.join(map(flag_of, PROFILE_SETTINGS))})"
         )
-
-
-def is_available(name: str) -> bool:
-    module = registry.get(name).factory.partition(":")[0]
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _count(name: str, value: Any, default: Any) -> int:
-    raw = default if value is None else value
-    lo, hi = _LIMITS[name]
-    try:
-        n = int(raw)
-        if n != float(raw):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise BadParameterError(
-            f"--{name}: bad value {raw!r}; allowed: int in [{lo}, {hi}]"
-        ) from None
-    if not lo <= n <= hi:
-        raise BadParameterError(
-            f"--{name}: value {raw!r} out of range; allowed: int in [{lo}, {hi}]"
+    defaults = {k: (preset or {}).get(k) for k in PROFILE_SETTINGS}
+    defaults["timeout_s"] = timeout_default
+    # a preset's values are checked like explicit ones: a profile typo must not measure nonsense
+    return {
+        k: replace(spec, default=defaults[k]).coerce(
+            given.get(k, defaults[k]), flag_of(k) if k in given else f"profile {req.profile!r}"
         )
-    return n
-
-
-def _positive(flag: str, value: Any, default: Any, hi: float) -> float:
-    raw = default if value is None else value
-    try:
-        x = float(raw)
-    except (TypeError, ValueError):
-        raise BadParameterError(
-            f"{flag}: bad value {raw!r}; allowed: number in (0, {hi:g}]"
-        ) from None
-    if not 0 < x <= hi:
-        raise BadParameterError(
-            f"{flag}: value {raw!r} out of range; allowed: number in (0, {hi:g}]"
-        )
-    return x
+        for k, spec in RUN_SETTINGS.items()
+    }
 
 
 def resolve(req: CellRequest) -> ResolvedCell:
     """Validate everything (raises BadParameterError with a one-line message) and fill defaults."""
     spec = registry.get(req.impl)
     scenario = scenarios.get(req.scenario)
-    if req.profile not in PROFILES:
-        raise BadParameterError(
-            f"--profile: unknown profile {req.profile!r}; allowed: {', '.join(PROFILES)}"
-        )
-    prof = PROFILES[req.profile]
     impl_params = spec.resolve_params(req.impl_params)
     params = scenario.resolve_params(req.params)
     scenario.check_applies(spec)
-    _check_available(spec)
+    settings = _run_settings(req, scenario.timeout_s)
     overrides = scenario.overrides(spec, params)
     impl_params = spec.resolve_params({**impl_params, **overrides})
     label = req.label if req.label else spec.name
@@ -171,13 +155,7 @@ def resolve(req: CellRequest) -> ResolvedCell:
         scenario=scenario.name,
         params=params,
         profile=req.profile,
-        processes=_count("processes", req.processes, prof["processes"]),
-        blocks=_count("blocks", req.blocks, prof["blocks"]),
-        warmups=_count("warmups", req.warmups, prof["warmups"]),
-        target_block_ms=_positive(
-            "--target-block-ms", req.target_block_ms, prof["target_block_ms"], 60_000
-        ),
-        timeout_s=_positive("--timeout", req.timeout_s, scenario.timeout_s, 86_400),
         seed=seed,
         config_hash=str(req.config_hash or ""),
+        **settings,
     )

@@ -1,8 +1,8 @@
-"""The cell Parquet schema (docs/contracts.md section 3) and its validator.
+"""The cell file's Arrow schema and its validator (the contract is impl.contract).
 
-One row per sample, long format. ``validate_table`` is shared by the tests
-and the pipeline's aggregation so a file that does not follow the contract
-is refused in one place, with every problem named.
+``validate_table`` is shared by the runner, the tests and the pipeline's
+aggregation, so a file that does not follow the contract is refused in one
+place, with every problem named.
 """
 
 from __future__ import annotations
@@ -12,83 +12,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from impl.base import COUNTER_NAMES
-from impl.runner.percentiles import PercentileOrderError, check_percentiles
+from impl import contract
 
-__all__ = ["SCHEMA", "SchemaError", "validate_table", "check_percentiles", "PercentileOrderError"]
+__all__ = ["SCHEMA", "SchemaError", "validate_table", "read_metadata"]
 
-#: key of the JSON metadata blob in the Parquet key-value metadata
-METADATA_KEY = b"eventloop_tournament"
-
-SCHEMA = pa.schema(
-    [
-        ("label", pa.string()),
-        ("design", pa.string()),
-        ("impl_params", pa.string()),
-        ("scenario", pa.string()),
-        ("params", pa.string()),
-        ("cell_id", pa.string()),
-        ("metric", pa.string()),
-        ("unit", pa.string()),
-        ("process", pa.int32()),
-        ("block", pa.int32()),
-        ("warmup", pa.bool_()),
-        ("loops", pa.int64()),
-        ("value", pa.float64()),
-        ("host", pa.string()),
-        ("source_hash", pa.string()),
-        ("run_id", pa.string()),
-    ]
-)
-COLUMNS: tuple[str, ...] = tuple(SCHEMA.names)
-
-#: metrics measured in ns (everything else is ``counter.<name>`` in ``count``)
-NS_METRICS: tuple[str, ...] = (
-    "ns_per_op",
-    "latency_ns",
-    "burst_ns",
-    "drain_ns_per_task",
-    "internal_wait_ns",
-)
-COUNTER_METRICS: tuple[str, ...] = tuple(f"counter.{n}" for n in COUNTER_NAMES)
-METRICS: tuple[str, ...] = NS_METRICS + COUNTER_METRICS
-#: metrics whose pooled values form a distribution (percentiles are taken from them)
-DISTRIBUTION_METRICS: tuple[str, ...] = ("latency_ns", "burst_ns", "internal_wait_ns")
-
-#: keys every cell file's metadata blob carries
-METADATA_KEYS: tuple[str, ...] = (
-    "date",
-    "duration_s",
-    "profile",
-    "processes",
-    "blocks",
-    "warmups",
-    "target_block_ms",
-    "calibration",
-    "percentile_method",
-    "seed",
-    "host",
-    "cpu_model",
-    "cpu_count",
-    "cpu_affinity",
-    "loadavg",
-    "python_version",
-    "python_implementation",
-    "timer_resolution_ns",
-    "switch_interval_s",
-    "gc_enabled",
-    "packages",
-    "git_commit",
-    "git_dirty",
-    "source_hash",
-    "config_hash",
-    "snakemake_version",
-    "impl",
-    "design",
-    "impl_params",
-    "scenario",
-    "params",
-)
+#: impl.contract.COLUMNS as a pyarrow schema
+SCHEMA = pa.schema([(c.name, pa.type_for_alias(c.type)) for c in contract.COLUMNS])
 
 _STRING_TYPES = (pa.string(), pa.large_string())
 
@@ -97,12 +26,9 @@ class SchemaError(ValueError):
     """The table does not follow the cell schema; the message lists the problems."""
 
 
-def unit_of(metric: str) -> str:
-    return "count" if metric.startswith("counter.") else "ns"
-
-
 def read_metadata(schema: pa.Schema) -> dict[str, Any] | None:
-    raw = (schema.metadata or {}).get(METADATA_KEY)
+    """A cell file's metadata blob (None if absent); ValueError if it is not JSON."""
+    raw = (schema.metadata or {}).get(contract.METADATA_KEY.encode())
     return None if raw is None else json.loads(raw)
 
 
@@ -111,9 +37,9 @@ def _problems(table: pa.Table, require_metadata: bool) -> list[str]:
 
     problems: list[str] = []
     names = table.schema.names
-    if list(names) != list(COLUMNS):
-        missing = [c for c in COLUMNS if c not in names]
-        extra = [c for c in names if c not in COLUMNS]
+    if list(names) != list(contract.COLUMN_NAMES):
+        missing = [c for c in contract.COLUMN_NAMES if c not in names]
+        extra = [c for c in names if c not in contract.COLUMN_NAMES]
         problems.append(
             f"columns differ from the contract (missing: {missing or 'none'}, "
             f"unexpected: {extra or 'none'}, order matters)"
@@ -126,7 +52,7 @@ def _problems(table: pa.Table, require_metadata: bool) -> list[str]:
             problems.append(f"column {f.name}: type {actual}, expected {f.type}")
     if problems:
         return problems
-    for name in COLUMNS:
+    for name in contract.COLUMN_NAMES:
         nulls = table.column(name).null_count
         if nulls:
             problems.append(f"column {name}: {nulls} null(s)")
@@ -134,14 +60,16 @@ def _problems(table: pa.Table, require_metadata: bool) -> list[str]:
         problems.append("no rows")
         return problems
     metrics = set(pc.unique(table.column("metric")).to_pylist())
-    unknown = sorted(metrics - set(METRICS))
+    unknown = sorted(metrics - set(contract.METRICS))
     if unknown:
-        problems.append(f"unknown metric(s) {unknown}; allowed: {', '.join(METRICS)}")
+        problems.append(
+            f"unknown metric(s) {unknown}; allowed: {', '.join(contract.METRICS)}"
+        )
     pairs = table.group_by(["metric", "unit"]).aggregate([]).to_pylist()
     for row in pairs:
-        if row["unit"] != unit_of(row["metric"]):
-            expected = unit_of(row["metric"])
-            problems.append(f"metric {row['metric']} has unit {row['unit']!r}, not {expected!r}")
+        known = contract.METRICS.get(row["metric"])
+        if known is not None and row["unit"] != known.unit:
+            problems.append(f"metric {row['metric']} has unit {row['unit']!r}, not {known.unit!r}")
     if pc.min(table.column("process")).as_py() < 0 or pc.min(table.column("block")).as_py() < 0:
         problems.append("negative process or block index")
     if pc.min(table.column("loops")).as_py() <= 0:
@@ -156,12 +84,12 @@ def _problems(table: pa.Table, require_metadata: bool) -> list[str]:
         try:
             meta = read_metadata(table.schema)
         except ValueError as exc:
-            problems.append(f"metadata {METADATA_KEY.decode()} is not JSON: {exc}")
+            problems.append(f"metadata {contract.METADATA_KEY} is not JSON: {exc}")
             meta = {}
         if meta is None:
-            problems.append(f"metadata key {METADATA_KEY.decode()!r} missing")
+            problems.append(f"metadata key {contract.METADATA_KEY!r} missing")
         else:
-            missing = [k for k in METADATA_KEYS if k not in meta]
+            missing = [k for k in contract.METADATA_FIELDS if k not in meta]
             if missing:
                 problems.append(f"metadata lacks {missing}")
     return problems
@@ -172,7 +100,7 @@ def validate_table(table: Any, *, require_metadata: bool = True) -> None:
 
     Accepts a pyarrow Table or a pandas DataFrame (converted). Use
     ``require_metadata=False`` for the concatenated ``results/all.parquet``,
-    which does not carry one cell's metadata.
+    which carries every cell's blob under another key.
     """
     if not isinstance(table, pa.Table):
         table = pa.Table.from_pandas(table, preserve_index=False)

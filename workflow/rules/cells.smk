@@ -20,16 +20,16 @@ rule cell:
         "results/cells/{label}/{scenario}/{params}.parquet",
     log:
         "logs/cells/{label}/{scenario}/{params}.log",
-    params:
-        spec=cell_spec,
-        seed=config.get("seed", 1),
+    priority: lambda wc: cell_of(wc).priority
+    threads: 1
     resources:
         bench_slot=1,
         timeout_s=lambda wc: cell_of(wc).timeout_s,
         # minutes, for cluster executors (slurm): the timeout plus the wrapper's backstop
         runtime=lambda wc: int(cell_of(wc).timeout_s * 1.1 + 10) // 60 + 2,
-    priority: lambda wc: cell_of(wc).priority
-    threads: 1
+    params:
+        spec=cell_spec,
+        seed=config.get("seed", 1),
     shell:
         "{PY:q} -m impl.pipeline.cell_wrapper --spec {params.spec:q} --seed {params.seed}"
         " --timeout {resources.timeout_s} --out {output:q} --log {log:q}"

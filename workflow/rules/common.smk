@@ -37,10 +37,10 @@ def code_hash_of(cell):
 
 def cell_spec(wildcards):
     """Tracked params: what the cell measures + its code hash (not the timeout)."""
-    import json
+    from impl.contract import params_json
 
     cell = cell_of(wildcards)
-    return json.dumps(cell.spec(code_hash_of(cell)), sort_keys=True, separators=(",", ":"))
+    return params_json(cell.spec(code_hash_of(cell)))
 
 
 def render_partial_summary():

@@ -7,11 +7,11 @@ rule aggregate:
         [c.output for c in CELLS],
     output:
         "results/all.parquet",
-    params:
-        cell_ids=[c.cell_id for c in CELLS],
     log:
         "logs/aggregate.log",
     localrule: True
+    params:
+        cell_ids=[c.cell_id for c in CELLS],
     script:
         "../scripts/aggregate.py"
 
@@ -23,12 +23,12 @@ rule summary:
         cells=[c.output for c in CELLS],
     output:
         "report/SUMMARY.md",
+    log:
+        "logs/summary.log",
+    localrule: True
     params:
         expected=[c.expected() for c in CELLS],
         # hypotheses/alpha/renderer changes re-render the summary (no remeasuring)
         digest=cellmod.summary_digest(config),
-    log:
-        "logs/summary.log",
-    localrule: True
     script:
         "../scripts/summary.py"

@@ -1,0 +1,253 @@
+"""The data contract between the runner, the pipeline and the summary: one definition each.
+
+A cell file is one Parquet table in long format (one row per sample) with a
+JSON metadata blob; ``results/all.parquet`` is their concatenation and keeps
+every cell's blob. Everything the three parts must agree on is defined here
+and imported where needed: the columns and their types, the metadata keys and
+the fields a cell's blob carries, the cell id, the metric catalogue, the
+percentile method and the one atomic file write.
+
+Standard library only: the measuring children and the pipeline's cell wrapper
+import it, and neither may pay for pyarrow or pandas.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+from impl.base import COUNTER_NAMES
+
+# --------------------------------------------------------------------- columns
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a cell file: its name, its Arrow type alias and what it holds."""
+
+    name: str
+    type: str  # a pyarrow type alias (pyarrow.type_for_alias): string, int32, int64, bool, double
+    meaning: str
+
+
+#: the columns of a cell file, in order (order is part of the contract)
+COLUMNS: tuple[Column, ...] = (
+    Column("label", "string", "implementation label (config key; defaults to the design)"),
+    Column("design", "string", "registered design name (impl.registry)"),
+    Column("impl_params", "string", "JSON, sorted keys: effective constructor params"),
+    Column("scenario", "string", "scenario name (impl/runner/scenarios/NAME.py)"),
+    Column("params", "string", "JSON, sorted keys: resolved scenario params"),
+    Column("cell_id", "string", "cell_id(label, scenario, params), see below"),
+    Column("metric", "string", "what value is: a name of METRICS or counter.<name>"),
+    Column("unit", "string", "unit of value: ns or count (unit_of(metric))"),
+    Column("process", "int32", "index of the fresh measuring process, from 0"),
+    Column("block", "int32", "block index within the process, warm-ups first, from 0"),
+    Column("warmup", "bool", "discarded warm-up block (kept for transparency)"),
+    Column("loops", "int64", "operations in the block the row belongs to"),
+    Column("value", "double", "the sample (one block value, one per-op value or a counter)"),
+    Column("host", "string", "host name of the measuring machine"),
+    Column("source_hash", "string", "sha256 of the design's modules + scenario + runner code"),
+    Column("run_id", "string", "id of the runner invocation"),
+)
+COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
+
+# -------------------------------------------------------------------- metadata
+
+#: Parquet key-value metadata key of a cell file's JSON blob
+METADATA_KEY = "eventloop_tournament"
+#: key of results/all.parquet's blob: {cell_id: that cell's METADATA_KEY blob}
+CELLS_METADATA_KEY = "eventloop_tournament_cells"
+
+#: fields every cell's blob carries (the runner may add more, e.g. notes, os)
+METADATA_FIELDS: tuple[str, ...] = (
+    "date",
+    "duration_s",
+    "profile",
+    "processes",
+    "blocks",
+    "warmups",
+    "target_block_ms",
+    "calibration",
+    "percentile_method",
+    "seed",
+    "host",
+    "cpu_model",
+    "cpu_count",
+    "cpu_affinity",
+    "loadavg",
+    "python_version",
+    "python_implementation",
+    "timer_resolution_ns",
+    "switch_interval_s",
+    "gc_enabled",
+    "packages",
+    "git_commit",
+    "git_dirty",
+    "source_hash",
+    "config_hash",
+    "snakemake_version",
+    "impl",
+    "design",
+    "impl_params",
+    "scenario",
+    "params",
+    "cell_id",
+)
+
+
+def encode_metadata(meta: Mapping[str, Any]) -> bytes:
+    """A blob as stored in Parquet key-value metadata (JSON, sorted keys)."""
+    return json.dumps(dict(meta), sort_keys=True, default=str).encode()
+
+
+def cells_metadata(kv: Mapping[bytes, bytes] | None) -> dict[str, dict[str, Any]]:
+    """{cell_id: metadata blob} from the key-value metadata of a cell file or all.parquet.
+
+    A cell file holds its own blob under METADATA_KEY (keyed here by the blob's
+    ``cell_id``); all.parquet holds every cell's under CELLS_METADATA_KEY.
+    Raises ValueError if a blob is not JSON. Empty when neither key is present.
+    """
+    kv = kv or {}
+    cells = kv.get(CELLS_METADATA_KEY.encode())
+    if cells is not None:
+        return {str(k): v for k, v in json.loads(cells).items()}
+    one = kv.get(METADATA_KEY.encode())
+    if one is None:
+        return {}
+    meta = json.loads(one)
+    return {str(meta["cell_id"]): meta} if isinstance(meta, dict) and "cell_id" in meta else {}
+
+
+# --------------------------------------------------------------------- cell id
+
+
+def params_json(params: Mapping[str, Any]) -> str:
+    """The ``impl_params`` and ``params`` columns: compact JSON with sorted keys."""
+    return json.dumps(dict(params), sort_keys=True, separators=(",", ":"))
+
+
+def param_str(params: Mapping[str, Any]) -> str:
+    """``k=v,k=v`` over params sorted by key, values with ``str()``; ``default`` if none.
+
+    The part of the cell id after the second slash, and the cell file's stem.
+    """
+    return ",".join(f"{k}={params[k]}" for k in sorted(params)) or "default"
+
+
+def cell_id(label: str, scenario: str, params: Mapping[str, Any]) -> str:
+    """``label/scenario/k=v,...`` over the *resolved* scenario params (defaults included)."""
+    return f"{label}/{scenario}/{param_str(params)}"
+
+
+# ------------------------------------------------------------ metric catalogue
+
+COUNTER_PREFIX = "counter."
+#: Row kinds: a "block" row is one sample per timed block; an "op" row is one
+#: operation's value inside a block (pooled into a distribution).
+RowKind = Literal["block", "op"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric of the ``metric`` column."""
+
+    name: str
+    unit: str  # ns | count
+    row: RowKind
+    meaning: str
+
+    @property
+    def is_counter(self) -> bool:
+        return self.name.startswith(COUNTER_PREFIX)
+
+    @property
+    def pooled(self) -> bool:
+        """One row per operation: its values form a distribution (percentiles apply)."""
+        return self.row == "op"
+
+    @property
+    def time_per_op(self) -> bool:
+        """A block's time per operation, so ops/s = 1e9 / value is meaningful."""
+        return self.row == "block" and self.unit == "ns"
+
+
+_TIMES: tuple[Metric, ...] = (
+    Metric("ns_per_op", "ns", "block", "timed region / loops"),
+    Metric("latency_ns", "ns", "op", "one operation's latency"),
+    Metric("burst_ns", "ns", "op", "one burst's completion time"),
+    Metric("drain_ns_per_task", "ns", "block", "drain time of a backlog / its tasks"),
+    Metric("internal_wait_ns", "ns", "op", "wait of one internal-lane probe behind a backlog"),
+)
+_COUNTERS: tuple[Metric, ...] = tuple(
+    Metric(COUNTER_PREFIX + n, "count", "block", f"the block's delta of counter {n}")
+    for n in COUNTER_NAMES
+)
+#: every metric a cell file may hold, by name
+METRICS: dict[str, Metric] = {m.name: m for m in _TIMES + _COUNTERS}
+#: the metrics whose rows are per-operation values (percentiles are taken from them)
+POOLED_METRICS: frozenset[str] = frozenset(m.name for m in METRICS.values() if m.pooled)
+#: the metrics that are a time per operation of a block (ops/s is meaningful)
+TIME_PER_OP_METRICS: frozenset[str] = frozenset(
+    m.name for m in METRICS.values() if m.time_per_op
+)
+#: counter whose per-block value is a maximum, not a sum (per-op rate does not apply)
+MAX_COUNTER = COUNTER_PREFIX + "max_batch"
+
+
+def is_counter(metric: str) -> bool:
+    return metric.startswith(COUNTER_PREFIX)
+
+
+def unit_of(metric: str) -> str:
+    """The unit of a metric name; KeyError for a name not in METRICS."""
+    return METRICS[metric].unit
+
+
+# ---------------------------------------------------------------- percentiles
+
+#: numpy.percentile's ``method=`` for every percentile the project computes
+PERCENTILE_METHOD = "linear"
+#: how the method is recorded in each cell's metadata and the summary
+PERCENTILE_METHOD_NAME = f"numpy {PERCENTILE_METHOD}"
+
+# --------------------------------------------------------------- atomic write
+
+#: mode of every file the project writes (mkstemp's 0600 would hide results from others)
+FILE_MODE = 0o644
+
+
+def write_atomic(
+    path: str | os.PathLike[str], data: bytes | str | Callable[[BinaryIO], None]
+) -> Path:
+    """Write ``path`` so that a reader sees the old file or the whole new one, never a part.
+
+    ``data`` is the content, or a function that writes it to the open binary
+    file (e.g. ``lambda fh: pyarrow.parquet.write_table(table, fh)``). The
+    bytes go to a hidden temporary file in the target's own folder (same file
+    system, so the rename is atomic), are fsynced, get mode 0644 and then
+    take the target's name. On any error the temporary file is removed and
+    the old target is untouched. Returns the target path.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as handle:
+            if callable(data):
+                data(handle)
+            else:
+                handle.write(data.encode() if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
