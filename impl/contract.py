@@ -73,6 +73,9 @@ METADATA_FIELDS: tuple[str, ...] = (
     "warmups",
     "target_block_ms",
     "calibration",
+    "quality",  # {"failures": [{"kind", "text"}], ...}: any failure = not a trustworthy number
+    "max_foreign_cpu",
+    "processes_measured",
     "percentile_method",
     "seed",
     "host",
@@ -147,6 +150,8 @@ def cell_id(label: str, scenario: str, params: Mapping[str, Any]) -> str:
 # ------------------------------------------------------------ metric catalogue
 
 COUNTER_PREFIX = "counter."
+#: metrics about the conditions of a block (foreign load, GC, when it ran), not the design
+ENV_PREFIX = "env."
 #: Row kinds: a "block" row is one sample per timed block; an "op" row is one
 #: operation's value inside a block (pooled into a distribution).
 RowKind = Literal["block", "op"]
@@ -157,13 +162,17 @@ class Metric:
     """One metric of the ``metric`` column."""
 
     name: str
-    unit: str  # ns | count
+    unit: str  # ns | count | share | load | s
     row: RowKind
     meaning: str
 
     @property
     def is_counter(self) -> bool:
         return self.name.startswith(COUNTER_PREFIX)
+
+    @property
+    def is_env(self) -> bool:
+        return self.name.startswith(ENV_PREFIX)
 
     @property
     def pooled(self) -> bool:
@@ -173,22 +182,35 @@ class Metric:
     @property
     def time_per_op(self) -> bool:
         """A block's time per operation, so ops/s = 1e9 / value is meaningful."""
-        return self.row == "block" and self.unit == "ns"
+        return self.row == "block" and self.unit == "ns" and not self.is_env
 
 
 _TIMES: tuple[Metric, ...] = (
     Metric("ns_per_op", "ns", "block", "timed region / loops"),
     Metric("latency_ns", "ns", "op", "one operation's latency"),
     Metric("burst_ns", "ns", "op", "one burst's completion time"),
-    Metric("drain_ns_per_task", "ns", "block", "drain time of a backlog / its tasks"),
+    Metric("drain_ns_per_task", "ns", "block", "median over the block's backlogs of drain / tasks"),
+    Metric("drain_rep_ns_per_task", "ns", "op", "one backlog's drain time / its tasks"),
     Metric("internal_wait_ns", "ns", "op", "wait of one internal-lane probe behind a backlog"),
+)
+#: per-block conditions, measured around the block in the measuring process
+#: (impl/runner/machine.py)
+_ENV: tuple[Metric, ...] = (
+    Metric(ENV_PREFIX + "foreign_cpu", "share", "block",
+           "CPU time of everything but this process / machine capacity, during the block"),
+    Metric(ENV_PREFIX + "cpu_pressure_ns", "ns", "block",
+           "growth of /proc/pressure/cpu 'some' total during the block"),
+    Metric(ENV_PREFIX + "loadavg", "load", "block", "1-minute load average after the block"),
+    Metric(ENV_PREFIX + "gc_collections", "count", "block", "GC collections during the block"),
+    Metric(ENV_PREFIX + "block_start", "s", "block", "when the block started, Unix time"),
+    Metric(ENV_PREFIX + "timed_ns", "ns", "block", "the block's timed region"),
 )
 _COUNTERS: tuple[Metric, ...] = tuple(
     Metric(COUNTER_PREFIX + n, "count", "block", f"the block's delta of counter {n}")
     for n in COUNTER_NAMES
 )
 #: every metric a cell file may hold, by name
-METRICS: dict[str, Metric] = {m.name: m for m in _TIMES + _COUNTERS}
+METRICS: dict[str, Metric] = {m.name: m for m in _TIMES + _COUNTERS + _ENV}
 #: the metrics whose rows are per-operation values (percentiles are taken from them)
 POOLED_METRICS: frozenset[str] = frozenset(m.name for m in METRICS.values() if m.pooled)
 #: the metrics that are a time per operation of a block (ops/s is meaningful)
@@ -203,10 +225,17 @@ def is_counter(metric: str) -> bool:
     return metric.startswith(COUNTER_PREFIX)
 
 
+def is_env(metric: str) -> bool:
+    return metric.startswith(ENV_PREFIX)
+
+
 def unit_of(metric: str) -> str:
     """The unit of a metric name; KeyError for a name not in METRICS."""
     return METRICS[metric].unit
 
+
+#: kinds of a cell's measurement-quality failures (metadata ``quality.failures``)
+QUALITY_KINDS: tuple[str, ...] = ("short_blocks", "calibration_missed", "machine_busy")
 
 # ---------------------------------------------------------------- percentiles
 

@@ -68,7 +68,8 @@ def test_every_part_names_a_cell_the_same_way(tmp_path):
 def test_metric_catalogue():
     assert contract.unit_of("latency_ns") == "ns"
     assert contract.unit_of("counter.wake_syscalls") == "count"
-    assert {"latency_ns", "burst_ns", "internal_wait_ns"} == contract.POOLED_METRICS
+    assert {"latency_ns", "burst_ns", "internal_wait_ns", "drain_rep_ns_per_task"} == (
+        contract.POOLED_METRICS)
     assert {"ns_per_op", "drain_ns_per_task"} == contract.TIME_PER_OP_METRICS
     assert all(contract.METRICS[m].row == "block" for m in contract.METRICS
                if contract.is_counter(m))

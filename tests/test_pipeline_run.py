@@ -29,8 +29,9 @@ def _config(trigger: Path) -> dict:
     faulty = {"trigger_file": str(trigger)}
     return {
         "profile": "quick",
+        # max_foreign_cpu 1: these tests check the plumbing, not how quiet the machine is
         "profiles": {"quick": {"processes": 1, "blocks": 2, "warmups": 0,
-                               "target_block_ms": 2, "thinned": True}},
+                               "target_block_ms": 2, "max_foreign_cpu": 1.0, "thinned": True}},
         "implementations": {
             "ok": {"design": "baseline"},
             "ok_aa": {"design": "baseline", "control_of": "ok", "scenarios": ["round_trip"]},
@@ -114,7 +115,7 @@ def test_failures_partial_summary_and_rerun_only_failed(work):
     first = smk(work, "--cores", "8")
     assert first.returncode != 0, first.stderr[-3000:]
     st = statuses(work)
-    assert st["hang/round_trip/default"]["status"] == "timeout", st
+    assert st["hang/round_trip/idle_us=0"]["status"] == "timeout", st
     assert st["crash/burst_throughput/burst=64"]["status"] == "crashed", st
     # implementations interleaved in time: the first round visits every label once
     first_round = [r["cell_id"].split("/")[0] for r in sorted(st.values(),
@@ -122,11 +123,11 @@ def test_failures_partial_summary_and_rerun_only_failed(work):
     assert sorted(first_round) == ["crash", "hang", "ok", "ok_aa"], first_round
     ok = {cid for cid, r in st.items() if r["status"] == "ok"}
     assert ok == {
-        "ok/round_trip/default",
-        "ok_aa/round_trip/default",
+        "ok/round_trip/idle_us=0",
+        "ok_aa/round_trip/idle_us=0",
         "ok/burst_throughput/burst=64",
         "hang/burst_throughput/burst=64",
-        "crash/round_trip/default",
+        "crash/round_trip/idle_us=0",
     }
     # measurement hygiene: with --cores 8, no two cells ever measured at the same time
     spans = sorted((r["started"], r["finished"]) for r in st.values())
@@ -134,7 +135,7 @@ def test_failures_partial_summary_and_rerun_only_failed(work):
         assert start >= end, "two timing cells overlapped"
     # the partial summary names both failures; the full summary does not exist
     partial = (work / "report" / "SUMMARY.partial.md").read_text()
-    assert "hang/round_trip/default" in partial and "crash/burst_throughput/burst=64" in partial
+    assert "hang/round_trip/idle_us=0" in partial and "crash/burst_throughput/burst=64" in partial
     for hid in ("HR", "HC"):  # each hypothesis that depends on a failed cell
         assert re.search(rf"\b{hid}\b.*NEEDS RETEST", partial), hid
     assert not (work / "report" / "SUMMARY.md").exists()
@@ -145,7 +146,7 @@ def test_failures_partial_summary_and_rerun_only_failed(work):
     dry = smk(work, "-n")
     counts, cells = planned(dry)
     assert counts == {"cell": 2, "aggregate": 1, "summary": 1, "all": 1, "total": 5}, dry.stdout
-    assert cells == {"results/cells/hang/round_trip/default.parquet",
+    assert cells == {"results/cells/hang/round_trip/idle_us=0.parquet",
                      "results/cells/crash/burst_throughput/burst=64.parquet"}
     second = smk(work, "--cores", "10")
     assert second.returncode == 0, second.stderr[-3000:]

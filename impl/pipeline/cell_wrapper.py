@@ -31,6 +31,8 @@ from typing import Any
 STATUS_PREFIX = "STATUS "
 EXIT_TIMEOUT = 124
 EXIT_BAD_INPUT = 2
+#: how often the wrapper checks on its child and on Snakemake
+POLL_S = 0.2
 #: how long the group gets to exit after a forwarded signal or SIGTERM before SIGKILL
 KILL_GRACE_S = 5.0
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -145,6 +147,55 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+def _parent_of(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[1]) if fields else None
+
+
+def watched_ancestor() -> tuple[int, float]:
+    """(pid, start time) of the nearest ancestor that runs Snakemake, else of the parent.
+
+    Snakemake starts the wrapper through a shell that outlives a ``kill -9`` of
+    Snakemake, so the parent alone is not the process to watch.
+    """
+    pid = os.getppid()
+    chosen = pid
+    while pid and pid > 1:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            break
+        if b"snakemake" in cmdline:
+            chosen = pid
+            break
+        pid = _parent_of(pid) or 0
+    return chosen, _start_time(chosen)
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name: [state, ppid, ...]; None if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _start_time(pid: int) -> float:
+    fields = _stat(pid)
+    return float(fields[19]) if fields and len(fields) > 19 else -1.0
+
+
+def _alive(watched: tuple[int, float]) -> bool:
+    """Still running and the same process (not a zombie, not a reused pid)."""
+    pid, start = watched
+    fields = _stat(pid)
+    if fields is None:
+        return not Path("/proc/self/stat").exists()  # no /proc: cannot tell, assume alive
+    if fields[0] in ("Z", "X"):  # killed, not yet reaped
+        return False
+    return start < 0 or float(fields[19]) == start
+
+
 def _killpg(pgid: int, sig: int) -> None:
     """Signal the cell's process group and every descendant that left it."""
     for pid in _descendants(pgid):
@@ -174,6 +225,10 @@ def run_wrapped(
     grace_s = default_grace(timeout_s) if grace_s is None else grace_s
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONFAULTHANDLER", "1")  # a crash dumps every thread's stack
+    from impl.runner.watchdog import PARENT_PID_ENV  # stdlib only, like this module
+
+    child_env[PARENT_PID_ENV] = str(os.getpid())  # the runner dies with this wrapper
+    watched = watched_ancestor()  # Snakemake; if it dies, so does the cell
     started = time.time()
     t0 = time.monotonic()
     state: dict[str, Any] = {"interrupted": None, "kill_at": None}
@@ -201,11 +256,17 @@ def run_wrapped(
                 now = time.monotonic()
                 limit = deadline if state["kill_at"] is None else min(deadline, state["kill_at"])
                 try:
-                    rc = proc.wait(timeout=max(0.05, min(0.5, limit - now)))
+                    rc = proc.wait(timeout=max(0.05, min(POLL_S, limit - now)))
                     break
                 except subprocess.TimeoutExpired:
                     pass
                 now = time.monotonic()
+                if state["interrupted"] is None and not _alive(watched):
+                    # Snakemake was killed (even -9): nothing may keep measuring beside the
+                    # rerun, so the cell stops as if interrupted
+                    state["interrupted"] = "the death of its parent (Snakemake)"
+                    _killpg(pgid, signal.SIGTERM)
+                    state["kill_at"] = now + KILL_GRACE_S
                 if state["kill_at"] is not None and now >= state["kill_at"]:
                     _killpg(pgid, signal.SIGKILL)
                 elif now >= deadline and not wrapper_timeout:

@@ -83,6 +83,8 @@ def check_semantics(config: Mapping[str, Any]) -> None:
         )
     for name, preset in config["profiles"].items():
         for key in PROFILE_SETTINGS:  # the runner's own limits, not a copy of them
+            if key not in preset:
+                continue  # required ones are the schema's business; the rest have defaults
             try:
                 RUN_SETTINGS[key].coerce(preset[key], f"profiles.{name}")
             except BadParameterError as exc:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from impl.contract import TIME_PER_OP_METRICS, write_atomic
+from impl.contract import TIME_PER_OP_METRICS, is_env, write_atomic
 from impl.report import compare as cmp
 from impl.report import fmt, plots, render
 from impl.report import hypotheses as hyp
@@ -87,6 +87,8 @@ def _cell_metrics(m: ld.Measurements, cid: str) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for metric, r in rows.groupby("metric", sort=True):
         metric = str(metric)
+        if is_env(metric):
+            continue  # conditions of the run, not a property of the design: see _conditions
         unit = str(r["unit"].iloc[0]) if len(r) else ""
         if ld.is_counter(metric):
             out[metric] = {"unit": unit, "per_op": ld.counter_per_op(r, metric),
@@ -95,6 +97,17 @@ def _cell_metrics(m: ld.Measurements, cid: str) -> dict[str, dict]:
         cs = st.cell_stats(metric, ld.samples(r, metric), ld.block_samples(r, metric),
                            per_op=metric in TIME_PER_OP_METRICS)
         out[metric] = {"unit": unit, **cs.to_dict()}
+    return out
+
+
+def _conditions(m: ld.Measurements, cid: str) -> dict:
+    """Median and maximum of each ``env.*`` metric over the cell's measured blocks."""
+    rows = m.of_cell(cid)
+    out = {}
+    for metric, r in rows[rows["metric"].map(is_env)].groupby("metric", sort=True):
+        vals = r["value"].to_numpy(dtype=float)
+        out[str(metric)] = {"median": float(np.median(vals)), "max": float(np.max(vals)),
+                            "n_blocks": len(vals)}
     return out
 
 
@@ -219,6 +232,8 @@ def build_summary(
         d["hosts"] = ld.hosts(rows)
         d["source_hashes"] = ld.source_hashes(rows)
         d["metrics"] = _cell_metrics(m, cid) if c["status"] == "ok" else {}
+        d["conditions"] = _conditions(m, cid) if c["status"] == "ok" else {}
+        d["quality"] = m.meta.get(cid, {}).get("quality") or {}
         doc_cells[cid] = d
 
     def view(cid: str) -> hyp.CellView:
@@ -227,7 +242,8 @@ def build_summary(
                     if isinstance(v, dict) and v.get("unstable")}
         return hyp.CellView(cid, d["label"], d.get("design"), d["scenario"], d["params"],
                             d["status"], d["reason"], d["hosts"], d["source_hashes"],
-                            _git(m.meta.get(cid, {})), unstable)
+                            _git(m.meta.get(cid, {})), unstable,
+                            list(d.get("quality", {}).get("failures", [])))
 
     def block_samples(cid: str, metric: str) -> np.ndarray:
         return ld.block_samples(ld.cell_rows(m, cid, metric), metric)

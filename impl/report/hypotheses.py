@@ -50,6 +50,8 @@ class ReasonKind(enum.Enum):
     NOISY_RUN = "run too noisy (A/A control)"
     FAILED_CELL = "failed or missing cells"
     TOO_FEW_SAMPLES = "too few samples"
+    MEASUREMENT = "blocks too short or calibration missed"
+    MACHINE_BUSY = "machine busy"
     UNSTABLE = "unstable cells"
     DIFFERENT_ORIGIN = "different hosts or code versions"
     AMBIGUOUS = "ambiguous hypothesis params"
@@ -213,6 +215,15 @@ class CellView:
     source_hashes: list[str]
     git: tuple | None  # (commit, dirty) from the metadata, None if unknown
     unstable: dict[str, str]  # metric -> reason
+    #: the runner's quality failures (metadata quality.failures): [{"kind", "text"}]
+    measurement: list[dict] = field(default_factory=list)
+
+
+_MEASUREMENT_KINDS = {
+    "short_blocks": ReasonKind.MEASUREMENT,
+    "calibration_missed": ReasonKind.MEASUREMENT,
+    "machine_busy": ReasonKind.MACHINE_BUSY,
+}
 
 
 def _resolve_side(label: str, scenario: str, params: dict, universe: list[dict],
@@ -239,6 +250,10 @@ def quality(a: CellView, b: CellView, metric: str, n_a: int, n_b: int) -> list[R
                                  + (f": {side.reason}" if side.reason else "")))
     if why:
         return why
+    for side in (a, b):
+        for failure in side.measurement:
+            why.append(Reason.of(_MEASUREMENT_KINDS.get(failure["kind"], ReasonKind.MEASUREMENT),
+                                 f"cell {side.cell_id}: {failure['text']}"))
     for side, n in ((a, n_a), (b, n_b)):
         if n < MIN_SAMPLES:
             why.append(Reason.of(ReasonKind.TOO_FEW_SAMPLES,

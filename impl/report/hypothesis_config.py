@@ -16,9 +16,9 @@ from impl import contract
 
 EXPECTS = ("greater", "less", "different")
 #: the metrics a hypothesis may compare: the measured times, then the counters
-METRICS = tuple(sorted(m for m in contract.METRICS if not contract.is_counter(m))) + tuple(
-    m for m in contract.METRICS if contract.is_counter(m)
-)
+METRICS = tuple(
+    sorted(m for m in contract.METRICS if not contract.is_counter(m) and not contract.is_env(m))
+) + tuple(m for m in contract.METRICS if contract.is_counter(m))
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 _KEYS = {
     "id", "title", "question", "scenario", "metric", "a", "b", "each", "params",

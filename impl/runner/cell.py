@@ -18,7 +18,7 @@ from typing import Any
 
 from impl import contract, registry
 from impl.runner import metadata, scenarios
-from impl.runner.measure import CellFailedError, run_processes
+from impl.runner.measure import SHORT_BLOCK_NS, CellFailedError, run_processes
 from impl.runner.request import CellRequest, ResolvedCell, resolve
 from impl.runner.watchdog import Deadline
 
@@ -34,17 +34,62 @@ Run = tuple[str, int, int, bool, int, list[float]]
 
 
 def _runs(results: list[dict[str, Any]]) -> list[Run]:
+    """Rows of the undisturbed processes; a replaced process is only in the metadata."""
     runs: list[Run] = []
     for res in results:
+        if res["disturbed"]:
+            continue
         p = res["process"]
         for blk in res["blocks"]:
             b, w, n = blk["block"], blk["warmup"], blk["loops"]
             runs.append(("ns_per_op", p, b, w, n, [blk["ns_per_op"]]))
+            for name, v in blk["block_values"].items():
+                runs.append((name, p, b, w, n, [v]))
             for name, vals in blk["samples"].items():
                 runs.append((name, p, b, w, n, vals))
             for name, v in blk["counters"].items():
-                runs.append((f"counter.{name}", p, b, w, n, [v]))
+                runs.append((f"{contract.COUNTER_PREFIX}{name}", p, b, w, n, [v]))
+            for name, v in blk["env"].items():
+                runs.append((name, p, b, w, n, [v]))
     return runs
+
+
+def quality(cell: ResolvedCell, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The cell's measurement-quality record; ``failures`` non-empty means NEEDS RETEST.
+
+    Each failure is ``{"kind", "text"}`` with a kind of impl.contract.QUALITY_KINDS:
+    a measured block whose timed region is under 1 ms, a calibration that never
+    reached its target, fewer undisturbed processes than asked for.
+    """
+    kept = [r for r in results if not r["disturbed"]]
+    short = sum(
+        1 for r in kept for b in r["blocks"]
+        if not b["warmup"] and b["timed_ns"] < SHORT_BLOCK_NS
+    )
+    calibration = results[0]["calibration"] if results else None
+    failures = []
+    if short:
+        failures.append({"kind": "short_blocks",
+                         "text": f"{short} measured block(s) with a timed region under 1 ms"})
+    if calibration and calibration["missed"]:
+        failures.append({"kind": "calibration_missed", "text": (
+            f"calibration missed its target ({calibration['confirm'][-1][1] / 1e6:.1f} ms "
+            f"< {calibration['target_ns'] / 1e6:.1f} ms at {calibration['loops']} loops)")})
+    if len(kept) < cell.processes:
+        failures.append({"kind": "machine_busy", "text": (
+            f"machine busy: {len(kept)} of {cell.processes} processes measured undisturbed "
+            f"(foreign CPU > {cell.max_foreign_cpu:.0%})")})
+    return {
+        "failures": failures,
+        "blocks_under_1ms": short,
+        "calibration_missed": bool(calibration and calibration["missed"]),
+        "undisturbed_processes": len(kept),
+        "disturbed_processes": [r["process"] for r in results if r["disturbed"]],
+        "discarded_blocks": [
+            {"process": r["process"], **d} for r in results for d in r["discarded"]
+        ],
+        "max_foreign_cpu": cell.max_foreign_cpu,
+    }
 
 
 def _check_distributions(runs: list[Run]) -> dict[str, dict[str, float]]:
@@ -86,14 +131,22 @@ def _metadata(
         "blocks": cell.blocks,
         "warmups": cell.warmups,
         "target_block_ms": cell.target_block_ms,
+        "max_foreign_cpu": cell.max_foreign_cpu,
         "timeout_s": cell.timeout_s,
         "calibration": {
-            "method": "process 0 doubles loops (in steps of the scenario's unit, one loop "
-            "reused) until one block >= target; later processes reuse its loops",
+            "method": "process 0, warm: grows loops until one block's timed region (plus a "
+            "declared idle gap) reaches max(target, 20 GIL switch intervals), confirmed by "
+            "the median of 3 fresh blocks; later processes reuse its loops",
             "loops_per_process": [r["loops"] for r in results],
-            "steps": results[0]["calibration_steps"] if results else [],
-            "blocks_under_1ms": sum(r["short_blocks"] for r in results),
+            **((results[0]["calibration"] or {}) if results else {}),
         },
+        "quality": quality(cell, results),
+        "processes_measured": [
+            {"process": r["process"], "pid": r["pid"], "start": r["measure_start"],
+             "end": r["measure_end"], "lock_wait_s": r.get("lock_wait_s"),
+             "disturbed": r["disturbed"]}
+            for r in results
+        ],
         "fresh_loop": "per block (constructed, started, one warm-up round trip, closed after)",
         "percentile_method": contract.PERCENTILE_METHOD_NAME,
         "percentiles_checked": percentiles,
@@ -102,7 +155,6 @@ def _metadata(
         "gc_collect_before_block": True,
         "tasks_allocate": scenario.tasks_allocate,
         "notes": notes,
-        "child_pids": [r["pid"] for r in results],
         "source_hash": src_hash,
         "config_hash": cell.config_hash,
         "impl": cell.label,
@@ -133,6 +185,11 @@ def measure_table(request: CellRequest | ResolvedCell) -> Any:
     deadline = Deadline(cell.timeout_s)
     with tempfile.TemporaryDirectory(prefix="elt-cell-") as workdir:
         results = run_processes(cell, Path(workdir), deadline)
+    if all(r["disturbed"] for r in results):
+        raise CellFailedError(
+            f"machine busy: every process had blocks with foreign CPU > "
+            f"{cell.max_foreign_cpu:.0%}; nothing measured undisturbed (rerun when it is quieter)"
+        )
     runs = _runs(results)
     percentiles = _check_distributions(runs)
 

@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", metavar="K=V", help="scenario parameter")
     p.add_argument("--profile", default="quick", help="preset of run settings (default quick)")
     for name in PROFILE_SETTINGS:
-        p.add_argument(flag_of(name), help=f"{RUN_SETTINGS[name].help} (profile default)")
+        default = RUN_SETTINGS[name].default
+        p.add_argument(flag_of(name), help=f"{RUN_SETTINGS[name].help} (profile default"
+                       + (f", else {default})" if default is not None else ")"))
     p.add_argument(flag_of("timeout_s"), help=f"{RUN_SETTINGS['timeout_s'].help} "
                    "(scenario default)")
     p.add_argument("--seed", default="0", help="seed (PYTHONHASHSEED of the children)")
@@ -117,6 +119,7 @@ def main(argv: list[str]) -> int:
             blocks=args.blocks,
             warmups=args.warmups,
             target_block_ms=args.target_block_ms,
+            max_foreign_cpu=args.max_foreign_cpu,
             timeout_s=args.timeout,
             seed=args.seed,
             config_hash=args.config_hash,
@@ -137,6 +140,9 @@ def main(argv: list[str]) -> int:
     from impl.runner.measure import CellFailedError
 
     signal.signal(signal.SIGTERM, _on_sigterm)
+    wrapper = os.environ.pop(watchdog.PARENT_PID_ENV, None)  # set by the pipeline's wrapper
+    if wrapper:
+        watchdog.die_with_parent(signal.SIGTERM, parent=int(wrapper))
     disarm = watchdog.arm_last_resort(cell.timeout_s + LAST_RESORT_SLACK_S, EXIT_TIMEOUT)
     try:
         table = measure_table(cell)

@@ -1,17 +1,23 @@
 """Calibration, warm-ups, blocks, and fresh processes (methodology.md, "Sampling").
 
-Child side (``measure_process``): calibrate ``loops`` by doubling (in the
-scenario's step) until one block takes at least the target time, run the
-fixed warm-up blocks, then the measured blocks. Every warm-up and measured
-block gets a *fresh loop*: constructed, started, warmed with one round trip,
-and closed after the block, so blocks are independent samples and counters
-are per-block deltas (calibration reuses one loop: it only sizes blocks).
-The garbage collector stays enabled (the state is recorded) and is run once
-before every fresh block, outside timing.
+Child side (``measure_process``): calibrate ``loops`` on the *timed* region
+of a warm loop (after one warm-up block) until a block reaches the target,
+at least 20 GIL switch intervals (every scenario has two Python threads: the
+caller and the loop), and confirm the size on fresh loops (median of
+``CONFIRM_BLOCKS``). Then the fixed warm-up blocks and the measured blocks,
+each on a *fresh loop* (constructed, started, warmed with one round trip,
+closed after), so counters are per-block deltas. Around every block the
+machine's foreign load is read (``impl.runner.machine``); a measured block
+above ``max_foreign_cpu`` is discarded and re-measured, at most ``blocks``
+times per process. The process holds the machine lock
+(``impl.runner.machine_lock``) from before calibration until it exits. The
+garbage collector stays enabled (the state is recorded) and runs once before
+every fresh block, outside timing.
 
 Parent side (``run_processes``): the fresh processes are started one after
 the other, never concurrently, each in its own process group, and hand
-their samples back through a JSON file.
+their samples back through a JSON file. A process that could not measure its
+blocks undisturbed is replaced by a fresh one, at most ``processes`` times.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Any
 from impl import registry
 from impl.base import EventLoop
 from impl.contract import write_atomic
-from impl.runner import scenarios, watchdog
+from impl.runner import machine, machine_lock, scenarios, watchdog
 from impl.runner.request import ResolvedCell
 from impl.runner.scenarios._common import (
     BlockResult,
@@ -42,10 +48,21 @@ from impl.runner.scenarios._common import (
 
 #: the scenario the runner measures, exported to children (impl/testing_designs.py reads it)
 SCENARIO_ENV = "ELT_SCENARIO"
-#: blocks shorter than this are flagged as too short to trust
+#: a block whose timed region is shorter than this is a quality failure, not a number
 SHORT_BLOCK_NS = 1_000_000
 #: calibration never goes beyond this many loops
 MAX_LOOPS = 1 << 26
+#: a block is at least this many GIL switch intervals long (methodology.md, "Sampling")
+MIN_SWITCH_INTERVALS = 20
+#: fresh blocks whose median must reach the target before the size is final
+CONFIRM_BLOCKS = 3
+#: how often calibration may grow the size again after a failed confirmation
+CONFIRM_TRIES = 3
+#: the largest factor one calibration step grows the block size by
+MAX_GROWTH = 4.0
+#: a size whose block took more than this many times the target is bisected towards it
+OVERSHOOT = 2.0
+BISECT_STEPS = 3
 #: how long a loop may take to stop after a block
 SHUTDOWN_S = 10.0
 
@@ -95,6 +112,8 @@ class BlockRunner:
         self.module = scenarios.get(cell.scenario).load()
         self.factory = self.spec.load()
         self.step = int(self.module.step(cell.params))
+        #: per-op latency scenarios need enough ops per block for a block median
+        self.min_ops = max(self.step, int(getattr(self.module, "MIN_OPS", 1)))
         self._errors: list[str] = []
 
     def _on_error(self, exc: BaseException, task: object) -> None:
@@ -113,9 +132,11 @@ class BlockRunner:
     def block(self, loop: EventLoop, loops: int) -> dict[str, Any]:
         """One block on a started loop; the loop is left running and quiescent."""
         before = _settled_counters(loop, None)
+        m0 = machine.snapshot()
         t0 = perf_ns()
         res: BlockResult = self.module.run_block(loop, self.cell.params, loops, self.spec)
         wall = perf_ns() - t0
+        m1 = machine.snapshot()
         after = _settled_counters(loop, before.tasks_executed + res.tasks)
         if self._errors:
             raise VerificationError(f"{len(self._errors)} task(s) raised, first: {self._errors[0]}")
@@ -124,14 +145,20 @@ class BlockRunner:
         if delta["tasks_executed"] not in (0, res.tasks):
             # task-side counts are authoritative (they passed); the loop's own count is racy
             notes["loop_count_mismatch"] = delta["tasks_executed"] - res.tasks
+        env = machine.conditions(m0, m1)
+        env["env.timed_ns"] = float(res.timed_ns)
         return {
             "loops": res.ops,
             "timed_ns": res.timed_ns,
+            # what calibration sizes: the timed region plus a declared idle gap, never set-up
+            "clock_ns": res.timed_ns + res.idle_ns,
             "wall_ns": wall,
             "ns_per_op": res.timed_ns / res.ops if res.ops else float("nan"),
             "samples": res.samples,
+            "block_values": res.block_values,
             "counters": delta,
             "notes": notes,
+            "env": env,
         }
 
     def fresh_block(self, loops: int) -> dict[str, Any]:
@@ -143,21 +170,70 @@ class BlockRunner:
         finally:
             _close(loop)
 
-    def calibrate(self) -> tuple[int, list[list[int]]]:
-        """Double ``loops`` (from one step) until a block takes >= the target; one loop for all."""
-        target_ns = self.cell.target_block_ms * 1e6
-        loops = self.step
-        steps = []
+    def target_ns(self) -> float:
+        """max(profile target, 20 GIL switch intervals), in ns."""
+        return max(self.cell.target_block_ms * 1e6,
+                   MIN_SWITCH_INTERVALS * sys.getswitchinterval() * 1e9)
+
+    def _grow(self, loops: int, clock_ns: float, target_ns: float) -> int:
+        """The next size: scaled towards the target (x1.25 to x4), in whole steps.
+
+        At most x4: cost per op is not constant in the block size (below one GIL
+        switch interval a thread runs its share without a forced switch), so a
+        long extrapolation overshoots.
+        """
+        factor = MAX_GROWTH if clock_ns <= 0 else min(
+            MAX_GROWTH, max(1.25, 1.2 * target_ns / clock_ns))
+        steps = -(-int(loops * factor) // self.step)
+        return min(MAX_LOOPS, max(loops + self.step, steps * self.step))
+
+    def calibrate(self) -> dict[str, Any]:
+        """Size ``loops`` so the timed region reaches the target, warm, then confirm it.
+
+        One loop is warmed with a block of one step (discarded), then the size
+        grows until one block's clock reaches the target; the size is final
+        when the median of ``CONFIRM_BLOCKS`` fresh blocks reaches it too
+        (else it grows again, at most ``CONFIRM_TRIES`` times). ``missed`` is
+        True when the target was never reached (a quality failure of the cell).
+        """
+        target = self.target_ns()
+        loops = self.min_ops
+        steps: list[list[float]] = []
+        confirms: list[list[float]] = []
         loop = self.new_loop()
         try:
+            self.block(loop, self.step)  # warm-up: first calls, caches, the thread's start
+            below = 0
             while True:
-                wall = self.block(loop, loops)["wall_ns"]
-                steps.append([loops, wall])
-                if wall >= target_ns or loops * 2 > MAX_LOOPS:
-                    return loops, steps
-                loops *= 2
+                clock = self.block(loop, loops)["clock_ns"]
+                steps.append([loops, clock])
+                if clock >= target or loops >= MAX_LOOPS:
+                    break
+                below, loops = loops, self._grow(loops, clock, target)
+            # cost per op can jump with the size (GIL contention sets in): bisect an overshoot
+            for _ in range(BISECT_STEPS):
+                if clock <= OVERSHOOT * target or not below:
+                    break
+                mid = int((below * loops) ** 0.5) // self.step * self.step
+                if not below < mid < loops:
+                    break
+                mid_clock = self.block(loop, mid)["clock_ns"]
+                steps.append([mid, mid_clock])
+                if mid_clock >= target:
+                    loops, clock = mid, mid_clock
+                else:
+                    below = mid
         finally:
             _close(loop)
+        for _ in range(CONFIRM_TRIES):
+            clocks = sorted(self.fresh_block(loops)["clock_ns"] for _ in range(CONFIRM_BLOCKS))
+            median = clocks[len(clocks) // 2]
+            confirms.append([loops, median])
+            if median >= target or loops >= MAX_LOOPS:
+                break
+            loops = self._grow(loops, median, target)
+        return {"loops": loops, "target_ns": target, "steps": steps, "confirm": confirms,
+                "missed": confirms[-1][1] < target}
 
 
 def measure_process(cell: ResolvedCell, index: int, loops: int = 0) -> dict[str, Any]:
@@ -165,23 +241,43 @@ def measure_process(cell: ResolvedCell, index: int, loops: int = 0) -> dict[str,
 
     As in pyperf, the first process calibrates and the later ones reuse its
     ``loops``, so every sample of a cell covers the same number of operations.
+    Measured blocks above ``cell.max_foreign_cpu`` are discarded and
+    re-measured, at most ``cell.blocks`` times; ``disturbed`` says the process
+    still lacks undisturbed blocks.
     """
+    started = time.time()
     runner = BlockRunner(cell)
-    steps: list[list[int]] = []
+    calibration = None
     if loops <= 0:
-        loops, steps = runner.calibrate()
-    blocks = []
-    for b in range(cell.warmups + cell.blocks):
+        calibration = runner.calibrate()
+        loops = calibration["loops"]
+    blocks, discarded = [], []
+    for b in range(cell.warmups):
         block = runner.fresh_block(loops)
-        block["block"] = b
-        block["warmup"] = b < cell.warmups
+        block.update(block=b, warmup=True)
         blocks.append(block)
+    index_ = cell.warmups
+    clean = 0
+    while clean < cell.blocks and len(discarded) <= cell.blocks:
+        block = runner.fresh_block(loops)
+        block.update(block=index_, warmup=False)
+        index_ += 1
+        foreign = block["env"].get("env.foreign_cpu", 0.0)
+        if foreign > cell.max_foreign_cpu:
+            discarded.append({"block": block["block"], "foreign_cpu": foreign})
+            continue
+        blocks.append(block)
+        clean += 1
     return {
         "process": index,
         "pid": os.getpid(),
         "loops": loops,
-        "calibration_steps": steps,
+        "calibration": calibration,
         "short_blocks": sum(1 for b in blocks if b["timed_ns"] < SHORT_BLOCK_NS),
+        "discarded": discarded,
+        "disturbed": clean < cell.blocks,
+        "measure_start": started,
+        "measure_end": time.time(),
         "gc_enabled": gc.isenabled(),
         "switch_interval_s": sys.getswitchinterval(),
         "blocks": blocks,
@@ -198,8 +294,13 @@ def worker_main(argv: list[str]) -> int:
     cell = ResolvedCell.from_json(Path(request_path).read_text())
     out = Path(out_path)
     try:
+        # held until this process exits: no other measurement on the machine meanwhile
+        _lock, waited = machine_lock.acquire(max(0.0, float(seconds) - 1.0))
         result = measure_process(cell, int(index), int(loops))
+        result["lock_wait_s"] = round(waited, 3)
         code = 0
+    except machine_lock.MachineBusyError as exc:
+        result, code = {"error": f"machine lock: {exc}"}, 1
     except VerificationError as exc:
         result, code = {"error": f"verification failed: {exc}"}, 1
     except Exception as exc:  # noqa: BLE001 - any crash fails the cell with its reason
@@ -217,6 +318,7 @@ def worker_main(argv: list[str]) -> int:
 def _child_env(cell: ResolvedCell, index: int) -> dict[str, str]:
     env = dict(os.environ)
     env[SCENARIO_ENV] = cell.scenario
+    env[watchdog.PARENT_PID_ENV] = str(os.getpid())
     env["PYTHONHASHSEED"] = str((cell.seed + index) % (2**32 - 1))
     env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     return env
@@ -242,7 +344,12 @@ def run_processes(
     request_path = workdir / "request.json"
     request_path.write_text(cell.to_json())
     results: list[dict[str, Any]] = []
-    for index in range(cell.processes):
+    index = -1
+    # a disturbed process is replaced by a fresh one, at most `processes` times
+    while sum(not r["disturbed"] for r in results) < cell.processes:
+        index += 1
+        if index >= 2 * cell.processes:
+            break
         loops = results[0]["loops"] if results else 0
         out_path = workdir / f"process-{index}.json"
         remaining = deadline.remaining()

@@ -32,13 +32,24 @@ RUN_SETTINGS: dict[str, ParamSpec] = {
             exclusive_minimum=True,
         ),
         ParamSpec(
+            "max_foreign_cpu", float, 0.3, "a measured block during which other processes "
+            "used more than this share of the machine's CPU is discarded and re-measured", 0, 1,
+            exclusive_minimum=True,
+        ),
+        ParamSpec(
             "timeout_s", float, None, "watchdog limit of the whole cell, s", 0, 86_400,
             exclusive_minimum=True,
         ),
     )
 }
-#: the run settings a profile sets (a profile may hold more, e.g. the pipeline's ``thinned``)
-PROFILE_SETTINGS: tuple[str, ...] = ("processes", "blocks", "warmups", "target_block_ms")
+#: the run settings a profile may set (it may hold more, e.g. the pipeline's ``thinned``);
+#: those without a default in RUN_SETTINGS it must set
+PROFILE_SETTINGS: tuple[str, ...] = (
+    "processes", "blocks", "warmups", "target_block_ms", "max_foreign_cpu"
+)
+REQUIRED_PROFILE_SETTINGS: tuple[str, ...] = tuple(
+    k for k in PROFILE_SETTINGS if RUN_SETTINGS[k].default is None
+)
 
 
 def flag_of(setting: str) -> str:
@@ -73,6 +84,7 @@ class CellRequest:
     blocks: int | None = None
     warmups: int | None = None
     target_block_ms: float | None = None
+    max_foreign_cpu: float | None = None
     timeout_s: float | None = None
     seed: int = 0
     config_hash: str = ""
@@ -92,6 +104,7 @@ class ResolvedCell:
     blocks: int
     warmups: int
     target_block_ms: float
+    max_foreign_cpu: float
     timeout_s: float
     seed: int
     config_hash: str
@@ -113,12 +126,12 @@ def _run_settings(req: CellRequest, timeout_default: float) -> dict[str, Any]:
     given = {k: getattr(req, k) for k in RUN_SETTINGS if getattr(req, k) is not None}
     presets = load_profiles()
     preset = presets.get(req.profile)
-    if preset is None and any(k not in given for k in PROFILE_SETTINGS):
+    if preset is None and any(k not in given for k in REQUIRED_PROFILE_SETTINGS):
         raise BadParameterError(
             f"--profile: unknown profile {req.profile!r}; allowed: {', '.join(presets)} "
-            f"(or give {', '.join(map(flag_of, PROFILE_SETTINGS))})"
+            f"(or give {', '.join(map(flag_of, REQUIRED_PROFILE_SETTINGS))})"
         )
-    defaults = {k: (preset or {}).get(k) for k in PROFILE_SETTINGS}
+    defaults = {k: (preset or {}).get(k, RUN_SETTINGS[k].default) for k in PROFILE_SETTINGS}
     defaults["timeout_s"] = timeout_default
     # a preset's values are checked like explicit ones: a profile typo must not measure nonsense
     return {

@@ -105,17 +105,28 @@ def arm_last_resort(seconds: float, exit_code: int = 124) -> threading.Event:
     return disarm
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this child when the runner dies, so no orphan measures alongside
-    the next cell (children live in their own session, out of reach of a group kill)."""
+#: exported to a process that must die with its parent: the parent's pid
+PARENT_PID_ENV = "ELT_PARENT_PID"
+
+
+def die_with_parent(sig: int = signal.SIGKILL, parent: int | None = None) -> None:
+    """Linux: send ``sig`` to this process when its parent dies, so no orphan measures
+    alongside the next cell (children live in their own session, out of reach of a group
+    kill). Call it from the main thread of a process whose parent is single-threaded.
+
+    ``parent`` is the pid the parent had when it started us (PARENT_PID_ENV): if
+    it is no longer our parent, it died before the kernel could be told, and we exit.
+    """
+    if parent is None:
+        parent = os.getppid()
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        libc.prctl(1, sig, 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         return
-    if os.getppid() == 1:  # the parent died before prctl took effect
+    if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
 
 
@@ -123,4 +134,4 @@ def arm_child(seconds: float) -> None:
     """In a measuring child: dump stacks on SIGUSR1, die with the parent, exit if overdue."""
     faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     faulthandler.dump_traceback_later(max(seconds, 0.1) + CHILD_SLACK_S, exit=True, file=sys.stderr)
-    _die_with_parent()
+    die_with_parent(parent=int(os.environ.get(PARENT_PID_ENV) or os.getppid()))

@@ -81,6 +81,11 @@ class ScenarioSpec:
 
 
 _BURST = ParamSpec("burst", int, 256, "tasks per burst", 64, 4096)
+#: the declared idle gap (methodology.md): how long the loop stays parked before a submit
+_IDLE = ParamSpec(
+    "idle_us", int, 0, "untimed gap before each submit, microseconds, after the loop parked "
+    "(round_trip: 0 = submit at once, no wait)", 0, 100_000,
+)
 
 _SPECS: tuple[ScenarioSpec, ...] = (
     ScenarioSpec(
@@ -93,7 +98,7 @@ _SPECS: tuple[ScenarioSpec, ...] = (
     ScenarioSpec(
         "round_trip",
         "[end-to-end latency] submit a task that releases a lock, wait for it; one latency per op",
-        {},
+        {"idle_us": _IDLE},
         timeout_s=120.0,
     ),
     ScenarioSpec(
@@ -107,7 +112,8 @@ _SPECS: tuple[ScenarioSpec, ...] = (
                 "sleeping",
                 "loop state at submit",
                 choices=("running", "sleeping", "burst"),
-            )
+            ),
+            "idle_us": _IDLE,
         },
         timeout_s=120.0,
     ),

@@ -39,6 +39,11 @@ class BlockResult:
     tasks: int  # every task submitted to the loop in the block (helpers included)
     samples: dict[str, list[int]] = field(default_factory=dict)  # per-op/per-burst values
     notes: dict[str, int] = field(default_factory=dict)  # e.g. ops whose loop was not parked
+    #: block-level metrics besides ns_per_op: one value for the whole block
+    block_values: dict[str, float] = field(default_factory=dict)
+    #: declared idle time inside the block (the loop parked on purpose, untimed): calibration
+    #: sizes blocks on timed_ns + idle_ns, so a long gap does not make blocks endless
+    idle_ns: int = 0
 
 
 class Ticks:
@@ -195,15 +200,39 @@ def timed_bursts(
     return times, count * burst
 
 
+#: round trips per block at least: enough values for a block median and its tails
+MIN_ROUND_TRIPS = 50
+
+
+def idle_gap(loop: EventLoop, idle_us: int) -> Callable[[], bool]:
+    """Untimed, before a submit: wait until the loop parks, then let it sleep ``idle_us``.
+
+    On a VM, waking an idle CPU costs more the longer it idled
+    (methodology.md, "Declare the idle gap"), so the gap is a declared
+    parameter, the same for every design. Returns False when the loop did not
+    report SLEEPING within the park wait (counted as ``not_parked``).
+    """
+    gap_s = idle_us / 1e6
+
+    def before() -> bool:
+        parked = wait_parked(loop)
+        if gap_s:
+            time.sleep(gap_s)
+        return parked
+
+    return before
+
+
 def timed_round_trips(
-    loop: EventLoop, loops: int, scenario: str, *, before: Callable[[], bool] | None = None
-) -> tuple[list[int], int]:
+    loop: EventLoop, loops: int, scenario: str, *, idle_us: int | None = None
+) -> BlockResult:
     """``loops`` round trips: submit a lock-releasing task, block until it ran.
 
-    ``before`` runs untimed before every submit (the sleeping wake-up waits
-    for the loop to park there) and returns False when it could not do its
-    job; those ops are counted and returned with the latencies.
+    With ``idle_us`` set, every submit waits (untimed) for the loop to park and
+    then sleep ``idle_us`` (see ``idle_gap``); the gaps are reported as
+    ``idle_ns`` and ops whose loop did not park as the note ``not_parked``.
     """
+    before = None if idle_us is None else idle_gap(loop, idle_us)
     lock = new_signal()
     task = lock.release
     acquire = lock.acquire
@@ -220,4 +249,11 @@ def timed_round_trips(
         if not ok:
             raise VerificationError(f"{scenario}: op {i} never ran within {LOST_TASK_S:g} s (lost)")
         latencies[i] = t1 - t0
-    return latencies, missed
+    return BlockResult(
+        ops=loops,
+        timed_ns=sum(latencies),
+        tasks=loops,
+        samples={"latency_ns": latencies},
+        notes={"not_parked": missed} if before is not None else {},
+        idle_ns=0 if not idle_us else loops * idle_us * 1000,
+    )

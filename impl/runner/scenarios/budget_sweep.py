@@ -7,7 +7,8 @@ supplies the override), a backlog is queued while the loop is held busy
 inside a task, and then released. Per repetition:
 
 - drain_ns_per_task: from the moment the held task resumes until the last
-  backlog task ran, divided by the backlog;
+  backlog task ran, divided by the backlog; one value per block (the median
+  of its repetitions), each repetition kept as drain_rep_ns_per_task;
 - internal_wait_ns: the first backlog task submits a probe on the internal
   (priority) lane; the probe's run time minus its submit time. With a budget
   the probe waits only until the current batch ends; unbounded, it waits for
@@ -16,6 +17,7 @@ inside a task, and then released. Per repetition:
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping
 from typing import Any
 
@@ -100,8 +102,15 @@ def run_block(
             waits.append(probe.t_run - probe.t_submit)
         drains.append(marker.t - hold.t_resumed)
         await_count(ticks, (rep + 1) * backlog, "budget_sweep drain")
-    samples = {"drain_ns_per_task": [d / backlog for d in drains]}
+    per_task = sorted(d / backlog for d in drains)
+    samples = {"drain_rep_ns_per_task": per_task}
     if with_probe:
         samples["internal_wait_ns"] = waits
     tasks = reps * (backlog + 1 + (1 if with_probe else 0))
-    return BlockResult(ops=reps * backlog, timed_ns=sum(drains), tasks=tasks, samples=samples)
+    return BlockResult(
+        ops=reps * backlog,
+        timed_ns=sum(drains),
+        tasks=tasks,
+        samples=samples,
+        block_values={"drain_ns_per_task": statistics.median(per_task)},
+    )

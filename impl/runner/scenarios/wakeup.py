@@ -3,7 +3,8 @@
 - running: the loop is held provably busy inside a task (blocked on a release
   signal) while N submits are timed; then released, drained, verified.
 - sleeping: an idle round trip; before every submit the loop is parked
-  (waited for, untimed, until it reports SLEEPING), so every op pays a wake.
+  (waited for, untimed, until it reports SLEEPING) and left asleep for
+  ``idle_us`` (the declared idle gap), so every op pays a wake.
   The wake syscalls per op (what the study wanted and never measured) come
   from the counters recorded per block.
 - burst: groups of 100 submits, each group awaited (its last task signals),
@@ -21,6 +22,7 @@ from typing import Any
 from impl.base import EventLoop, LoopState
 from impl.registry import ImplSpec
 from impl.runner.scenarios._common import (
+    MIN_ROUND_TRIPS,
     BlockResult,
     Hold,
     Marker,
@@ -29,10 +31,10 @@ from impl.runner.scenarios._common import (
     perf_ns,
     run_bursts,
     timed_round_trips,
-    wait_parked,
 )
 
 GROUP = 100
+MIN_OPS = MIN_ROUND_TRIPS
 
 
 def step(params: Mapping[str, Any]) -> int:
@@ -46,7 +48,7 @@ def run_block(
     if mode == "running":
         return _running(loop, loops)
     if mode == "sleeping":
-        return _sleeping(loop, loops)
+        return timed_round_trips(loop, loops, "wakeup sleeping", idle_us=int(params["idle_us"]))
     return _burst(loop, loops)
 
 
@@ -71,19 +73,6 @@ def _running(loop: EventLoop, loops: int) -> BlockResult:
     await_count(ticks, loops + 1, "wakeup running drain")
     return BlockResult(
         ops=loops, timed_ns=t1 - t0, tasks=loops + 2, notes={"sleeping_while_held": not_running}
-    )
-
-
-def _sleeping(loop: EventLoop, loops: int) -> BlockResult:
-    latencies, unparked = timed_round_trips(
-        loop, loops, "wakeup sleeping", before=lambda: wait_parked(loop)
-    )
-    return BlockResult(
-        ops=loops,
-        timed_ns=sum(latencies),
-        tasks=loops,
-        samples={"latency_ns": latencies},
-        notes={"not_parked": unparked},
     )
 
 

@@ -1,0 +1,98 @@
+"""What else the machine did while a block ran (methodology.md, "Record foreign load per block").
+
+Read in the measuring process just before and just after each block:
+the machine's busy CPU time (``/proc/stat``, all CPUs, steal included: a
+neighbouring VM is foreign load too), this process's own CPU time
+(``resource.getrusage``, all its threads), CPU pressure
+(``/proc/pressure/cpu``, "some" total, where the kernel has PSI), the load
+average and the garbage collector's collection count. The foreign CPU share
+is ``(machine busy - own) / machine capacity`` over the interval, clamped to
+[0, 1]; ``/proc/stat`` counts in clock ticks (usually 10 ms), so a 100 ms
+block on 2 CPUs resolves the share to about 5 %.
+
+Standard library only: the measuring children import it.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_STAT = Path("/proc/stat")
+_PRESSURE = Path("/proc/pressure/cpu")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Counters at one instant (seconds unless named otherwise)."""
+
+    wall: float
+    unix: float
+    busy: float | None  # machine busy CPU seconds since boot, None without /proc/stat
+    total: float | None  # machine busy + idle CPU seconds since boot
+    own: float  # this process's user + system CPU seconds
+    pressure_us: int | None  # /proc/pressure/cpu "some total", microseconds
+    gc_collections: int
+
+
+def _cpu_times() -> tuple[float, float] | tuple[None, None]:
+    try:
+        first = _STAT.read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None, None
+    # cpu user nice system idle iowait irq softirq steal [guest guest_nice: inside user]
+    vals = [int(x) for x in first[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = vals + [0] * (8 - len(vals))
+    busy = user + nice + system + irq + softirq + steal
+    return busy / _HZ, (busy + idle + iowait) / _HZ
+
+
+def _pressure_us() -> int | None:
+    try:
+        for line in _PRESSURE.read_text().splitlines():
+            if line.startswith("some"):
+                return int(line.rsplit("total=", 1)[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return None
+
+
+def snapshot() -> Snapshot:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    busy, total = _cpu_times()
+    return Snapshot(
+        wall=time.monotonic(),
+        unix=time.time(),
+        busy=busy,
+        total=total,
+        own=usage.ru_utime + usage.ru_stime,
+        pressure_us=_pressure_us(),
+        gc_collections=sum(s["collections"] for s in gc.get_stats()),
+    )
+
+
+def conditions(before: Snapshot, after: Snapshot) -> dict[str, float]:
+    """The block's ``env.*`` values (impl.contract): foreign share, pressure, load, GC, start.
+
+    A value the machine cannot provide (no /proc/stat, no PSI) is left out.
+    """
+    out: dict[str, float] = {
+        "env.block_start": before.unix,
+        "env.gc_collections": float(after.gc_collections - before.gc_collections),
+    }
+    if before.busy is not None and after.busy is not None:
+        capacity = after.total - before.total
+        foreign = (after.busy - before.busy) - (after.own - before.own)
+        out["env.foreign_cpu"] = min(1.0, max(0.0, foreign / capacity)) if capacity > 0 else 0.0
+    if before.pressure_us is not None and after.pressure_us is not None:
+        out["env.cpu_pressure_ns"] = float(max(0, after.pressure_us - before.pressure_us) * 1000)
+    try:
+        out["env.loadavg"] = os.getloadavg()[0]
+    except OSError:
+        pass
+    return out

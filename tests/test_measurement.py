@@ -1,0 +1,192 @@
+"""Measurement that holds on a shared machine (issue 9): real blocks, foreign load, one lock.
+
+These run the runner's child-side code in this process (BlockRunner,
+measure_process) or the runner itself, on small settings; no assertion is
+about speed, only about what was measured and recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from impl import contract
+from impl.runner import machine, machine_lock
+from impl.runner.cell import quality
+from impl.runner.measure import SHORT_BLOCK_NS, BlockRunner, measure_process
+from impl.runner.request import CellRequest, resolve
+from impl.runner.scenarios._common import BlockResult
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cell(**kw):
+    base = dict(impl="baseline", scenario="submit_contention", params={"producers": 1},
+                processes=1, blocks=1, warmups=0, target_block_ms=30)
+    return resolve(CellRequest(**{**base, **kw}))
+
+
+class _SlowSetUp:
+    """A scenario whose untimed part (20 ms a block) dwarfs its timed part (2 us per op)."""
+
+    @staticmethod
+    def step(params):
+        return 1
+
+    @staticmethod
+    def run_block(loop, params, loops, spec):
+        time.sleep(0.02)  # set-up and tear-down: never on the clock
+        return BlockResult(ops=loops, timed_ns=loops * 2_000, tasks=0)
+
+
+def test_calibration_reaches_the_target_on_the_timed_region():
+    cell = _cell()
+    runner = BlockRunner(cell)
+    runner.module = _SlowSetUp()
+    cal = runner.calibrate()
+    target = max(30e6, 20 * sys.getswitchinterval() * 1e9)
+    assert cal["target_ns"] == target
+    # timed region = loops x 2 us: the size is set by it, not by the 20 ms of set-up
+    assert cal["loops"] * 2_000 >= target
+    assert cal["confirm"][-1][1] >= target and not cal["missed"]
+    # a wall-clock calibration would have stopped at the first step (20 ms >= ...)
+    assert cal["steps"][0][1] < target
+
+
+def test_calibration_that_cannot_reach_the_target_is_recorded():
+    class Capped(_SlowSetUp):
+        @staticmethod
+        def run_block(loop, params, loops, spec):
+            return BlockResult(ops=loops, timed_ns=min(loops, 64) * 1_000, tasks=0)
+
+    cell = _cell()
+    runner = BlockRunner(cell)
+    runner.module = Capped()
+    runner_max = 1 << 12
+    import impl.runner.measure as measure
+
+    old = measure.MAX_LOOPS
+    measure.MAX_LOOPS = runner_max
+    try:
+        cal = runner.calibrate()
+    finally:
+        measure.MAX_LOOPS = old
+    assert cal["missed"]
+
+
+def _result(timed_ns, *, disturbed=False, missed=False, process=0):
+    block = {"warmup": False, "timed_ns": timed_ns}
+    cal = {"missed": missed, "confirm": [[64, timed_ns]], "target_ns": 1e8, "loops": 64}
+    return {"process": process, "blocks": [block], "disturbed": disturbed, "discarded": [],
+            "calibration": cal if process == 0 else None}
+
+
+def test_sub_millisecond_blocks_and_a_missed_calibration_fail_quality():
+    cell = dataclasses.replace(_cell(), processes=2)
+    ok = quality(cell, [_result(2e8), _result(2e8, process=1)])
+    assert ok["failures"] == []
+    short = quality(cell, [_result(2e8), _result(SHORT_BLOCK_NS - 1, process=1)])
+    assert [f["kind"] for f in short["failures"]] == ["short_blocks"]
+    missed = quality(cell, [_result(2e8, missed=True), _result(2e8, process=1)])
+    assert [f["kind"] for f in missed["failures"]] == ["calibration_missed"]
+    busy = quality(cell, [_result(2e8), _result(2e8, process=1, disturbed=True)])
+    assert [f["kind"] for f in busy["failures"]] == ["machine_busy"]
+    assert "1 of 2 processes" in busy["failures"][0]["text"]
+    assert set(f["kind"] for f in busy["failures"]) <= set(contract.QUALITY_KINDS)
+
+
+def _spinners(n: int) -> list[subprocess.Popen]:
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        p.kill()
+        p.wait(timeout=10)
+
+
+def test_foreign_load_is_measured():
+    if not Path("/proc/stat").exists():
+        pytest.skip("needs /proc/stat")
+    quiet_before = machine.snapshot()
+    time.sleep(0.3)
+    quiet = machine.conditions(quiet_before, machine.snapshot())
+    procs = _spinners(os.cpu_count() or 2)  # every CPU busy with someone else's work
+    try:
+        time.sleep(0.2)
+        before = machine.snapshot()
+        time.sleep(0.5)
+        busy = machine.conditions(before, machine.snapshot())
+    finally:
+        _stop(procs)
+    assert busy["env.foreign_cpu"] > 0.6, busy
+    assert busy["env.foreign_cpu"] > quiet["env.foreign_cpu"]
+    assert busy["env.block_start"] == pytest.approx(before.unix)
+
+
+def test_a_block_under_foreign_load_is_discarded_and_remeasured():
+    if not Path("/proc/stat").exists():
+        pytest.skip("needs /proc/stat")
+    cell = dataclasses.replace(_cell(), blocks=1, max_foreign_cpu=0.3)
+    procs = _spinners(os.cpu_count() or 2)
+    try:
+        time.sleep(0.2)
+        result = measure_process(cell, 0, loops=20_000)
+    finally:
+        _stop(procs)
+    assert result["discarded"], "a block beside spinning processes was kept"
+    assert all(d["foreign_cpu"] > 0.3 for d in result["discarded"])
+    # bounded: at most `blocks` re-measures, then the process says it is disturbed
+    assert len(result["discarded"]) <= cell.blocks + 1
+    assert result["disturbed"] == (len(result["blocks"]) < cell.blocks)
+    measured = [b for b in result["blocks"] if not b["warmup"]]
+    assert all(b["env"]["env.foreign_cpu"] <= 0.3 for b in measured)
+
+
+def test_the_machine_lock_excludes_a_second_holder(tmp_path, monkeypatch):
+    monkeypatch.setenv(machine_lock.LOCK_ENV, str(tmp_path / "m.lock"))
+    fd, waited = machine_lock.acquire(1.0)
+    try:
+        code = (
+            "import sys; from impl.runner import machine_lock as m\n"
+            "try:\n    m.acquire(0.3)\nexcept m.MachineBusyError as e:\n    print('busy', e)\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env={**os.environ}, cwd=ROOT, timeout=60)
+        assert done.stdout.startswith("busy"), done.stdout + done.stderr
+    finally:
+        os.close(fd)
+    again, _ = machine_lock.acquire(1.0)  # released by closing: free again
+    os.close(again)
+
+
+@pytest.mark.slow
+def test_two_runners_at_once_never_measure_at_the_same_time(tmp_path, monkeypatch):
+    """Started together (as two Snakemake runs would), their processes take turns."""
+    monkeypatch.setenv(machine_lock.LOCK_ENV, str(tmp_path / "m.lock"))
+    outs = [tmp_path / f"c{i}.parquet" for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "impl.runner", "--impl", name, "--scenario", "round_trip",
+             "--processes", "3", "--blocks", "1", "--warmups", "0", "--target-block-ms", "20",
+             "--out", str(out)],
+            cwd=ROOT, env={**os.environ}, stderr=subprocess.PIPE, text=True)
+        for name, out in zip(("baseline", "main"), outs, strict=True)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err
+    spans = []
+    for out in outs:
+        meta = next(iter(contract.cells_metadata(pq.read_schema(out).metadata).values()))
+        spans += [(p["start"], p["end"]) for p in meta["processes_measured"]]
+    spans.sort()
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert start >= end, f"two measuring processes overlapped: {spans}"
