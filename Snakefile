@@ -1,5 +1,6 @@
-# eventloop-tournament: benchmark every (implementation x scenario x parameter) cell,
-# aggregate, and render report/SUMMARY.md. Logic lives in impl/pipeline (tested);
+# eventloop-tournament: benchmark every (implementation x scenario x parameter) cell in
+# interleaved rounds, aggregate, and render the profile's SUMMARY.md (report/ for the
+# default profile, report/PROFILE/ otherwise). Logic lives in impl/pipeline (tested);
 # this file and workflow/rules/*.smk only wire it up. See README, section "Pipeline".
 #
 #   snakemake --cores 10                          # the study (config.yaml, profile: full)
@@ -21,7 +22,7 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        "report/SUMMARY.md",
+        f"{LAYOUT.report}/SUMMARY.md",
 
 
 onerror:

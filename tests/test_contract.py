@@ -62,7 +62,7 @@ def test_every_part_names_a_cell_the_same_way(tmp_path):
     assert runner_cell.cell_id == pipe_cell.cell_id == "m/submit_contention/producers=8"
     fixture = syn.cell_path(tmp_path, "m", "submit_contention", runner_cell.params)
     assert fixture.relative_to(tmp_path).as_posix() == "cells/" + Path(
-        pipe_cell.output).relative_to(cellmod.CELLS_DIR).as_posix()
+        pipe_cell.output).relative_to(pipe_cell.layout.cells).as_posix()
 
 
 def test_metric_catalogue():

@@ -46,12 +46,10 @@ def test_real_config_sizes(config):
     assert {c.scenario for c in quick} == set(config["scenarios"])
 
 
-def test_cells_are_interleaved_and_prioritised(config):
+def test_every_round_job_has_its_own_priority(config):
     cells = check_config(config, SCHEMA)
-    prios = [c.priority for c in cells]
-    assert prios == sorted(prios, reverse=True) and len(set(prios)) == len(prios)
-    labels = [c.label for c in cells[:7]]
-    assert len(set(labels)) == 7, "the first round must visit every main label once"
+    prios = [p for c in cells for p in c.priorities]
+    assert len(set(prios)) == len(prios) == len(cells) * cells[0].rounds
 
 
 def test_controls_and_budget_scenarios(config):
@@ -68,8 +66,29 @@ def test_cell_ids_paths_and_specs(config):
     for cid, cell in cells.items():
         label, scenario, rest = cid.split("/", 2)
         assert (label, scenario) == (cell.label, cell.scenario)
-        assert cell.output == f"results/cells/{label}/{scenario}/{rest or 'default'}.parquet"
+        assert cell.output == f"results/quick/cells/{label}/{scenario}/{rest}.parquet"
+        assert cell.round_outputs == [
+            f"results/quick/rounds/{label}/{scenario}/{rest}/r{r}.json"
+            for r in range(config["profiles"]["quick"]["rounds"])
+        ]
+        assert cell.round_log(0) == f"logs/quick/rounds/{label}/{scenario}/{rest}/r0.log"
         assert "timeout" not in json.dumps(cell.spec("h"))
+
+
+def test_rounds_run_in_order_shuffled_inside(config):
+    """Priorities: all of round r before any of round r+1; a seeded shuffle inside a round."""
+    cells = check_config(config, SCHEMA)
+    rounds = config["profiles"][config["profile"]]["rounds"]
+    assert rounds > 1 and all(len(c.priorities) == rounds for c in cells)
+    for r in range(rounds - 1):
+        assert min(c.priorities[r] for c in cells) > max(c.priorities[r + 1] for c in cells)
+    order = [sorted(cells, key=lambda c, r=r: -c.priorities[r]) for r in range(rounds)]
+    assert order[0] != order[1]  # shuffled anew each round
+    again = check_config(copy.deepcopy(config), SCHEMA)
+    assert [c.priorities for c in again] == [c.priorities for c in cells]  # seeded
+    # each round job runs its share of the profile's processes
+    assert {c.profile["processes"] for c in cells} == {
+        config["profiles"][config["profile"]]["processes"] // rounds}
 
 
 def test_cell_id_is_the_runners_one_definition(config):
@@ -239,19 +258,22 @@ def test_runner_command():
 # --- failures, summary dependencies, aggregation ------------------------------------------
 
 def test_collect_failures(tmp_path):
-    cells = [cellmod.Cell("a", "baseline", {}, "round_trip", {}, 10.0),
-             cellmod.Cell("b", "baseline", {}, "round_trip", {}, 10.0),
-             cellmod.Cell("c", "baseline", {}, "round_trip", {}, 10.0)]
-    (tmp_path / cells[0].output).parent.mkdir(parents=True)
-    (tmp_path / cells[0].output).write_text("x")
-    log = tmp_path / cells[1].log
+    cells = [cellmod.Cell(name, "baseline", {}, "round_trip", {}, 10.0, rounds=2)
+             for name in ("a", "b", "c")]
+    for cell, rounds in ((cells[0], (0, 1)), (cells[1], (0,))):  # b: round 1 failed
+        for r in rounds:
+            (tmp_path / cell.round_output(r)).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / cell.round_output(r)).write_text("{}")
+    log = tmp_path / cells[1].round_log(1)
     log.parent.mkdir(parents=True)
     log.write_text('boom\nSTATUS {"status": "timeout", "returncode": 124, "seconds": 3, '
                    '"reason": "watchdog fired"}\n')
     failed = {f["label"]: f for f in collect_failures(cells, tmp_path)}
     assert set(failed) == {"b", "c"}
-    assert failed["b"]["status"] == "timeout" and failed["b"]["reason"] == "watchdog fired"
-    assert failed["c"]["status"] == "missing"
+    assert failed["b"]["status"] == "timeout"
+    assert failed["b"]["reason"] == "round 1: watchdog fired"
+    assert failed["b"]["log"] == cells[1].round_log(1)
+    assert failed["c"]["status"] == "missing" and "rounds missing: [0, 1]" in failed["c"]["reason"]
 
 
 def _table(cell_id: str, n: int = 3) -> pa.Table:

@@ -1,8 +1,10 @@
-"""Concatenate the cell files into results/all.parquet, checked and written atomically.
+"""Rounds -> cell files -> all.parquet, checked and written atomically.
 
-One file per cell keeps reruns cheap (only failed or invalidated cells are
-measured again); the summary and ad-hoc queries want one table, so this
-step concatenates them. It refuses a file that breaks the contract
+The pipeline measures each cell in rounds (one JSON record per round job, so a
+rerun remeasures only the rounds that failed); this step turns each cell's
+records into its Parquet file (``impl.runner.cell.table_from_rounds``) and
+concatenates the cells into ``all.parquet`` for the summary and ad-hoc
+queries. It refuses a file that breaks the contract
 (impl.contract, checked by impl.runner.schema) instead of passing a broken
 table on, and keeps every cell's metadata blob (under
 ``impl.contract.CELLS_METADATA_KEY``), so all.parquet alone is enough for the
@@ -39,6 +41,47 @@ def check_table(table: pa.Table, source: str, expected_cell_id: str | None = Non
                 f"{source}: cell_id {sorted(ids)} does not match the pipeline's "
                 f"{expected_cell_id!r}"
             )
+
+
+def read_rounds(paths: Iterable[str | Path]) -> list[dict]:
+    """A cell's round records; AggregateError naming an unreadable file."""
+    records = []
+    for path in paths:
+        try:
+            records.append(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as exc:
+            raise AggregateError(
+                f"{path}: not a readable round record ({exc}); "
+                "delete it and rerun to remeasure that round"
+            ) from None
+    return records
+
+
+def cell_table(round_files: Iterable[str | Path]) -> pa.Table:
+    """One cell's table from its round records (impl.runner.cell.table_from_rounds)."""
+    from impl.runner.cell import table_from_rounds
+    from impl.runner.measure import CellFailedError
+
+    files = [str(p) for p in round_files]
+    try:
+        return table_from_rounds(read_rounds(files))
+    except CellFailedError as exc:
+        raise AggregateError(f"{files[0]}: {exc}") from None
+
+
+def aggregate_rounds(
+    rounds_per_cell: list[list[str | Path]],
+    cell_outputs: list[str | Path],
+    out: str | Path,
+    expected_ids: list[str] | None = None,
+) -> pa.Table:
+    """Write each cell's Parquet file from its rounds, then ``out`` from all cells."""
+    ids = expected_ids if expected_ids is not None else [None] * len(cell_outputs)
+    for files, target, cell_id in zip(rounds_per_cell, cell_outputs, ids, strict=True):
+        table = cell_table(files)
+        check_table(table, str(files[0]), cell_id)
+        contract.write_atomic(target, lambda fh, t=table: pq.write_table(t, fh))
+    return aggregate(cell_outputs, out, ids)
 
 
 def aggregate(

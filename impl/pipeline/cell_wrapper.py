@@ -54,7 +54,12 @@ def config_hash(spec: Mapping[str, Any]) -> str:
 
 
 def runner_command(
-    spec: Mapping[str, Any], out: str, timeout_s: float, seed: int | None = None
+    spec: Mapping[str, Any],
+    out: str,
+    timeout_s: float,
+    seed: int | None = None,
+    round_index: int | None = None,
+    loops_from: str | None = None,
 ) -> list[str]:
     """The ``python -m impl.runner`` command line for a cell spec (contracts section 2)."""
     from impl.runner.request import flag_of  # our code, no third-party import
@@ -75,6 +80,10 @@ def runner_command(
     cmd += ["--timeout", _fmt(timeout_s)]
     if seed is not None:
         cmd += ["--seed", str(seed)]
+    if round_index is not None:
+        cmd += ["--round", str(round_index)]
+    if loops_from:
+        cmd += ["--loops-from", loops_from]
     cmd += ["--config-hash", config_hash(spec), "--out", out]
     return cmd
 
@@ -218,6 +227,7 @@ def run_wrapped(
     timeout_s: float,
     grace_s: float | None = None,
     env: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run ``cmd`` in a new process group; return (and append to the log) the status record."""
     log_path = Path(log_path)
@@ -295,6 +305,7 @@ def run_wrapped(
         "started": started,
         "finished": time.time(),
         "host": socket.gethostname(),
+        **(extra or {}),
     }
     with open(log_path, "a", encoding="utf-8") as log:
         log.write("\n" + STATUS_PREFIX + json.dumps(record, sort_keys=True) + "\n")
@@ -336,15 +347,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, required=True, help="the scenario's timeout_s")
     parser.add_argument("--grace", type=float, default=None, help="backstop margin (seconds)")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--round", type=int, default=None, help="measure this round only")
+    parser.add_argument("--loops-from", nargs="*", default=[],
+                        help="round 0's record (rounds > 0 reuse its block size)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--log", required=True)
     parser.add_argument("cmd", nargs="*", help="run this instead of the runner (tests)")
     args = parser.parse_args(argv)
     spec = json.loads(args.spec)
-    cmd = args.cmd or runner_command(spec, args.out, args.timeout, args.seed)
+    cmd = args.cmd or runner_command(spec, args.out, args.timeout, args.seed, args.round,
+                                     (args.loops_from or [None])[0])
     record = run_wrapped(
         cmd, cell_id=spec["cell_id"], log_path=args.log, out_path=args.out,
         timeout_s=args.timeout, grace_s=args.grace,
+        extra=None if args.round is None else {"round": args.round},
     )
     return exit_code(record)
 

@@ -1,8 +1,17 @@
-"""Expand the config into cells: one (label, scenario, parameter point) each.
+"""Expand the config into cells (label, scenario, parameter point) and their rounds.
 
 Everything Snakemake needs per cell (id, file names, the runner's arguments,
-the timeout, a scheduling priority) is computed here once, so the Snakefile
-only looks values up and the expansion can be unit-tested without Snakemake.
+the timeout, the scheduling priority of each round) is computed here once, so
+the Snakefile only looks values up and the expansion can be unit-tested
+without Snakemake.
+
+A cell's processes (the replicates) are measured in ``rounds``: one job per
+(cell, round), each running ``processes / rounds`` fresh processes. Every
+round of every cell is scheduled before any job of the next round, in a
+seeded random order inside the round (randomized multiple interleaved
+trials, Abedi and Brecht, ICPE 2017), so drift and noisy neighbours hit all
+compared cells alike. Each profile has its own results, logs and report
+(``Layout``), so switching profiles remeasures nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ import hashlib
 import importlib.util
 import itertools
 import json
+import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +30,41 @@ from impl.contract import cell_id, param_str
 from impl.runner import scenarios
 from impl.runner.request import PROFILE_SETTINGS
 
-CELLS_DIR = "results/cells"
-LOGS_DIR = "logs/cells"
+#: the profile whose summary is report/SUMMARY.md; any other profile's goes to report/NAME/
+MAIN_PROFILE = "full"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where one profile's files go: results, logs and report never mix across profiles."""
+
+    profile: str
+
+    @property
+    def results(self) -> str:
+        return f"results/{self.profile}"
+
+    @property
+    def cells(self) -> str:
+        return f"{self.results}/cells"
+
+    @property
+    def rounds(self) -> str:
+        return f"{self.results}/rounds"
+
+    @property
+    def all_parquet(self) -> str:
+        return f"{self.results}/all.parquet"
+
+    @property
+    def logs(self) -> str:
+        return f"logs/{self.profile}"
+
+    @property
+    def report(self) -> str:
+        return "report" if self.profile == MAIN_PROFILE else f"report/{self.profile}"
+
+
 #: scenario requirement: only designs whose capabilities declare budget parameters
 REQUIRES_BUDGET = "budget_params"
 
@@ -35,7 +78,10 @@ class Cell:
     params: dict[str, Any]
     timeout_s: float
     profile: dict[str, Any] = field(default_factory=dict)
-    priority: int = 0
+    rounds: int = 1
+    layout: Layout = Layout(MAIN_PROFILE)
+    #: round -> Snakemake priority (higher runs first)
+    priorities: tuple[int, ...] = ()
 
     @property
     def paramstr(self) -> str:
@@ -48,11 +94,18 @@ class Cell:
 
     @property
     def output(self) -> str:
-        return f"{CELLS_DIR}/{self.label}/{self.scenario}/{self.paramstr}.parquet"
+        """The cell's Parquet file (written by the aggregation from its rounds)."""
+        return f"{self.layout.cells}/{self.label}/{self.scenario}/{self.paramstr}.parquet"
+
+    def round_output(self, r: int) -> str:
+        return f"{self.layout.rounds}/{self.label}/{self.scenario}/{self.paramstr}/r{r}.json"
+
+    def round_log(self, r: int) -> str:
+        return f"{self.layout.logs}/rounds/{self.label}/{self.scenario}/{self.paramstr}/r{r}.log"
 
     @property
-    def log(self) -> str:
-        return f"{LOGS_DIR}/{self.label}/{self.scenario}/{self.paramstr}.log"
+    def round_outputs(self) -> list[str]:
+        return [self.round_output(r) for r in range(self.rounds)]
 
     def expected(self) -> dict[str, Any]:
         """The ``expected_cells`` entry of contracts section 5."""
@@ -88,8 +141,17 @@ def _grid_points(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
 
 
 def profile_settings(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    name = config.get("profile", "full")
+    name = config.get("profile", MAIN_PROFILE)
     return name, dict(config["profiles"][name])
+
+
+def layout(config: Mapping[str, Any]) -> Layout:
+    return Layout(profile_settings(config)[0])
+
+
+def rounds_of(prof: Mapping[str, Any]) -> int:
+    """How many rounds a profile splits each cell's processes into (default: 1)."""
+    return int(prof.get("rounds", 1))
 
 
 def scenario_grid(config: Mapping[str, Any], scenario: str) -> dict[str, list[Any]]:
@@ -127,17 +189,21 @@ def labels_for(
 
 
 def expand(config: Mapping[str, Any], budget_designs: Iterable[str] = ()) -> list[Cell]:
-    """Every cell of the study, in an order that interleaves implementations.
+    """Every cell of the study with the priority of each of its rounds.
 
-    The order is round-robin over labels (cell k of every label before cell
-    k+1 of any), so slow drift of a shared machine spreads over all designs
-    instead of favouring the ones measured first. ``priority`` encodes that
-    order for Snakemake's scheduler (higher runs first).
+    Round r of every cell runs before round r+1 of any (rounds in order), in a
+    random order inside the round seeded by the config's ``seed``, so the
+    replicates of compared cells interleave over the whole run. Each round
+    job runs ``processes / rounds`` processes (the profile's ``processes`` is
+    the total per cell).
     """
     budget_designs = list(budget_designs)
     prof_name, prof = profile_settings(config)
+    rounds = rounds_of(prof)
+    where = Layout(prof_name)
     # the profile's run settings are passed to the runner and tracked: changing them reruns cells
     profile = {"name": prof_name, **{k: prof[k] for k in PROFILE_SETTINGS if k in prof}}
+    profile["processes"] = int(prof["processes"]) // rounds  # per round job
     per_label: dict[str, list[Cell]] = {}
     for scenario, entry in config["scenarios"].items():
         points = _grid_points(scenario_grid(config, scenario))
@@ -155,19 +221,26 @@ def expand(config: Mapping[str, Any], budget_designs: Iterable[str] = ()) -> lis
                         params=point,
                         timeout_s=float(entry["timeout_s"]),
                         profile=profile,
+                        rounds=rounds,
+                        layout=where,
                     )
                 )
     ordered: list[Cell] = []
     for row in itertools.zip_longest(*per_label.values()):
         ordered.extend(c for c in row if c is not None)
     n = len(ordered)
-    return [
-        Cell(**{**c.__dict__, "priority": n - i}) for i, c in enumerate(ordered)
-    ]
+    rng = random.Random(int(config.get("seed", 1)))
+    priorities: dict[str, list[int]] = {c.cell_id: [] for c in ordered}
+    for r in range(rounds):
+        order = list(ordered)
+        rng.shuffle(order)
+        for k, c in enumerate(order):
+            priorities[c.cell_id].append((rounds - r) * n - k)
+    return [Cell(**{**c.__dict__, "priorities": tuple(priorities[c.cell_id])}) for c in ordered]
 
 
 def by_id(cells: Iterable[Cell]) -> dict[tuple[str, str, str], Cell]:
-    """Index by the wildcards of the cell rule (label, scenario, paramstr)."""
+    """Index by the wildcards of the round rule (label, scenario, paramstr)."""
     return {(c.label, c.scenario, c.paramstr): c for c in cells}
 
 

@@ -82,6 +82,12 @@ def check_semantics(config: Mapping[str, Any]) -> None:
             f"; allowed: {', '.join(config['profiles'])}"
         )
     for name, preset in config["profiles"].items():
+        rounds = preset.get("rounds", 1)
+        if preset["processes"] % rounds:
+            raise ConfigError(
+                f"config: profiles.{name}.rounds: {rounds} does not divide processes "
+                f"({preset['processes']}); allowed: a divisor of processes"
+            )
         for key in PROFILE_SETTINGS:  # the runner's own limits, not a copy of them
             if key not in preset:
                 continue  # required ones are the schema's business; the rest have defaults

@@ -1,9 +1,9 @@
 """What went wrong in a run, for the onerror hook's partial summary.
 
-A failed cell leaves no output but keeps its log with the wrapper's status
-record; a cell that never ran (Ctrl-C, the run stopped) has neither. Both
-are listed, so the partial summary can say which hypotheses need a retest
-and why.
+A failed round leaves no output but keeps its log with the wrapper's status
+record; a round that never ran (Ctrl-C, the run stopped) has neither. A cell
+with any such round is listed, with the first failed round's status and
+reason, so the partial summary can say which hypotheses need a retest and why.
 """
 
 from __future__ import annotations
@@ -16,14 +16,21 @@ from impl.pipeline.cell_wrapper import read_status
 from impl.pipeline.cells import Cell
 
 
+def _missing_rounds(cell: Cell, root: Path) -> list[int]:
+    return [r for r in range(cell.rounds) if not (root / cell.round_output(r)).is_file()]
+
+
 def collect_failures(cells: Iterable[Cell], root: str | Path = ".") -> list[dict[str, Any]]:
-    """One ``failed_cells`` entry (contracts section 5) per cell without an output file."""
+    """One ``failed_cells`` entry (contracts section 5) per cell with a round missing."""
     root = Path(root)
     failed = []
     for cell in cells:
-        if (root / cell.output).is_file():
+        missing = _missing_rounds(cell, root)
+        if not missing:
             continue
-        record = read_status(root / cell.log) or {}
+        records = [(r, read_status(root / cell.round_log(r)) or {}) for r in missing]
+        bad = [(r, rec) for r, rec in records if rec.get("status") not in (None, "ok")]
+        r, record = bad[0] if bad else records[0]
         status = record.get("status")
         if status in (None, "ok"):
             status, reason = "missing", (
@@ -32,19 +39,21 @@ def collect_failures(cells: Iterable[Cell], root: str | Path = ".") -> list[dict
             )
         else:
             reason = record.get("reason", "")
+        rounds = f"round {r}" + (f" (rounds missing: {missing})" if len(missing) > 1 else "")
         failed.append(
             {
                 **cell.expected(),
                 "status": status,
                 "returncode": record.get("returncode"),
                 "seconds": record.get("seconds"),
-                "reason": reason,
-                "log": cell.log,
+                "reason": f"{rounds}: {reason}" if cell.rounds > 1 else reason,
+                "log": cell.round_log(r),
             }
         )
     return failed
 
 
-def existing_outputs(cells: Iterable[Cell], root: str | Path = ".") -> list[Path]:
+def complete_cells(cells: Iterable[Cell], root: str | Path = ".") -> list[Cell]:
+    """The cells whose every round was measured."""
     root = Path(root)
-    return [root / c.output for c in cells if (root / c.output).is_file()]
+    return [c for c in cells if not _missing_rounds(c, root)]

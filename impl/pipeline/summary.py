@@ -46,3 +46,35 @@ def render(
         for stale in report_dir.glob(Path(PARTIAL_NAME).stem + "*"):
             stale.unlink(missing_ok=True)
     return Path(written)
+
+
+def render_partial(
+    cells: list[Any], config: Mapping[str, Any], report_dir: str | Path, root: str | Path = "."
+) -> tuple[Path, list[dict[str, Any]]]:
+    """The onerror hook's summary: complete cells assembled from their rounds, the rest failed.
+
+    Returns the partial summary's path and the failed cells. A cell whose
+    round records cannot be assembled (a corrupt file) is listed as failed too.
+    """
+    import tempfile
+
+    from impl.pipeline.aggregate import AggregateError, cell_table
+    from impl.pipeline.failures import collect_failures, complete_cells
+    from impl.runner.parquet_io import write_table
+
+    root = Path(root)
+    failed = collect_failures(cells, root)
+    with tempfile.TemporaryDirectory(prefix="elt-partial-") as tmp:
+        files = []
+        for i, cell in enumerate(complete_cells(cells, root)):
+            try:
+                table = cell_table([root / p for p in cell.round_outputs])
+            except AggregateError as exc:
+                failed.append({**cell.expected(), "status": "crashed", "returncode": None,
+                               "seconds": None, "reason": str(exc), "log": ""})
+                continue
+            files.append(write_table(table, Path(tmp) / f"{i}.parquet"))
+        path = render(all_parquet=None, cell_files=files, config=config, report_dir=report_dir,
+                      expected_cells=[c.expected() for c in cells], failed_cells=failed,
+                      partial=True)
+    return path, failed

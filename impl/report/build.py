@@ -20,6 +20,7 @@ from impl.report import fmt, plots, render
 from impl.report import hypotheses as hyp
 from impl.report import load as ld
 from impl.report import stats as st
+from impl.runner.measure import MIN_SWITCH_INTERVALS, SHORT_BLOCK_NS
 
 _FAILED_STATUSES = ("crashed", "timeout", "bad_input", "missing")
 
@@ -100,6 +101,16 @@ def _cell_metrics(m: ld.Measurements, cid: str) -> dict[str, dict]:
     return out
 
 
+def _quality_totals(doc_cells: dict) -> dict:
+    """Blocks discarded for foreign load, processes replaced, blocks under 1 ms: whole run."""
+    qs = [c.get("quality") or {} for c in doc_cells.values()]
+    return {
+        "blocks_discarded": sum(len(q.get("discarded_blocks", [])) for q in qs),
+        "processes_replaced": sum(len(q.get("disturbed_processes", [])) for q in qs),
+        "blocks_under_1ms": sum(int(q.get("blocks_under_1ms", 0)) for q in qs),
+    }
+
+
 def _conditions(m: ld.Measurements, cid: str) -> dict:
     """Median and maximum of each ``env.*`` metric over the cell's measured blocks."""
     rows = m.of_cell(cid)
@@ -116,8 +127,8 @@ def _platform(m: ld.Measurements, doc_cells: dict) -> dict:
     fields = ("date", "host", "cpu_model", "cpu_count", "os", "platform", "python_version",
               "python_implementation", "switch_interval_s", "timer_resolution_ns", "gc_enabled",
               "git_commit", "git_dirty", "profile", "processes", "blocks", "warmups",
-              "target_block_ms", "percentile_method", "seed", "snakemake_version",
-              "config_hash")
+              "target_block_ms", "rounds", "max_foreign_cpu", "percentile_method", "seed",
+              "snakemake_version", "config_hash")
     out: dict[str, list] = {}
     for f in fields:
         vals = []
@@ -280,6 +291,9 @@ def build_summary(
                 "n_resamples": cmp.N_RESAMPLES,
                 "seed": seed,
                 "ops_per_s_numerator": 1e9,
+                # the runner's block rules, quoted by the methodology section
+                "min_switch_intervals": MIN_SWITCH_INTERVALS,
+                "short_block_ns": SHORT_BLOCK_NS,
             },
             "platform": _platform(m, doc_cells),
             "run": {
@@ -288,6 +302,7 @@ def build_summary(
                 "n_ok": sum(c["status"] == "ok" for c in doc_cells.values()),
                 "n_failed": sum(c["status"] != "ok" for c in doc_cells.values()),
                 "warmup_rows_dropped": m.warmup_rows_dropped,
+                **_quality_totals(doc_cells),
                 "rows": len(m.rows),
                 "inputs": inputs,
                 "n_inputs": len(inputs),

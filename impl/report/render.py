@@ -355,6 +355,8 @@ def _platform(d: Doc) -> dict:
         "profile": d.texts(*p, "profile"), "processes": d.texts(*p, "processes"),
         "blocks": d.texts(*p, "blocks"), "warmups": d.texts(*p, "warmups"),
         "target_block_ms": d.texts(*p, "target_block_ms"),
+        "rounds": d.texts(*p, "rounds"),
+        "max_foreign_cpu": d.texts(*p, "max_foreign_cpu"),
         "percentile_method": d.texts(*p, "percentile_method"),
     }
 
@@ -396,7 +398,8 @@ def context(doc: dict, config: dict) -> dict:
         "recommendations": [_recommendation(d, i) for i in range(len(doc["hypotheses"]))],
         "failed": _failed(d),
         "run": {k: d.int("run", k) for k in ("n_planned", "n_cells", "n_ok", "n_failed",
-                                             "warmup_rows_dropped", "rows")},
+                                             "warmup_rows_dropped", "rows", "blocks_discarded",
+                                             "processes_replaced", "blocks_under_1ms")},
         "inputs": _inputs(d),
         "c": {
             "method": d.text(*consts, "percentile_method"),
@@ -409,6 +412,9 @@ def context(doc: dict, config: dict) -> dict:
             "n_resamples": d.int(*consts, "n_resamples"),
             "seed": d.setting(*consts, "seed"),
             "ops": d.setting(*consts, "ops_per_s_numerator"),
+            "min_switch_intervals": d.int(*consts, "min_switch_intervals"),
+            "short_block": fmt.duration_ns(d.get(*consts, "short_block_ns"),
+                                           src(*consts, "short_block_ns")),
         },
         "plots": [{"file": d.text("plots", i, "file"), "title": d.text("plots", i, "title")}
                   for i in range(len(doc["plots"]))],

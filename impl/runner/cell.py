@@ -1,18 +1,22 @@
 """One cell end to end: validate, run the fresh processes, check, build the long table.
 
-This is the Python API behind the CLI (``run_cell``/``write_cell``). pyarrow
-is imported here, in the parent, only when a table is built; the measuring
-children never import it (nor pandas).
+This is the Python API behind the CLI (``run_cell``/``write_cell``). A cell is
+measured in one or more *rounds*: ``measure_round`` runs some of its fresh
+processes and returns a JSON-able record (the pipeline interleaves the rounds
+of all cells over the run, one job each); ``table_from_rounds`` turns a cell's
+records into its long table with metadata. Run standalone, a cell is one
+round with all its processes. pyarrow is imported only when a table is built;
+the measuring children never import it (nor pandas).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import tempfile
 import time
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -54,19 +58,23 @@ def _runs(results: list[dict[str, Any]]) -> list[Run]:
     return runs
 
 
-def quality(cell: ResolvedCell, results: list[dict[str, Any]]) -> dict[str, Any]:
+def quality(
+    cell: ResolvedCell, results: list[dict[str, Any]], expected: int | None = None
+) -> dict[str, Any]:
     """The cell's measurement-quality record; ``failures`` non-empty means NEEDS RETEST.
 
     Each failure is ``{"kind", "text"}`` with a kind of impl.contract.QUALITY_KINDS:
     a measured block whose timed region is under 1 ms, a calibration that never
-    reached its target, fewer undisturbed processes than asked for.
+    reached its target, fewer undisturbed processes than ``expected`` (default:
+    ``cell.processes``).
     """
+    expected = cell.processes if expected is None else expected
     kept = [r for r in results if not r["disturbed"]]
     short = sum(
         1 for r in kept for b in r["blocks"]
         if not b["warmup"] and b["timed_ns"] < SHORT_BLOCK_NS
     )
-    calibration = results[0]["calibration"] if results else None
+    calibration = next((r["calibration"] for r in results if r.get("calibration")), None)
     failures = []
     if short:
         failures.append({"kind": "short_blocks",
@@ -75,9 +83,9 @@ def quality(cell: ResolvedCell, results: list[dict[str, Any]]) -> dict[str, Any]
         failures.append({"kind": "calibration_missed", "text": (
             f"calibration missed its target ({calibration['confirm'][-1][1] / 1e6:.1f} ms "
             f"< {calibration['target_ns'] / 1e6:.1f} ms at {calibration['loops']} loops)")})
-    if len(kept) < cell.processes:
+    if len(kept) < expected:
         failures.append({"kind": "machine_busy", "text": (
-            f"machine busy: {len(kept)} of {cell.processes} processes measured undisturbed "
+            f"machine busy: {len(kept)} of {expected} processes measured undisturbed "
             f"(foreign CPU > {cell.max_foreign_cpu:.0%})")})
     return {
         "failures": failures,
@@ -109,12 +117,51 @@ def _check_distributions(runs: list[Run]) -> dict[str, dict[str, float]]:
         raise CellFailedError(f"percentile check failed: {exc}") from None
 
 
+def measure_round(
+    request: CellRequest | ResolvedCell, round_index: int = 0, loops: int = 0
+) -> dict[str, Any]:
+    """Run one round of a cell: ``processes`` fresh processes, numbered from
+    ``round_index * processes``; the first calibrates unless ``loops`` is given.
+
+    Returns a JSON-able record (cell, round, process results, host metadata,
+    run id, timing). Raises impl.params.BadParameterError (bad input, nothing
+    run), CellFailedError (verification failure, crash, a failed percentile
+    check, or every process disturbed) or watchdog.CellTimeoutError.
+    """
+    cell = request if isinstance(request, ResolvedCell) else resolve(request)
+    started = dt.datetime.now(dt.UTC)
+    t0 = time.monotonic()
+    deadline = Deadline(cell.timeout_s)
+    with tempfile.TemporaryDirectory(prefix="elt-cell-") as workdir:
+        results = run_processes(cell, Path(workdir), deadline,
+                                first_index=round_index * cell.processes, loops=loops)
+    if all(r["disturbed"] for r in results):
+        raise CellFailedError(
+            f"machine busy: every process had blocks with foreign CPU > "
+            f"{cell.max_foreign_cpu:.0%}; nothing measured undisturbed (rerun when it is quieter)"
+        )
+    _check_distributions(_runs(results))  # fail now, not at aggregation
+    return {
+        "cell": asdict(cell),
+        "round": round_index,
+        "results": results,
+        "started": started.isoformat(timespec="seconds"),
+        "duration_s": round(time.monotonic() - t0, 3),
+        "host": metadata.host_metadata(),
+        "source_hash": cell_source_hash(cell),
+        "run_id": f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:12]}",
+    }
+
+
+def round_loops(record: dict[str, Any]) -> int:
+    """The block size a round calibrated (what the cell's later rounds reuse)."""
+    return int(record["results"][0]["loops"])
+
+
 def _metadata(
     cell: ResolvedCell,
+    records: list[dict[str, Any]],
     results: list[dict[str, Any]],
-    started: dt.datetime,
-    duration: float,
-    src_hash: str,
     percentiles: dict[str, Any],
 ) -> dict[str, Any]:
     scenario = scenarios.get(cell.scenario)
@@ -123,11 +170,14 @@ def _metadata(
         for blk in res["blocks"]:
             for k, v in blk["notes"].items():
                 notes[k] = notes.get(k, 0) + int(v)
+    calibration = next((r["calibration"] for r in results if r.get("calibration")), None)
+    expected = cell.processes * len(records)
     meta = {
-        "date": started.isoformat(timespec="seconds"),
-        "duration_s": round(duration, 3),
+        "date": min(r["started"] for r in records),
+        "duration_s": round(sum(r["duration_s"] for r in records), 3),
         "profile": cell.profile,
-        "processes": cell.processes,
+        "processes": expected,
+        "rounds": len(records),
         "blocks": cell.blocks,
         "warmups": cell.warmups,
         "target_block_ms": cell.target_block_ms,
@@ -138,14 +188,14 @@ def _metadata(
             "declared idle gap) reaches max(target, 20 GIL switch intervals), confirmed by "
             "the median of 3 fresh blocks; later processes reuse its loops",
             "loops_per_process": [r["loops"] for r in results],
-            **((results[0]["calibration"] or {}) if results else {}),
+            **(calibration or {}),
         },
-        "quality": quality(cell, results),
+        "quality": quality(cell, results, expected),
         "processes_measured": [
             {"process": r["process"], "pid": r["pid"], "start": r["measure_start"],
              "end": r["measure_end"], "lock_wait_s": r.get("lock_wait_s"),
-             "disturbed": r["disturbed"]}
-            for r in results
+             "disturbed": r["disturbed"], "round": rec["round"], "host": rec["host"]["host"]}
+            for rec in records for r in rec["results"]
         ],
         "fresh_loop": "per block (constructed, started, one warm-up round trip, closed after)",
         "percentile_method": contract.PERCENTILE_METHOD_NAME,
@@ -155,7 +205,7 @@ def _metadata(
         "gc_collect_before_block": True,
         "tasks_allocate": scenario.tasks_allocate,
         "notes": notes,
-        "source_hash": src_hash,
+        "source_hash": records[0]["source_hash"],
         "config_hash": cell.config_hash,
         "impl": cell.label,
         "label": cell.label,
@@ -164,49 +214,41 @@ def _metadata(
         "scenario": cell.scenario,
         "params": cell.params,
         "cell_id": cell.cell_id,
+        "run_id": records[0]["run_id"],
     }
-    meta.update(metadata.host_metadata())
+    meta.update(records[0]["host"])
+    meta["hosts"] = sorted({rec["host"]["host"] for rec in records})
     meta["switch_interval_s"] = (
         results[0]["switch_interval_s"] if results else meta["switch_interval_s"]
     )
     return meta
 
 
-def measure_table(request: CellRequest | ResolvedCell) -> Any:
-    """Run the cell and return its pyarrow Table (metadata attached).
+def table_from_rounds(records: list[dict[str, Any]]) -> Any:
+    """The cell's pyarrow Table (metadata attached) from its round records, in round order.
 
-    Raises impl.params.BadParameterError (bad input, nothing run),
-    CellFailedError (verification failure or crash) or
-    watchdog.CellTimeoutError (children killed, stacks dumped).
+    Raises CellFailedError when the pooled percentiles are out of order.
     """
-    cell = request if isinstance(request, ResolvedCell) else resolve(request)
-    started = dt.datetime.now(dt.UTC)
-    t0 = time.monotonic()
-    deadline = Deadline(cell.timeout_s)
-    with tempfile.TemporaryDirectory(prefix="elt-cell-") as workdir:
-        results = run_processes(cell, Path(workdir), deadline)
-    if all(r["disturbed"] for r in results):
-        raise CellFailedError(
-            f"machine busy: every process had blocks with foreign CPU > "
-            f"{cell.max_foreign_cpu:.0%}; nothing measured undisturbed (rerun when it is quieter)"
-        )
-    runs = _runs(results)
-    percentiles = _check_distributions(runs)
-
     import pyarrow as pa
 
     from impl.runner import arrow_build as ab
     from impl.runner.parquet_io import with_metadata
     from impl.runner.schema import SCHEMA
 
+    records = sorted(records, key=lambda r: r["round"])
+    cell = ResolvedCell(**records[0]["cell"])
+    per_round = [_runs(rec["results"]) for rec in records]
+    runs = [run for rr in per_round for run in rr]
+    percentiles = _check_distributions(runs)
     counts = [len(r[5]) for r in runs]
     n = sum(counts)
-    src_hash = cell_source_hash(cell)
-    host = socket.gethostname()
-    run_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:12]}"
+    round_rows = [sum(len(r[5]) for r in rr) for rr in per_round]
 
     def per_run(index: int, dtype: str, arrow_type: Any) -> Any:
         return ab.repeat_numeric([r[index] for r in runs], counts, dtype, arrow_type)
+
+    def per_round_str(values: list[str]) -> Any:
+        return ab.repeat_strings(values, round_rows)
 
     arrays = {
         "label": ab.constant_string(cell.label, n),
@@ -222,14 +264,23 @@ def measure_table(request: CellRequest | ResolvedCell) -> Any:
         "warmup": ab.repeat_boolean([r[3] for r in runs], counts),
         "loops": per_run(4, "int64", pa.int64()),
         "value": ab.concat_numeric([r[5] for r in runs], n),
-        "host": ab.constant_string(host, n),
-        "source_hash": ab.constant_string(src_hash, n),
-        "run_id": ab.constant_string(run_id, n),
+        "host": per_round_str([rec["host"]["host"] for rec in records]),
+        "source_hash": per_round_str([rec["source_hash"] for rec in records]),
+        "run_id": per_round_str([rec["run_id"] for rec in records]),
     }
     table = pa.Table.from_arrays([arrays[f.name] for f in SCHEMA], schema=SCHEMA)
-    meta = _metadata(cell, results, started, time.monotonic() - t0, src_hash, percentiles)
-    meta["run_id"] = run_id
-    return with_metadata(table, meta)
+    results = [r for rec in records for r in rec["results"]]
+    return with_metadata(table, _metadata(cell, records, results, percentiles))
+
+
+def measure_table(request: CellRequest | ResolvedCell) -> Any:
+    """Run the whole cell (one round of all its processes); its pyarrow Table.
+
+    Raises impl.params.BadParameterError (bad input, nothing run),
+    CellFailedError (verification failure or crash) or
+    watchdog.CellTimeoutError (children killed, stacks dumped).
+    """
+    return table_from_rounds([measure_round(request)])
 
 
 def run_cell(request: CellRequest) -> Any:

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import tempfile
+from pathlib import Path
 from typing import NoReturn
 
 from impl import registry
@@ -83,7 +84,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", default="0", help="seed (PYTHONHASHSEED of the children)")
     p.add_argument("--config-hash", default="", help="hash of the config, recorded in metadata")
     p.add_argument("--out", required=True, metavar="PATH.parquet", help="output file")
+    p.add_argument("--round", type=_round_index, default=None, metavar="R",
+                   help="measure one round of the cell (processes numbered from R x "
+                   "--processes) and write its JSON record to --out (the pipeline's unit)")
+    p.add_argument("--loops-from", metavar="ROUND.json",
+                   help="with --round: reuse the block size calibrated by this round's record")
     return p
+
+
+def _round_index(text: str) -> int:
+    value = int(text) if text.strip().isdigit() else -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"bad value {text!r}; allowed: an int >= 0")
+    return value
+
+
+def _loops_from(path: str | None) -> int:
+    """The calibrated block size of a round record; 0 (calibrate) without one."""
+    if path is None:
+        return 0
+    import json
+
+    from impl.runner.cell import round_loops
+
+    try:
+        return round_loops(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        raise BadParameterError(
+            f"--loops-from: cannot read a calibrated block size from {path!r} ({exc}); "
+            "allowed: a round record written by --round 0"
+        ) from None
 
 
 def _writable_target(out: str) -> bool:
@@ -125,6 +155,7 @@ def main(argv: list[str]) -> int:
             config_hash=args.config_hash,
         )
         cell = resolve(request)
+        loops = _loops_from(args.loops_from)
     except BadParameterError as exc:
         sys.stderr.write(f"runner: {exc}\n")
         return EXIT_BAD_INPUT
@@ -136,7 +167,7 @@ def main(argv: list[str]) -> int:
         return EXIT_BAD_INPUT
 
     from impl.runner import watchdog
-    from impl.runner.cell import measure_table
+    from impl.runner.cell import measure_round, measure_table
     from impl.runner.measure import CellFailedError
 
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -145,10 +176,16 @@ def main(argv: list[str]) -> int:
         watchdog.die_with_parent(signal.SIGTERM, parent=int(wrapper))
     disarm = watchdog.arm_last_resort(cell.timeout_s + LAST_RESORT_SLACK_S, EXIT_TIMEOUT)
     try:
-        table = measure_table(cell)
-        from impl.runner.parquet_io import write_table
+        if args.round is not None:  # one round: a JSON record, no pyarrow in this process
+            import json
 
-        write_table(table, out)
+            from impl.contract import write_atomic
+
+            write_atomic(out, json.dumps(measure_round(cell, args.round, loops)))
+        else:
+            from impl.runner.parquet_io import write_table
+
+            write_table(measure_table(cell), out)
     except watchdog.CellTimeoutError as exc:
         sys.stderr.write(f"runner: {cell.cell_id}: {exc}\n")
         return EXIT_TIMEOUT

@@ -61,8 +61,8 @@ CONFIRM_TRIES = 3
 #: the largest factor one calibration step grows the block size by
 MAX_GROWTH = 4.0
 #: a size whose block took more than this many times the target is bisected towards it
-OVERSHOOT = 2.0
-BISECT_STEPS = 3
+OVERSHOOT = 1.5
+BISECT_STEPS = 4
 #: how long a loop may take to stop after a block
 SHUTDOWN_S = 10.0
 
@@ -334,9 +334,17 @@ def _describe_exit(code: int) -> str:
 
 
 def run_processes(
-    cell: ResolvedCell, workdir: Path, deadline: watchdog.Deadline
+    cell: ResolvedCell,
+    workdir: Path,
+    deadline: watchdog.Deadline,
+    first_index: int = 0,
+    loops: int = 0,
 ) -> list[dict[str, Any]]:
-    """Run the cell's fresh processes one after the other; return their results.
+    """Run ``cell.processes`` fresh processes one after the other; return their results.
+
+    Processes are numbered from ``first_index`` (their PYTHONHASHSEED is seed +
+    number); the first calibrates unless ``loops`` is given, the others reuse
+    its size.
 
     Raises CellFailedError (verification failure or crash, one-line reason)
     or watchdog.CellTimeoutError (stacks already dumped, children killed).
@@ -344,13 +352,13 @@ def run_processes(
     request_path = workdir / "request.json"
     request_path.write_text(cell.to_json())
     results: list[dict[str, Any]] = []
-    index = -1
+    index = first_index - 1
     # a disturbed process is replaced by a fresh one, at most `processes` times
     while sum(not r["disturbed"] for r in results) < cell.processes:
         index += 1
-        if index >= 2 * cell.processes:
+        if index >= first_index + 2 * cell.processes:
             break
-        loops = results[0]["loops"] if results else 0
+        loops = results[0]["loops"] if results else loops
         out_path = workdir / f"process-{index}.json"
         remaining = deadline.remaining()
         if remaining <= 0:

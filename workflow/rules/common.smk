@@ -17,6 +17,7 @@ except ConfigError as exc:
 validate(config, "../schemas/config.schema.yaml")
 
 CELL_BY_KEY = cellmod.by_id(CELLS)
+LAYOUT = cellmod.layout(config)
 PY = sys.executable
 # Content hash of each (design, scenario) pair's source, computed once per run.
 _CODE_HASH = {}
@@ -44,20 +45,10 @@ def cell_spec(wildcards):
 
 
 def render_partial_summary():
-    from impl.pipeline.failures import collect_failures, existing_outputs
-    from impl.pipeline.summary import render
+    from impl.pipeline.summary import render_partial
 
-    failed = collect_failures(CELLS)
     try:
-        path = render(
-            all_parquet=None,
-            cell_files=existing_outputs(CELLS),
-            config=config,
-            report_dir="report",
-            expected_cells=[c.expected() for c in CELLS],
-            failed_cells=failed,
-            partial=True,
-        )
+        path, failed = render_partial(CELLS, config, LAYOUT.report)
     except Exception as exc:  # the hook must not hide the original failure
         print(f"eventloop-tournament: partial summary failed: {exc!r}", file=sys.stderr)
         return

@@ -1,30 +1,31 @@
-# Aggregation and the summary: cheap jobs, they may run beside a measuring cell.
+# Aggregation and the summary: cheap jobs, run once every round is measured.
 
 
 rule aggregate:
-    """Concatenate and check every cell file into results/all.parquet (atomic write)."""
+    """Every cell's rounds -> its Parquet file, and all cells -> all.parquet (atomic writes)."""
     input:
-        [c.output for c in CELLS],
+        [path for c in CELLS for path in c.round_outputs],
     output:
-        "results/all.parquet",
+        cells=[c.output for c in CELLS],
+        all=LAYOUT.all_parquet,
     log:
-        "logs/aggregate.log",
+        f"{LAYOUT.logs}/aggregate.log",
     localrule: True
     params:
+        rounds=[c.round_outputs for c in CELLS],
         cell_ids=[c.cell_id for c in CELLS],
     script:
         "../scripts/aggregate.py"
 
 
 rule summary:
-    """Render report/SUMMARY.md from this run's data (impl.report.build_summary)."""
+    """Render the profile's SUMMARY.md from this run's data (impl.report.build_summary)."""
     input:
-        all="results/all.parquet",
-        cells=[c.output for c in CELLS],
+        all=LAYOUT.all_parquet,
     output:
-        "report/SUMMARY.md",
+        f"{LAYOUT.report}/SUMMARY.md",
     log:
-        "logs/summary.log",
+        f"{LAYOUT.logs}/summary.log",
     localrule: True
     params:
         expected=[c.expected() for c in CELLS],
