@@ -190,3 +190,17 @@ def test_two_runners_at_once_never_measure_at_the_same_time(tmp_path, monkeypatc
     spans.sort()
     for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
         assert start >= end, f"two measuring processes overlapped: {spans}"
+
+
+def test_wait_quiet_waits_out_foreign_work_and_is_bounded():
+    if not Path("/proc/stat").exists():
+        pytest.skip("needs /proc/stat")
+    procs = _spinners(os.cpu_count() or 2)
+    try:
+        time.sleep(0.2)
+        waited = machine.wait_quiet(0.15, timeout_s=0.5)
+    finally:
+        _stop(procs)
+    assert 0.5 <= waited < 2.0  # busy all along: it gave up at its bound
+    # a quiet machine passes after one window (other tests' leftovers may cost a few more)
+    assert machine.wait_quiet(0.5, timeout_s=3.0) < 3.0

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_runner_helpers import marked_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -75,12 +76,17 @@ def work(tmp_path):
     return tmp_path
 
 
+#: the default profile's 10 s re-evaluation window makes Snakemake wait up to 10 s at exit
+#: (its timer threads); these tiny runs do not need the scheduler kept quiet
+FAST_EXIT = ("--max-jobs-per-timespan", "100/1s")
+
+
 def smk(work: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, "ELT_ENABLE_TEST_DESIGNS": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(work / "Snakefile"),
-         "--directory", str(work), *args],
+         "--directory", str(work), *FAST_EXIT, *args],
         cwd=work, env=env, capture_output=True, text=True, timeout=timeout,
     )
 
@@ -286,25 +292,13 @@ def test_two_runs_in_two_copies_take_turns(work, tmp_path_factory):
     env = {**os.environ, "ELT_ENABLE_TEST_DESIGNS": "1"}
     procs = [subprocess.Popen(
         [sys.executable, "-m", "snakemake", "--snakefile", str(w / "Snakefile"),
-         "--directory", str(w), "--cores", "2"],
+         "--directory", str(w), *FAST_EXIT, "--cores", "2"],
         cwd=w, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for w in (work, other)]
     for p in procs:
         _, err = p.communicate(timeout=360)
         assert p.returncode == 0, err[-3000:]
     _assert_no_overlap(sorted(_measured_spans(work) + _measured_spans(other)))
-
-
-def _marked(mark: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if mark.encode() in (entry / "environ").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 @pytest.mark.timeout(120)
@@ -326,7 +320,7 @@ def test_nothing_keeps_measuring_after_snakemake_is_killed(work):
         deadline = time.monotonic() + 60
         # wait for a measuring child: a runner's worker process
         while time.monotonic() < deadline:
-            workers = [p for p in _marked(mark)
+            workers = [p for p in marked_processes(mark)
                        if b"--worker" in Path(f"/proc/{p}/cmdline").read_bytes()]
             if workers:
                 break
@@ -338,9 +332,9 @@ def test_nothing_keeps_measuring_after_snakemake_is_killed(work):
         if proc.poll() is None:
             proc.kill()
     deadline = time.monotonic() + 10
-    while _marked(mark) and time.monotonic() < deadline:
+    while marked_processes(mark) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _marked(mark) == [], "a cell kept running after Snakemake was killed"
+    assert marked_processes(mark) == [], "a cell kept running after Snakemake was killed"
 
 
 @pytest.mark.timeout(300)

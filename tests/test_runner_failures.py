@@ -9,28 +9,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 
 import pytest
 from test_runner_helpers import budget_designs, run_cli
+from test_runner_helpers import marked_processes as _marked_processes
 
 from impl import registry
 
 FAULTY_ENV = {registry.TEST_DESIGNS_ENV: "1"}
-
-
-def _marked_processes(mark: str) -> list[int]:
-    """Pids of live processes whose environment carries ``mark`` (i.e. our children)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if mark.encode() in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 BAD = [

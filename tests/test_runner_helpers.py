@@ -37,3 +37,17 @@ def budget_designs() -> list[str]:
         n for n in registry.names()
         if not registry.get(n).test_only and registry.get(n).capabilities.budget_params
     ]
+
+
+def marked_processes(mark: str) -> list[int]:
+    """Pids of live processes whose environment carries ``mark`` (i.e. our children)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if mark.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found

@@ -194,6 +194,7 @@ def _metadata(
         "processes_measured": [
             {"process": r["process"], "pid": r["pid"], "start": r["measure_start"],
              "end": r["measure_end"], "lock_wait_s": r.get("lock_wait_s"),
+             "quiet_wait_s": r.get("quiet_wait_s"),
              "disturbed": r["disturbed"], "round": rec["round"], "host": rec["host"]["host"]}
             for rec in records for r in rec["results"]
         ],

@@ -96,3 +96,24 @@ def conditions(before: Snapshot, after: Snapshot) -> dict[str, float]:
     except OSError:
         pass
     return out
+
+
+def wait_quiet(threshold: float, timeout_s: float, window_s: float = 0.1) -> float:
+    """Sleep until one ``window_s`` window has a foreign CPU share <= ``threshold``.
+
+    Gives up after ``timeout_s``; returns the seconds waited. The pipeline's
+    scheduler does its bookkeeping in a burst right after a job ends, i.e. just
+    as the next measuring process starts; waiting for it to pass costs a
+    fraction of a second and keeps that burst out of the blocks. Without
+    /proc/stat it returns at once.
+    """
+    t0 = time.monotonic()
+    while True:
+        before = snapshot()
+        if before.busy is None:
+            return 0.0
+        time.sleep(window_s)
+        share = conditions(before, snapshot()).get("env.foreign_cpu", 0.0)
+        waited = time.monotonic() - t0
+        if share <= threshold or waited >= timeout_s:
+            return waited

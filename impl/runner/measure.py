@@ -58,6 +58,8 @@ MIN_SWITCH_INTERVALS = 20
 CONFIRM_BLOCKS = 3
 #: how often calibration may grow the size again after a failed confirmation
 CONFIRM_TRIES = 3
+#: the longest a process waits for the machine to be quiet before measuring (or re-measuring)
+QUIET_WAIT_S = 2.0
 #: the largest factor one calibration step grows the block size by
 MAX_GROWTH = 4.0
 #: a size whose block took more than this many times the target is bisected towards it
@@ -247,6 +249,9 @@ def measure_process(cell: ResolvedCell, index: int, loops: int = 0) -> dict[str,
     """
     started = time.time()
     runner = BlockRunner(cell)
+    # let a burst of foreign work (e.g. the scheduler's bookkeeping after the previous job)
+    # pass before measuring anything; bounded, and recorded
+    settled = [machine.wait_quiet(cell.max_foreign_cpu / 2, QUIET_WAIT_S)]
     calibration = None
     if loops <= 0:
         calibration = runner.calibrate()
@@ -265,6 +270,7 @@ def measure_process(cell: ResolvedCell, index: int, loops: int = 0) -> dict[str,
         foreign = block["env"].get("env.foreign_cpu", 0.0)
         if foreign > cell.max_foreign_cpu:
             discarded.append({"block": block["block"], "foreign_cpu": foreign})
+            settled.append(machine.wait_quiet(cell.max_foreign_cpu / 2, QUIET_WAIT_S))
             continue
         blocks.append(block)
         clean += 1
@@ -276,6 +282,7 @@ def measure_process(cell: ResolvedCell, index: int, loops: int = 0) -> dict[str,
         "short_blocks": sum(1 for b in blocks if b["timed_ns"] < SHORT_BLOCK_NS),
         "discarded": discarded,
         "disturbed": clean < cell.blocks,
+        "quiet_wait_s": [round(s, 3) for s in settled],
         "measure_start": started,
         "measure_end": time.time(),
         "gc_enabled": gc.isenabled(),
