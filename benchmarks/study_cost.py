@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         "per-job overhead between jobs (s): scheduler gaps, mean": round(
             (wall - in_jobs) / len(records), 3),
         "blocks discarded for foreign load": discarded,
-        "processes replaced (disturbed)": replaced,
+        "processes set aside as disturbed": replaced,
     }
     for key, value in report.items():
         print(f"{key}: {json.dumps(value)}")

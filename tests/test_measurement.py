@@ -204,3 +204,20 @@ def test_wait_quiet_waits_out_foreign_work_and_is_bounded():
     assert 0.5 <= waited < 2.0  # busy all along: it gave up at its bound
     # a quiet machine passes after one window (other tests' leftovers may cost a few more)
     assert machine.wait_quiet(0.5, timeout_s=3.0) < 3.0
+
+
+def test_rounds_and_their_replacements_never_share_a_process_number(monkeypatch):
+    """Round R owns numbers [2RP, 2(R+1)P): room for P replacements, no clash with R+1."""
+    import impl.runner.cell as cellmod
+
+    seen = {}
+
+    def fake(cell, workdir, deadline, first_index, loops):
+        seen[first_index] = loops
+        return [{"process": first_index, "disturbed": False, "blocks": []}]
+
+    monkeypatch.setattr(cellmod, "run_processes", fake)
+    cell = dataclasses.replace(_cell(), processes=3)
+    for r in range(3):
+        cellmod.measure_round(cell, r, loops=64)
+    assert sorted(seen) == [0, 6, 12]

@@ -142,7 +142,8 @@ def _platform(m: ld.Measurements, doc_cells: dict) -> dict:
     out["switch_interval_ns"] = [v * 1e9 for v in out["switch_interval_s"]
                                  if isinstance(v, (int, float))]
     dates = sorted(str(d) for d in out["date"])
-    out["date_range"] = [dates[0], dates[-1]] if dates else []
+    ends = sorted(str(m.meta[cid]["date_end"]) for cid in m.meta if m.meta[cid].get("date_end"))
+    out["date_range"] = [dates[0], max(dates[-1], ends[-1]) if ends else dates[-1]] if dates else []
     return out
 
 

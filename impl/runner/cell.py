@@ -121,7 +121,9 @@ def measure_round(
     request: CellRequest | ResolvedCell, round_index: int = 0, loops: int = 0
 ) -> dict[str, Any]:
     """Run one round of a cell: ``processes`` fresh processes, numbered from
-    ``round_index * processes``; the first calibrates unless ``loops`` is given.
+    ``round_index * 2 * processes`` (each round owns 2 x processes numbers, room
+    for its replacements, so numbers never repeat within a cell); the first
+    calibrates unless ``loops`` is given.
 
     Returns a JSON-able record (cell, round, process results, host metadata,
     run id, timing). Raises impl.params.BadParameterError (bad input, nothing
@@ -134,7 +136,7 @@ def measure_round(
     deadline = Deadline(cell.timeout_s)
     with tempfile.TemporaryDirectory(prefix="elt-cell-") as workdir:
         results = run_processes(cell, Path(workdir), deadline,
-                                first_index=round_index * cell.processes, loops=loops)
+                                first_index=round_index * 2 * cell.processes, loops=loops)
     if all(r["disturbed"] for r in results):
         raise CellFailedError(
             f"machine busy: every process had blocks with foreign CPU > "
@@ -174,6 +176,10 @@ def _metadata(
     expected = cell.processes * len(records)
     meta = {
         "date": min(r["started"] for r in records),
+        # when the last process of the cell finished (rounds spread over the whole run)
+        "date_end": dt.datetime.fromtimestamp(
+            max((r["measure_end"] for r in results), default=0), dt.UTC
+        ).isoformat(timespec="seconds"),
         "duration_s": round(sum(r["duration_s"] for r in records), 3),
         "profile": cell.profile,
         "processes": expected,

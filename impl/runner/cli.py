@@ -155,6 +155,10 @@ def main(argv: list[str]) -> int:
             config_hash=args.config_hash,
         )
         cell = resolve(request)
+        if args.loops_from and args.round is None:
+            raise BadParameterError(
+                "--loops-from: only with --round; allowed: --round R --loops-from ROUND0.json"
+            )
         loops = _loops_from(args.loops_from)
     except BadParameterError as exc:
         sys.stderr.write(f"runner: {exc}\n")
