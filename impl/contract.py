@@ -157,6 +157,14 @@ ENV_PREFIX = "env."
 RowKind = Literal["block", "op"]
 
 
+def is_counter(metric: str) -> bool:
+    return metric.startswith(COUNTER_PREFIX)
+
+
+def is_env(metric: str) -> bool:
+    return metric.startswith(ENV_PREFIX)
+
+
 @dataclass(frozen=True)
 class Metric:
     """One metric of the ``metric`` column."""
@@ -167,14 +175,6 @@ class Metric:
     meaning: str
 
     @property
-    def is_counter(self) -> bool:
-        return self.name.startswith(COUNTER_PREFIX)
-
-    @property
-    def is_env(self) -> bool:
-        return self.name.startswith(ENV_PREFIX)
-
-    @property
     def pooled(self) -> bool:
         """One row per operation: its values form a distribution (percentiles apply)."""
         return self.row == "op"
@@ -182,7 +182,7 @@ class Metric:
     @property
     def time_per_op(self) -> bool:
         """A block's time per operation, so ops/s = 1e9 / value is meaningful."""
-        return self.row == "block" and self.unit == "ns" and not self.is_env
+        return self.row == "block" and self.unit == "ns" and not is_env(self.name)
 
 
 _TIMES: tuple[Metric, ...] = (
@@ -219,14 +219,6 @@ TIME_PER_OP_METRICS: frozenset[str] = frozenset(
 )
 #: counter whose per-block value is a maximum, not a sum (per-op rate does not apply)
 MAX_COUNTER = COUNTER_PREFIX + "max_batch"
-
-
-def is_counter(metric: str) -> bool:
-    return metric.startswith(COUNTER_PREFIX)
-
-
-def is_env(metric: str) -> bool:
-    return metric.startswith(ENV_PREFIX)
 
 
 def unit_of(metric: str) -> str:

@@ -58,6 +58,11 @@ def _runs(results: list[dict[str, Any]]) -> list[Run]:
     return runs
 
 
+def _calibration(results: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The calibration record of the cell (its round 0's first process), None if absent."""
+    return next((r["calibration"] for r in results if r.get("calibration")), None)
+
+
 def quality(
     cell: ResolvedCell, results: list[dict[str, Any]], expected: int | None = None
 ) -> dict[str, Any]:
@@ -74,7 +79,7 @@ def quality(
         1 for r in kept for b in r["blocks"]
         if not b["warmup"] and b["timed_ns"] < SHORT_BLOCK_NS
     )
-    calibration = next((r["calibration"] for r in results if r.get("calibration")), None)
+    calibration = _calibration(results)
     failures = []
     if short:
         failures.append({"kind": "short_blocks",
@@ -172,7 +177,7 @@ def _metadata(
         for blk in res["blocks"]:
             for k, v in blk["notes"].items():
                 notes[k] = notes.get(k, 0) + int(v)
-    calibration = next((r["calibration"] for r in results if r.get("calibration")), None)
+    calibration = _calibration(results)
     expected = cell.processes * len(records)
     meta = {
         "date": min(r["started"] for r in records),
