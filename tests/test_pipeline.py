@@ -46,10 +46,15 @@ def test_real_config_sizes(config):
     assert {c.scenario for c in quick} == set(config["scenarios"])
 
 
-def test_every_round_job_has_its_own_priority(config):
+def test_every_batch_job_has_its_own_priority_and_covers_each_cell_round_once(config):
     cells = check_config(config, SCHEMA)
-    prios = [p for c in cells for p in c.priorities]
-    assert len(set(prios)) == len(prios) == len(cells) * cells[0].rounds
+    batches = cellmod.plan_batches(cells)
+    prios = [b.priority for b in batches]
+    assert len(set(prios)) == len(prios) == len({c.point for c in cells}) * cells[0].rounds
+    covered = sorted((c.cell_id, b.round) for b in batches for c in b.cells)
+    assert covered == sorted((c.cell_id, r) for c in cells for r in range(c.rounds))
+    # a batch holds exactly the cells compared at one point: same scenario and params
+    assert all(len({c.point for c in b.cells}) == 1 for b in batches)
 
 
 def test_controls_and_budget_scenarios(config):
@@ -76,17 +81,23 @@ def test_cell_ids_paths_and_specs(config):
 
 
 def test_rounds_run_in_order_shuffled_inside(config):
-    """Priorities: all of round r before any of round r+1; a seeded shuffle inside a round."""
+    """Priorities: all batches of round r before any of round r+1; seeded shuffles inside."""
     cells = check_config(config, SCHEMA)
     rounds = config["profiles"][config["profile"]]["rounds"]
-    assert rounds > 1 and all(len(c.priorities) == rounds for c in cells)
+    batches = cellmod.plan_batches(cells, seed=1)
+    by_round = [[b for b in batches if b.round == r] for r in range(rounds)]
+    assert rounds > 1 and all(by_round)
     for r in range(rounds - 1):
-        assert min(c.priorities[r] for c in cells) > max(c.priorities[r + 1] for c in cells)
-    order = [sorted(cells, key=lambda c, r=r: -c.priorities[r]) for r in range(rounds)]
-    assert order[0] != order[1]  # shuffled anew each round
-    again = check_config(copy.deepcopy(config), SCHEMA)
-    assert [c.priorities for c in again] == [c.priorities for c in cells]  # seeded
-    # each round job runs its share of the profile's processes
+        assert min(b.priority for b in by_round[r]) > max(b.priority for b in by_round[r + 1])
+    order = [[(b.scenario, b.paramstr) for b in sorted(rb, key=lambda b: -b.priority)]
+             for rb in by_round]
+    assert order[0] != order[1]  # batches shuffled anew each round
+    inside = [[c.label for c in rb[0].cells] for rb in by_round]
+    assert len(set(map(tuple, inside))) > 1 or len(inside[0]) == 1
+    again = cellmod.plan_batches(check_config(copy.deepcopy(config), SCHEMA), seed=1)
+    assert [(b.priority, [c.cell_id for c in b.cells]) for b in again] == [
+        (b.priority, [c.cell_id for c in b.cells]) for b in batches]  # seeded
+    # each round runs its share of the profile's processes
     assert {c.profile["processes"] for c in cells} == {
         config["profiles"][config["profile"]]["processes"] // rounds}
 
@@ -325,3 +336,97 @@ def test_aggregate_names_a_corrupt_cell_file_and_keeps_the_others(tmp_path):
     assert "\n" not in message and str(corrupt) in message and "remeasure" in message
     assert not out.exists()
     assert pq.read_table(good).num_rows == 3  # nothing already measured is lost
+
+
+# --- batch jobs: measure what is missing, failed or stale; reuse the rest ------------------
+
+FAKE_RUNNER = """
+import json, os, sys
+args = sys.argv[1:]
+get = lambda flag: args[args.index(flag) + 1]
+label, out = get("--label"), get("--out")
+if os.path.exists(os.path.join(os.path.dirname(__file__), "fail-" + label)):
+    print("boom: " + label, file=sys.stderr)
+    sys.exit(1)
+with open(os.path.join(os.path.dirname(__file__), "measured.txt"), "a") as fh:
+    fh.write(label + "\\n")
+loops = 7
+if "--loops-from" in args:
+    loops = json.load(open(get("--loops-from")))["results"][0]["loops"]
+os.makedirs(os.path.dirname(out), exist_ok=True)
+json.dump({"cell": {"config_hash": get("--config-hash")}, "results": [{"loops": loops}]},
+          open(out, "w"))
+"""
+
+
+@pytest.fixture
+def fake_runner(tmp_path, monkeypatch):
+    from impl.pipeline import batch as batchmod
+
+    monkeypatch.chdir(tmp_path)  # the plan's paths are relative, as in the pipeline
+    script = tmp_path / "fake_runner.py"
+    script.write_text(FAKE_RUNNER)
+    real = cw.runner_command
+
+    def command(*args, **kwargs):
+        return [sys.executable, str(script), *real(*args, **kwargs)[3:]]
+
+    monkeypatch.setattr(cw, "runner_command", command)
+
+    def measured() -> list[str]:
+        path = tmp_path / "measured.txt"
+        labels = path.read_text().split() if path.exists() else []
+        path.unlink(missing_ok=True)
+        return labels
+
+    return batchmod, measured
+
+
+def _plan(tmp_path, labels, r=0, design="baseline"):
+    from impl.pipeline.batch import plan_entry
+
+    cells = [cellmod.Cell(lb, design, {}, "round_trip", {"idle_us": 0}, 10.0, rounds=2,
+                          layout=cellmod.Layout("p")) for lb in labels]
+    return [plan_entry(c, c.spec("h"), r) for c in cells]
+
+
+def test_batch_reruns_only_failed_and_stale_cells(tmp_path, fake_runner):
+    batchmod, measured = fake_runner
+    plan = _plan(tmp_path, ["a", "b", "c"])
+    out, log = tmp_path / "m0.json", tmp_path / "b0.log"
+    (tmp_path / "fail-b").write_text("")
+    assert batchmod.run_batch(plan, round_index=0, timeout_s=20, out=out, log=log) == 1
+    assert not out.exists() and measured() == ["a", "c"]  # b failed, the others still ran
+    assert "b/round_trip/idle_us=0: crashed" in log.read_text() and "boom: b" in log.read_text()
+    (tmp_path / "fail-b").unlink()
+    assert batchmod.run_batch(plan, round_index=0, timeout_s=20, out=out, log=log) == 0
+    assert measured() == ["b"]  # only the failed cell again
+    manifest = json.loads(out.read_text())
+    assert [c["status"] for c in manifest["cells"]] == ["reused", "ok", "reused"]
+    # nothing missing or stale: Snakemake forced this batch, so every cell is measured
+    assert batchmod.run_batch(plan, round_index=0, timeout_s=20, out=out, log=log) == 0
+    assert measured() == ["a", "b", "c"]
+    # one cell's spec changed (e.g. its design's source): only that cell
+    plan[2]["spec"]["code_hash"] = "edited"
+    assert batchmod.run_batch(plan, round_index=0, timeout_s=20, out=out, log=log) == 0
+    assert measured() == ["c"]
+    # a corrupt record is measured again, not passed on
+    Path(plan[0]["record"]).write_text("{not json")
+    assert batchmod.run_batch(plan, round_index=0, timeout_s=20, out=out, log=log) == 0
+    assert measured() == ["a"]
+
+
+def test_batch_round_reuses_a_record_only_with_the_current_block_size(tmp_path, fake_runner):
+    batchmod, measured = fake_runner
+    r0, r1 = _plan(tmp_path, ["a", "b"]), _plan(tmp_path, ["a", "b"], r=1)
+    kw = {"timeout_s": 20, "log": tmp_path / "b.log"}
+    assert batchmod.run_batch(r0, round_index=0, out=tmp_path / "m0", **kw) == 0
+    assert batchmod.run_batch(r1, round_index=1, out=tmp_path / "m1", **kw) == 0
+    assert measured() == ["a", "b", "a", "b"]
+    # round 0 of b recalibrated to another block size: b's round 1 is stale, a's is not
+    rec = json.loads(Path(r0[1]["record"]).read_text())
+    rec["results"][0]["loops"] = 99
+    Path(r0[1]["record"]).write_text(json.dumps(rec))
+    assert batchmod.run_batch(r1, round_index=1, out=tmp_path / "m1", **kw) == 0
+    assert measured() == ["b"]
+    assert json.loads(Path(r1[1]["record"]).read_text())["results"][0]["loops"] == 99

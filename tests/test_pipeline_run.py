@@ -92,7 +92,7 @@ def smk(work: Path, *args: str, timeout: float = 240) -> subprocess.CompletedPro
 
 
 def planned(result: subprocess.CompletedProcess) -> tuple[dict[str, int], set[str]]:
-    """(job counts per rule, cell outputs) from a dry run's output."""
+    """(job counts per rule, batch outputs) from a dry run's output."""
     text = result.stdout + result.stderr
     counts: dict[str, int] = {}
     if "Job stats:" in text:
@@ -102,8 +102,8 @@ def planned(result: subprocess.CompletedProcess) -> tuple[dict[str, int], set[st
             if not m:
                 break
             counts[m.group(1)] = int(m.group(2))
-    cells = set(re.findall(r"output: (results/quick/rounds/\S+\.json)", text))
-    return counts, cells
+    batches = set(re.findall(r"output: (results/quick/batches/\S+\.json)", text))
+    return counts, batches
 
 
 def statuses(work: Path) -> dict[str, dict]:
@@ -143,18 +143,21 @@ def test_failures_partial_summary_and_rerun_only_failed(work):
     assert not (work / "report" / "quick" / "SUMMARY.md").exists()
     assert not (work / "results" / "quick" / "all.parquet").exists()
 
-    # "fix" the designs; a plain rerun plans exactly the two failed cells + aggregate + summary
+    # "fix" the designs; a plain rerun plans the two batches that hold the failed cells ...
     (work / "trigger").unlink()
     dry = smk(work, "-n")
-    counts, cells = planned(dry)
-    expected = {"replicate": 2, "aggregate": 1, "summary": 1, "all": 1, "total": 5}
+    counts, batches = planned(dry)
+    expected = {"measure": 2, "aggregate": 1, "summary": 1, "all": 1, "total": 5}
     assert counts == expected, dry.stdout
-    assert cells == {"results/quick/rounds/hang/round_trip/idle_us=0/r0.json",
-                     "results/quick/rounds/crash/burst_throughput/burst=64/r0.json"}
+    assert batches == {"results/quick/batches/round_trip/idle_us=0/r0.json",
+                       "results/quick/batches/burst_throughput/burst=64/r0.json"}
     second = smk(work, "--cores", "10")
     assert second.returncode == 0, second.stderr[-3000:]
     assert (work / "report" / "quick" / "SUMMARY.md").exists()
     assert not (work / "report" / "quick" / "SUMMARY.partial.md").exists()
+    # ... and measures exactly the two failed cells again; the others' records are reused
+    assert remeasured(st, statuses(work)) == {
+        "hang/round_trip/idle_us=0", "crash/burst_throughput/burst=64"}
 
     third = smk(work, "-n")
     assert third.returncode == 0 and "Nothing to be done" in third.stdout + third.stderr
@@ -170,18 +173,24 @@ def test_failures_partial_summary_and_rerun_only_failed(work):
     counts, _ = planned(smk(work, "-n"))
     assert counts == {"summary": 1, "all": 1, "total": 2}, counts
 
-    # editing one design's source reruns only its cells
+    # editing one design's source remeasures only its cells; one scenario's module, only
+    # that scenario's cells (the batches holding them rerun, the other cells are reused)
     with open(work / "impl/testing_designs.py", "a") as fh:
         fh.write("\n# edited by the test\n")
-    counts, cells = planned(smk(work, "-n"))
-    assert {c.split("/")[3] for c in cells} == {"hang", "crash"} and counts["replicate"] == 4
-    # editing one scenario's module reruns only that scenario's cells (on top of the above)
     with open(work / "impl/runner/scenarios/burst_throughput.py", "a") as fh:
         fh.write("\n# edited by the test\n")
-    counts, cells = planned(smk(work, "-n"))
-    assert counts["replicate"] == 5
-    ok_cells = {c for c in cells if "/ok/" in c}
-    assert ok_cells == {"results/quick/rounds/ok/burst_throughput/burst=64/r0.json"}
+    before = statuses(work)
+    assert smk(work, "--cores", "10").returncode == 0
+    assert remeasured(before, statuses(work)) == {
+        "hang/round_trip/idle_us=0", "crash/round_trip/idle_us=0",
+        "ok/burst_throughput/burst=64", "hang/burst_throughput/burst=64",
+        "crash/burst_throughput/burst=64"}
+
+
+def remeasured(before: dict[str, dict], after: dict[str, dict]) -> set[str]:
+    """Cells whose status record is new (measured again) between two runs."""
+    return {cid for cid, rec in after.items()
+            if cid not in before or rec["started"] != before[cid]["started"]}
 
 
 BAD = {
@@ -209,19 +218,37 @@ def test_bad_config_fails_before_any_job(work, case):
     assert not (work / "logs").exists() and not (work / "results").exists()
 
 
-@pytest.mark.timeout(240)
-def test_cluster_generic_profile_runs_the_same_workflow(work):
+@pytest.mark.timeout(300)
+def test_cluster_generic_profile_runs_each_round_in_one_submission(work):
+    """Item 9 of the measurement issue: a round's batches run together, on one host."""
     cfg = yaml.safe_load((work / "config.yaml").read_text())
     for label in ("hang", "crash"):
         del cfg["implementations"][label]
     cfg["hypotheses"] = [h for h in cfg["hypotheses"] if h["id"] == "HR"]
     cfg["hypotheses"][0]["b"] = "ok_aa"
+    cfg["profiles"]["quick"].update(processes=2, rounds=2)
+    cfg["scenarios"]["round_trip"]["grid"] = {"idle_us": [0, 200]}  # two batches per round
     (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    res = smk(work, "--profile", "workflow/profiles/cluster-generic", timeout=220)
+    res = smk(work, "--profile", "workflow/profiles/cluster-generic", timeout=280)
     assert res.returncode == 0, res.stderr[-3000:]
     assert (work / "report" / "quick" / "SUMMARY.md").exists()
     st = statuses(work)
-    assert {r["status"] for r in st.values()} == {"ok"} and len(st) == 3
+    assert {r["status"] for r in st.values()} == {"ok"} and len(st) == 5
+    # 6 batches (3 points x 2 rounds) in 2 submissions: one group job per round
+    submissions = (work / "logs" / "cluster-submissions.log").read_text().splitlines()
+    assert len(submissions) == 2, submissions
+    import pyarrow.parquet as pq
+
+    from impl import contract
+
+    metas = contract.cells_metadata(
+        pq.read_schema(work / "results" / "quick" / "all.parquet").metadata)
+    hosts: dict[int, set[str]] = {}
+    for meta in metas.values():
+        for proc in meta["processes_measured"]:
+            hosts.setdefault(proc["round"], set()).add(proc["host"])
+    # every process records its host; the cells of one round share it
+    assert set(hosts) == {0, 1} and all(len(h) == 1 and "" not in h for h in hosts.values())
 
 
 def _two_label_config(work: Path, *, processes: int = 1, rounds: int = 1) -> dict:

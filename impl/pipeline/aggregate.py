@@ -1,7 +1,8 @@
 """Rounds -> cell files -> all.parquet, checked and written atomically.
 
-The pipeline measures each cell in rounds (one JSON record per round job, so a
-rerun remeasures only the rounds that failed); this step turns each cell's
+The pipeline measures each cell in rounds (one JSON record per cell and round,
+written by the batch jobs, so a rerun remeasures only the cells that failed);
+this step turns each cell's
 records into its Parquet file (``impl.runner.cell.table_from_rounds``) and
 concatenates the cells into ``all.parquet`` for the summary and ad-hoc
 queries. It refuses a file that breaks the contract

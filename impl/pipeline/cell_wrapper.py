@@ -194,7 +194,7 @@ def _start_time(pid: int) -> float:
     return float(fields[19]) if fields and len(fields) > 19 else -1.0
 
 
-def _alive(watched: tuple[int, float]) -> bool:
+def alive(watched: tuple[int, float]) -> bool:
     """Still running and the same process (not a zombie, not a reused pid)."""
     pid, start = watched
     fields = _stat(pid)
@@ -235,7 +235,7 @@ def run_wrapped(
     grace_s = default_grace(timeout_s) if grace_s is None else grace_s
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONFAULTHANDLER", "1")  # a crash dumps every thread's stack
-    from impl.runner.watchdog import PARENT_PID_ENV  # stdlib only, like this module
+    from impl.runner.watchdog import PARENT_PID_ENV, wait_exit  # stdlib only, like this module
 
     child_env[PARENT_PID_ENV] = str(os.getpid())  # the runner dies with this wrapper
     watched = watched_ancestor()  # Snakemake; if it dies, so does the cell
@@ -266,12 +266,12 @@ def run_wrapped(
                 now = time.monotonic()
                 limit = deadline if state["kill_at"] is None else min(deadline, state["kill_at"])
                 try:
-                    rc = proc.wait(timeout=max(0.05, min(POLL_S, limit - now)))
+                    rc = wait_exit(proc, max(0.05, min(POLL_S, limit - now)))
                     break
                 except subprocess.TimeoutExpired:
                     pass
                 now = time.monotonic()
-                if state["interrupted"] is None and not _alive(watched):
+                if state["interrupted"] is None and not alive(watched):
                     # Snakemake was killed (even -9): nothing may keep measuring beside the
                     # rerun, so the cell stops as if interrupted
                     state["interrupted"] = "the death of its parent (Snakemake)"

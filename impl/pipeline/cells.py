@@ -5,13 +5,17 @@ the timeout, the scheduling priority of each round) is computed here once, so
 the Snakefile only looks values up and the expansion can be unit-tested
 without Snakemake.
 
-A cell's processes (the replicates) are measured in ``rounds``: one job per
-(cell, round), each running ``processes / rounds`` fresh processes. Every
-round of every cell is scheduled before any job of the next round, in a
-seeded random order inside the round (randomized multiple interleaved
-trials, Abedi and Brecht, ICPE 2017), so drift and noisy neighbours hit all
-compared cells alike. Each profile has its own results, logs and report
-(``Layout``), so switching profiles remeasures nothing.
+A cell's processes (the replicates) are measured in ``rounds`` of
+``processes / rounds`` fresh processes each. One job (a ``Batch``) measures one
+round of every cell at one parameter point of one scenario, i.e. of the cells
+that are compared with each other, one after the other in a seeded random
+order; every batch of round r is scheduled before any of round r+1, in a
+seeded random order inside the round (randomized multiple interleaved trials,
+Abedi and Brecht, ICPE 2017), so drift and noisy neighbours hit all compared
+cells alike. A batch rather than a job per (cell, round): Snakemake and the
+wrappers cost about 0.5 s per job, as much as a round's measuring time
+(``benchmarks/study_cost.py``). Each profile has its own results, logs and
+report (``Layout``), so switching profiles remeasures nothing.
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ class Layout:
         return f"{self.results}/rounds"
 
     @property
+    def batches(self) -> str:
+        return f"{self.results}/batches"
+
+    @property
     def all_parquet(self) -> str:
         return f"{self.results}/all.parquet"
 
@@ -80,8 +88,6 @@ class Cell:
     profile: dict[str, Any] = field(default_factory=dict)
     rounds: int = 1
     layout: Layout = Layout(MAIN_PROFILE)
-    #: round -> Snakemake priority (higher runs first)
-    priorities: tuple[int, ...] = ()
 
     @property
     def paramstr(self) -> str:
@@ -97,7 +103,13 @@ class Cell:
         """The cell's Parquet file (written by the aggregation from its rounds)."""
         return f"{self.layout.cells}/{self.label}/{self.scenario}/{self.paramstr}.parquet"
 
+    @property
+    def point(self) -> tuple[str, str]:
+        """(scenario, paramstr): the cells sharing a point are compared, and batched together."""
+        return self.scenario, self.paramstr
+
     def round_output(self, r: int) -> str:
+        """The record of round ``r`` (written by its batch job; see ``Batch``)."""
         return f"{self.layout.rounds}/{self.label}/{self.scenario}/{self.paramstr}/r{r}.json"
 
     def round_log(self, r: int) -> str:
@@ -189,13 +201,10 @@ def labels_for(
 
 
 def expand(config: Mapping[str, Any], budget_designs: Iterable[str] = ()) -> list[Cell]:
-    """Every cell of the study with the priority of each of its rounds.
+    """Every cell of the study, implementations round-robin (see ``plan_batches`` for the order).
 
-    Round r of every cell runs before round r+1 of any (rounds in order), in a
-    random order inside the round seeded by the config's ``seed``, so the
-    replicates of compared cells interleave over the whole run. Each round
-    job runs ``processes / rounds`` processes (the profile's ``processes`` is
-    the total per cell).
+    Each round of a cell runs ``processes / rounds`` processes (the profile's
+    ``processes`` is the total per cell).
     """
     budget_designs = list(budget_designs)
     prof_name, prof = profile_settings(config)
@@ -203,7 +212,7 @@ def expand(config: Mapping[str, Any], budget_designs: Iterable[str] = ()) -> lis
     where = Layout(prof_name)
     # the profile's run settings are passed to the runner and tracked: changing them reruns cells
     profile = {"name": prof_name, **{k: prof[k] for k in PROFILE_SETTINGS if k in prof}}
-    profile["processes"] = int(prof["processes"]) // rounds  # per round job
+    profile["processes"] = int(prof["processes"]) // rounds  # per round
     per_label: dict[str, list[Cell]] = {}
     for scenario, entry in config["scenarios"].items():
         points = _grid_points(scenario_grid(config, scenario))
@@ -228,20 +237,76 @@ def expand(config: Mapping[str, Any], budget_designs: Iterable[str] = ()) -> lis
     ordered: list[Cell] = []
     for row in itertools.zip_longest(*per_label.values()):
         ordered.extend(c for c in row if c is not None)
-    n = len(ordered)
-    rng = random.Random(int(config.get("seed", 1)))
-    priorities: dict[str, list[int]] = {c.cell_id: [] for c in ordered}
+    return ordered
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One job: round ``round`` of every cell at one (scenario, parameter point).
+
+    ``cells`` is the measuring order (a seeded shuffle, new in every round);
+    ``priority`` orders the jobs (Snakemake runs higher first): every batch of
+    round r before any of round r+1, shuffled inside the round.
+    """
+
+    scenario: str
+    paramstr: str
+    round: int
+    cells: tuple[Cell, ...]
+    priority: int
+
+    @property
+    def layout(self) -> Layout:
+        return self.cells[0].layout
+
+    @property
+    def output(self) -> str:
+        """The batch's manifest: which record each cell's round is in (see impl.pipeline.batch)."""
+        return f"{self.layout.batches}/{self.scenario}/{self.paramstr}/r{self.round}.json"
+
+    @property
+    def log(self) -> str:
+        return f"{self.layout.logs}/batches/{self.scenario}/{self.paramstr}/r{self.round}.log"
+
+    @property
+    def timeout_s(self) -> float:
+        """Per cell (one scenario, so one value): the runner's watchdog limit."""
+        return max(c.timeout_s for c in self.cells)
+
+    @property
+    def runtime_min(self) -> int:
+        """Minutes a cluster job may take: each cell's timeout plus the wrapper's backstop."""
+        from impl.pipeline.cell_wrapper import default_grace
+
+        per_cell = self.timeout_s + default_grace(self.timeout_s)
+        return int(len(self.cells) * per_cell) // 60 + 2
+
+
+def plan_batches(cells: Iterable[Cell], seed: int = 1) -> list[Batch]:
+    """Every (point, round) batch of ``cells`` with its measuring order and priority."""
+    points: dict[tuple[str, str], list[Cell]] = {}
+    for c in cells:
+        points.setdefault(c.point, []).append(c)
+    if not points:
+        return []
+    rounds = max(c.rounds for group in points.values() for c in group)
+    keys = list(points)
+    rng = random.Random(seed)
+    out: list[Batch] = []
     for r in range(rounds):
-        order = list(ordered)
+        order = list(keys)
         rng.shuffle(order)
-        for k, c in enumerate(order):
-            priorities[c.cell_id].append((rounds - r) * n - k)
-    return [Cell(**{**c.__dict__, "priorities": tuple(priorities[c.cell_id])}) for c in ordered]
+        for k, key in enumerate(order):
+            inside = list(points[key])
+            rng.shuffle(inside)
+            out.append(Batch(key[0], key[1], r, tuple(inside),
+                             priority=(rounds - r) * len(keys) - k))
+    return out
 
 
-def by_id(cells: Iterable[Cell]) -> dict[tuple[str, str, str], Cell]:
-    """Index by the wildcards of the round rule (label, scenario, paramstr)."""
-    return {(c.label, c.scenario, c.paramstr): c for c in cells}
+def batch_index(batches: Iterable[Batch]) -> dict[tuple[str, str, str], Batch]:
+    """Index by the wildcards of the batch rule (scenario, paramstr, round)."""
+    return {(b.scenario, b.paramstr, str(b.round)): b for b in batches}
 
 
 # --- source hashing (invalidation) -------------------------------------------------------

@@ -1,7 +1,8 @@
 """What went wrong in a run, for the onerror hook's partial summary.
 
-A failed round leaves no output but keeps its log with the wrapper's status
-record; a round that never ran (Ctrl-C, the run stopped) has neither. A cell
+A cell's failed round leaves no record but keeps its log with the wrapper's
+status record; a round that never ran (Ctrl-C, the run stopped, its batch
+never started) has neither. A cell
 with any such round is listed, with the first failed round's status and
 reason, so the partial summary can say which hypotheses need a retest and why.
 """

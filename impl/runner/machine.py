@@ -16,6 +16,7 @@ Standard library only: the measuring children import it.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import resource
 import time
@@ -76,6 +77,30 @@ def snapshot() -> Snapshot:
     )
 
 
+#: environment variable through which a parent hands its pre-spawn snapshot to a child
+SPAWN_ENV = "ELT_SPAWN_SNAPSHOT"
+
+
+def spawn_env() -> str:
+    """This instant's machine counters, for ``since_spawn`` in a child started right after."""
+    snap = snapshot()
+    return json.dumps([snap.wall, snap.unix, snap.busy, snap.total, snap.pressure_us])
+
+
+def since_spawn(value: str | None) -> Snapshot | None:
+    """The parent's pre-spawn snapshot as seen from the child (own CPU 0 then), or None.
+
+    Lets a fresh process count its own start-up towards its first quiet window:
+    the machine's busy time since the spawn minus everything this process used.
+    """
+    try:
+        wall, unix, busy, total, pressure = json.loads(value or "")
+    except (ValueError, TypeError):
+        return None
+    return Snapshot(wall=float(wall), unix=float(unix), busy=busy, total=total, own=0.0,
+                    pressure_us=pressure, gc_collections=0)
+
+
 def conditions(before: Snapshot, after: Snapshot) -> dict[str, float]:
     """The block's ``env.*`` values (impl.contract): foreign share, pressure, load, GC, start.
 
@@ -98,22 +123,30 @@ def conditions(before: Snapshot, after: Snapshot) -> dict[str, float]:
     return out
 
 
-def wait_quiet(threshold: float, timeout_s: float, window_s: float = 0.1) -> float:
-    """Sleep until one ``window_s`` window has a foreign CPU share <= ``threshold``.
+def wait_quiet(
+    threshold: float, timeout_s: float, window_s: float = 0.1, since: Snapshot | None = None
+) -> float:
+    """Sleep until one window of at least ``window_s`` has a foreign CPU share <= ``threshold``.
 
-    Gives up after ``timeout_s``; returns the seconds waited. The pipeline's
-    scheduler does its bookkeeping in a burst right after a job ends, i.e. just
-    as the next measuring process starts; waiting for it to pass costs a
-    fraction of a second and keeps that burst out of the blocks. Without
-    /proc/stat it returns at once.
+    The first window starts at ``since`` (e.g. the process's start: its start-up
+    then counts, and a quiet machine costs no sleep), else now. Gives up after
+    ``timeout_s``; returns the seconds waited. The pipeline's scheduler does its
+    bookkeeping in a burst right after a job ends, i.e. just as the next
+    measuring process starts; waiting for it to pass costs a fraction of a
+    second and keeps that burst out of the blocks. Without /proc/stat it
+    returns at once.
     """
     t0 = time.monotonic()
+    before = since or snapshot()
+    if before.busy is None:
+        return 0.0
     while True:
-        before = snapshot()
-        if before.busy is None:
-            return 0.0
-        time.sleep(window_s)
-        share = conditions(before, snapshot()).get("env.foreign_cpu", 0.0)
+        rest = window_s - (time.monotonic() - before.wall)
+        if rest > 0:
+            time.sleep(rest)
+        after = snapshot()
+        share = conditions(before, after).get("env.foreign_cpu", 0.0)
         waited = time.monotonic() - t0
         if share <= threshold or waited >= timeout_s:
             return waited
+        before = after

@@ -238,20 +238,23 @@ class BlockRunner:
                 "missed": confirms[-1][1] < target}
 
 
-def measure_process(cell: ResolvedCell, index: int, loops: int = 0) -> dict[str, Any]:
+def measure_process(
+    cell: ResolvedCell, index: int, loops: int = 0, since: machine.Snapshot | None = None
+) -> dict[str, Any]:
     """Everything one fresh process measures: calibration (unless ``loops`` is given), blocks.
 
     As in pyperf, the first process calibrates and the later ones reuse its
     ``loops``, so every sample of a cell covers the same number of operations.
     Measured blocks above ``cell.max_foreign_cpu`` are discarded and
     re-measured, at most ``cell.blocks`` times; ``disturbed`` says the process
-    still lacks undisturbed blocks.
+    still lacks undisturbed blocks. ``since``: a snapshot from the process's
+    start, so its start-up counts towards the first quiet window.
     """
     started = time.time()
     runner = BlockRunner(cell)
     # let a burst of foreign work (e.g. the scheduler's bookkeeping after the previous job)
     # pass before measuring anything; bounded, and recorded
-    settled = [machine.wait_quiet(cell.max_foreign_cpu / 2, QUIET_WAIT_S)]
+    settled = [machine.wait_quiet(cell.max_foreign_cpu / 2, QUIET_WAIT_S, since=since)]
     calibration = None
     if loops <= 0:
         calibration = runner.calibrate()
@@ -295,6 +298,7 @@ def worker_main(argv: list[str]) -> int:
 
     LOOPS 0 means: calibrate here.
     """
+    started = machine.since_spawn(os.environ.get(machine.SPAWN_ENV)) or machine.snapshot()
     request_path, out_path, index, seconds, loops = argv
     watchdog.arm_child(float(seconds))
     cell = ResolvedCell.from_json(Path(request_path).read_text())
@@ -302,7 +306,7 @@ def worker_main(argv: list[str]) -> int:
     try:
         # held until this process exits: no other measurement on the machine meanwhile
         _lock, waited = machine_lock.acquire(max(0.0, float(seconds) - 1.0))
-        result = measure_process(cell, int(index), int(loops))
+        result = measure_process(cell, int(index), int(loops), since=started)
         result["lock_wait_s"] = round(waited, 3)
         code = 0
     except machine_lock.MachineBusyError as exc:
@@ -381,9 +385,11 @@ def run_processes(
             f"{remaining:.3f}",
             str(loops),
         ]
+        env = _child_env(cell, index)
+        env[machine.SPAWN_ENV] = machine.spawn_env()  # the child's start-up counts as quiet time
         proc = subprocess.Popen(
             cmd,
-            env=_child_env(cell, index),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=sys.stderr.fileno() if _has_fileno(sys.stderr) else subprocess.DEVNULL,
             start_new_session=True,
@@ -391,7 +397,7 @@ def run_processes(
         watchdog.track(proc)
         try:
             try:
-                code = proc.wait(timeout=max(remaining, 0.01))
+                code = watchdog.wait_exit(proc, max(remaining, 0.01))
             except subprocess.TimeoutExpired:
                 watchdog.dump_and_kill(proc)
                 watchdog.dump_own_stacks(f"timeout of {deadline.seconds:g} s expired")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import faulthandler
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -40,6 +41,29 @@ class Deadline:
 #: children currently running (the last-resort watchdog kills these)
 _live: set[subprocess.Popen] = set()
 _live_lock = threading.Lock()
+
+
+def wait_exit(proc: subprocess.Popen, timeout: float) -> int:
+    """``proc.wait(timeout)`` that returns as soon as the child exits.
+
+    Popen.wait with a timeout polls with sleeps of up to 50 ms; between
+    measuring processes that is dead time paid hundreds of times per study.
+    A pidfd (Linux >= 5.3) wakes at the exit; elsewhere this is Popen.wait.
+    Raises subprocess.TimeoutExpired like Popen.wait.
+    """
+    if proc.returncode is not None:
+        return proc.returncode
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        return proc.wait(timeout=timeout)
+    try:
+        ready = select.select([fd], [], [], max(0.0, timeout))[0]
+    finally:
+        os.close(fd)
+    if not ready:
+        raise subprocess.TimeoutExpired(proc.args, timeout)
+    return proc.wait(timeout=1.0)
 
 
 def track(proc: subprocess.Popen) -> None:

@@ -16,15 +16,17 @@ except ConfigError as exc:
 # The same schema through Snakemake (fills schema defaults, e.g. threshold).
 validate(config, "../schemas/config.schema.yaml")
 
-CELL_BY_KEY = cellmod.by_id(CELLS)
+BATCHES = cellmod.plan_batches(CELLS, int(config.get("seed", 1)))
+BATCH_BY_KEY = cellmod.batch_index(BATCHES)
 LAYOUT = cellmod.layout(config)
 PY = sys.executable
 # Content hash of each (design, scenario) pair's source, computed once per run.
 _CODE_HASH = {}
 
 
-def cell_of(wildcards):
-    return CELL_BY_KEY[(wildcards.label, wildcards.scenario, wildcards.params)]
+def batch_of(wildcards, round=None):
+    key = (wildcards.scenario, wildcards.params, wildcards.round if round is None else round)
+    return BATCH_BY_KEY[key]
 
 
 def code_hash_of(cell):
@@ -36,12 +38,16 @@ def code_hash_of(cell):
     return _CODE_HASH[key]
 
 
-def cell_spec(wildcards):
-    """Tracked params: what the cell measures + its code hash (not the timeout)."""
-    from impl.contract import params_json
+def batch_plan(wildcards):
+    """Tracked param: each cell's spec (what it measures + its code hash, not the timeout),
+    record and log, in the batch's measuring order."""
+    import json
 
-    cell = cell_of(wildcards)
-    return params_json(cell.spec(code_hash_of(cell)))
+    from impl.pipeline.batch import plan_entry
+
+    batch = batch_of(wildcards)
+    plan = [plan_entry(c, c.spec(code_hash_of(c)), batch.round) for c in batch.cells]
+    return json.dumps(plan, sort_keys=True, separators=(",", ":"))
 
 
 def render_partial_summary():

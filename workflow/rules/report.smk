@@ -4,7 +4,7 @@
 rule aggregate:
     """Every cell's rounds -> its Parquet file, and all cells -> all.parquet (atomic writes)."""
     input:
-        [path for c in CELLS for path in c.round_outputs],
+        [b.output for b in BATCHES],
     output:
         cells=[c.output for c in CELLS],
         all=LAYOUT.all_parquet,

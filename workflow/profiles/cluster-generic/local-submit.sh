@@ -4,5 +4,7 @@
 # The executor learns the outcome from the marker files the job script writes.
 set -euo pipefail
 jobscript="$1"
+# one line per submission (what a real scheduler's accounting would show)
+mkdir -p logs && echo "$(date +%s) $(basename "$jobscript")" >>logs/cluster-submissions.log
 nohup bash "$jobscript" >"${jobscript}.out" 2>&1 </dev/null &
 echo "local-$!"
