@@ -6,9 +6,21 @@
 #   snakemake --cores 10                          # the study (config.yaml, profile: full)
 #   snakemake --cores 10 --config profile=quick   # thinned grid, about 6 minutes
 
+import sys
+
 from snakemake.utils import min_version
 
+from impl.pipeline.config_check import ConfigError, check_config_files
+
 min_version("9.0")
+
+# Read the config files strictly first (line and column of a syntax error, duplicate keys,
+# an empty file): Snakemake's own reading keeps the last of two equal keys silently.
+try:
+    check_config_files(["config.yaml", *workflow.overwrite_configfiles])
+except ConfigError as exc:
+    print(f"ERROR {exc}", file=sys.stderr)
+    sys.exit(1)
 
 
 configfile: "config.yaml"

@@ -72,7 +72,9 @@ def costs(root: Path, profile: str) -> dict | None:
                         measured += timed
                 cal = proc.get("calibration") or {}
                 calibration += sum(c for _, c in cal.get("steps", [])) / 1e9
-                calibration += sum(m * 3 for _, m in cal.get("confirm", [])) / 1e9  # ~3 blocks
+                # a failed confirmation's blocks (the last one's are the process's own)
+                calibration += sum(c[1] * (c[2] if len(c) > 2 else 3)
+                                   for c in cal.get("confirm", [])[:-1]) / 1e9
                 # a discarded block is as long as a kept one (same loops)
                 if proc["blocks"] and proc["discarded"]:
                     discarded_s += len(proc["discarded"]) * proc["blocks"][-1]["timed_ns"] / 1e9

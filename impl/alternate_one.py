@@ -165,7 +165,7 @@ class AlternateOneLoop(EventLoop):
             self._lock.release()
 
     # -- the loop --------------------------------------------------------------
-    def run(self) -> None:
+    def _run(self) -> None:
         self._acquire()
         try:
             entry = self._state

@@ -141,7 +141,7 @@ class AlternateThreeLoop(EventLoop):
             lock.release()
 
     # -- the loop --------------------------------------------------------------
-    def run(self) -> None:
+    def _run(self) -> None:
         with self._lock:
             entry = self._state
             if entry == AWAKE:

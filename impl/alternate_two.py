@@ -105,7 +105,7 @@ class AlternateTwoLoop(MpscLoopBase):
             self._wake()
 
     # -- the loop ------------------------------------------------------------------
-    def run(self) -> None:
+    def _run(self) -> None:
         self._mark_started()
         state = self._state
         try:

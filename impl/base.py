@@ -103,7 +103,7 @@ class EventLoop(abc.ABC):
     concurrently, and repeatedly). A task is a zero-argument callable; a task
     that raises is handed to the error handler and the loop goes on.
 
-    Subclasses implement ``run`` (the loop body, blocking), the two submits
+    Subclasses implement ``_run`` (the loop body, blocking), the two submits
     and ``_request_stop``. Shared here: starting on a thread, waiting for the
     stop, ``close``, the common counters (designs update ``_executed`` and
     friends and call ``_count_batch``/``_report_error``) and releasing an
@@ -118,7 +118,12 @@ class EventLoop(abc.ABC):
         self._thread: threading.Thread | None = None
         self._started = threading.Event()  # set once the loop thread has entered run()
         self._stopped = threading.Event()  # set once run() has returned
-        self._start_lock = threading.Lock()
+        # start/run/shutdown/close decide under this lock: whether the body was entered,
+        # whether a stop came first (issue: a shutdown between start()'s check and the
+        # thread's start left start() waiting forever)
+        self._lifecycle = threading.Lock()
+        self._entered = False
+        self._stop_requested = False
         self._closed = False
         # Counters every design keeps the same way. Each is written by one
         # thread only (the loop thread, or producers under the design's lock),
@@ -136,49 +141,92 @@ class EventLoop(abc.ABC):
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> EventLoop:
-        """Run the loop on a daemon thread of its own; return once it is running."""
-        with self._start_lock:
-            if self._thread is not None or self._stopped.is_set():
-                raise RuntimeError(f"{self.design}: loop was already started")
-            self._thread = threading.Thread(
-                target=self.run, name=f"{self.design}-loop", daemon=True
-            )
-            self._thread.start()
+        """Run the loop on a daemon thread of its own; return once it is running (or stopped).
+
+        Raises RuntimeError if the loop was started (or run) before, and
+        LoopStoppedError if it was shut down before it started. A shutdown
+        racing this call is always defined: start returns, the loop stopped.
+        """
+        with self._lifecycle:
+            self._claim()
+            thread = threading.Thread(target=self._body, name=f"{self.design}-loop", daemon=True)
+            self._thread = thread
+            try:
+                thread.start()
+            except BaseException:
+                self._thread = None
+                self._mark_stopped()
+                raise
         self._started.wait()
         return self
 
-    @abc.abstractmethod
     def run(self) -> None:
-        """The loop body. Blocks until the loop is shut down.
+        """Run the loop on the calling thread; blocks until it is shut down.
 
-        Implementations must call ``self._mark_started()`` on entry and
-        ``self._mark_stopped()`` on exit (in a ``finally``).
+        The same checks as ``start``: one loop body per loop, whoever calls.
         """
+        with self._lifecycle:
+            self._claim()
+            self._thread = threading.current_thread()
+        self._body()
+
+    @abc.abstractmethod
+    def _run(self) -> None:
+        """The design's loop body (called once, on the loop thread, by ``run``/``start``).
+
+        Implementations call ``self._mark_started()`` on entry and
+        ``self._mark_stopped()`` on exit (in a ``finally``); the base class
+        sets both events again when the body returns or raises, so no caller
+        ever waits on a loop that died early.
+        """
+
+    def _claim(self) -> None:
+        """Under ``_lifecycle``: the one check that lets a single body run, never after a stop."""
+        if self._entered:
+            raise RuntimeError(f"{self.design}: loop was already started")
+        if self._stop_requested:
+            raise LoopStoppedError(f"{self.design}: loop was shut down before it started")
+        self._entered = True
+
+    def _body(self) -> None:
+        try:
+            self._run()
+        finally:
+            self._mark_stopped()
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Graceful stop: blocks until the loop has stopped (or ``timeout`` expires).
 
-        Safe to call from several threads at once and more than once. Called
-        on a loop that was never started, it marks it terminated. Called from
-        a task on the loop thread itself it only requests the stop (waiting
-        there would deadlock).
+        Safe to call from several threads at once, more than once, and
+        racing ``start``/``run``: the lifecycle lock decides whether the loop
+        had started; if not, it is terminated here and can no longer start.
+        Called from a task on the loop thread itself it only requests the
+        stop (waiting there would deadlock). Raises TimeoutError if the loop
+        did not stop in time.
         """
+        with self._lifecycle:
+            self._stop_requested = True
+            if not self._entered:
+                # atomic with start()'s check: the design sees "never started" consistently
+                self._request_stop()
+                self._mark_stopped()
+                return
         self._request_stop()
-        if self._thread is None and not self._started.is_set():
-            return
-        if threading.current_thread() is self._thread:
+        thread = self._thread
+        if threading.current_thread() is thread:
             return
         if not self._stopped.wait(timeout):
             raise TimeoutError(f"{self.design}: loop did not stop within {timeout} s")
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if thread is not None:
+            thread.join(timeout)
 
     def close(self) -> None:
         """Shut down if needed and release resources (file descriptors). Idempotent."""
-        if self._closed:
-            return
         self.shutdown(timeout=10.0)
-        self._closed = True
+        with self._lifecycle:
+            if self._closed:
+                return
+            self._closed = True
         self._release_resources()
 
     def __enter__(self) -> EventLoop:

@@ -78,7 +78,7 @@ class BaselineLoop(EventLoop):
             self._stopped.set()
 
     # -- the loop --------------------------------------------------------------
-    def run(self) -> None:
+    def _run(self) -> None:
         if self._stopped.is_set():
             raise RuntimeError("baseline: loop already stopped")
         self._mark_started()

@@ -133,7 +133,7 @@ class MainLoop(MpscLoopBase):
             inflight.decrement_and_get()
 
     # -- the loop ------------------------------------------------------------------
-    def run(self) -> None:
+    def _run(self) -> None:
         self._mark_started()
         state = self._state
         try:

@@ -105,11 +105,17 @@ def resolve(
 
 
 def parse_assignments(items: list[str] | None, owner: str) -> dict[str, str]:
-    """Parse ``["k=v", ...]`` from the command line."""
+    """Parse ``["k=v", ...]`` from the command line; a name given twice is refused."""
     out: dict[str, str] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise BadParameterError(f"{owner}: expected NAME=VALUE, got {item!r}")
-        out[key.strip()] = value.strip()
+        key = key.strip()
+        if key in out:
+            raise BadParameterError(
+                f"{owner}: parameter {key!r} given twice ({out[key]!r}, {value.strip()!r}); "
+                "allowed: each parameter once"
+            )
+        out[key] = value.strip()
     return out

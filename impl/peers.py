@@ -2,7 +2,7 @@
 
 They answer "what would I get from the standard tools?": each runs a fresh
 event loop's ``run_forever`` on the EventLoop thread, and ``submit`` is
-``call_soon_threadsafe(self._run, fn)`` with ``self._run`` bound once; the
+``call_soon_threadsafe(self._run_task, fn)`` with ``self._run_task`` bound once; the
 callable travels as an argument, so the only per-task allocations are the
 loop's own Handle and its argument tuple.
 
@@ -55,7 +55,7 @@ class AsyncioLoop(EventLoop):
         self._busy = False  # a task of ours is executing on the loop thread
         self._accepted = 0  # written under _lock; compared with the base's _executed
         # bound once: creating bound methods on every submit costs ~0.3 us here
-        self._run_bound = self._run
+        self._run_bound = self._run_task
         self._call_soon_threadsafe = self._loop.call_soon_threadsafe
         self._batch = 0  # tasks run since the queue was last seen empty
 
@@ -84,7 +84,7 @@ class AsyncioLoop(EventLoop):
 
     submit_internal = submit  # no priority lane in these loops
 
-    def _run(self, task: Task) -> None:
+    def _run_task(self, task: Task) -> None:
         self._busy = True
         try:
             task()
@@ -115,7 +115,7 @@ class AsyncioLoop(EventLoop):
             self._loop.call_soon_threadsafe(self._loop.stop)
 
     # -- the loop --------------------------------------------------------------
-    def run(self) -> None:
+    def _run(self) -> None:
         with self._lock:
             if self._state is LoopState.AWAKE:
                 self._state = LoopState.RUNNING

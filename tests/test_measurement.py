@@ -222,3 +222,32 @@ def test_rounds_and_their_replacements_never_share_a_process_number(monkeypatch)
     for r in range(3):
         cellmod.measure_round(cell, r, loops=64)
     assert sorted(seen) == [0, 6, 12]
+
+
+def test_calibrating_process_confirms_with_its_own_blocks(monkeypatch):
+    """Process 0's warm-up and measured blocks confirm the size: no extra confirmation blocks."""
+    import impl.runner.measure as measure
+
+    fresh: list[int] = []
+    real_init = measure.BlockRunner.__init__
+
+    def init(self, cell):
+        real_init(self, cell)
+        self.module = _SlowSetUp()
+
+    real_fresh = measure.BlockRunner.fresh_block
+
+    def counting_fresh(self, loops):
+        fresh.append(loops)
+        return real_fresh(self, loops)
+
+    monkeypatch.setattr(measure.BlockRunner, "__init__", init)
+    monkeypatch.setattr(measure.BlockRunner, "fresh_block", counting_fresh)
+    cell = _cell(warmups=1, blocks=2, max_foreign_cpu=1.0)
+    result = measure_process(cell, 0)
+    cal = result["calibration"]
+    assert not cal["missed"] and cal["confirm"][-1][0] == result["loops"]
+    assert cal["confirm"][-1][2] == 3  # the median of its 1 warm-up + 2 measured blocks
+    # every fresh block was one of the process's own (one confirmation attempt per try)
+    assert len(fresh) == 3 * len(cal["confirm"])
+    assert [b["loops"] for b in result["blocks"]] == [result["loops"]] * 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -430,3 +431,102 @@ def test_batch_round_reuses_a_record_only_with_the_current_block_size(tmp_path, 
     assert batchmod.run_batch(r1, round_index=1, out=tmp_path / "m1", **kw) == 0
     assert measured() == ["b"]
     assert json.loads(Path(r1[1]["record"]).read_text())["results"][0]["loops"] == 99
+
+
+# --- bad input caught by kind (config files, non-finite numbers, folders, stale locks) ----
+
+def test_config_files_are_read_strictly(tmp_path):
+    from impl.pipeline.config_check import load_config_file
+
+    cases = {
+        "seed: 1\nprofile: full\nseed: 2\n": ("3:1", "duplicate key 'seed'", "first at line 1"),
+        "scenarios:\n  a: {grid: [1}\n": ("2:", "YAML syntax error"),
+        "": ("is empty", "allowed"),
+        "- a\n- b\n": ("top level is a list", "allowed: a mapping"),
+        "implementations:\n  main: {design: main}\n  main: {design: baseline}\n": (
+            "3:3", "duplicate key 'main'"),
+    }
+    for text, needles in cases.items():
+        path = tmp_path / "c.yaml"
+        path.write_text(text)
+        with pytest.raises(ConfigError) as info:
+            load_config_file(path)
+        msg = str(info.value)
+        assert "\n" not in msg and str(path) in msg, msg
+        for needle in needles:
+            assert needle in msg, (text, msg)
+    (tmp_path / "ok.yaml").write_text("seed: 1\nnested: {a: 1, b: 2}\n")
+    assert load_config_file(tmp_path / "ok.yaml") == {"seed": 1, "nested": {"a": 1, "b": 2}}
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_numbers_are_refused_everywhere(config, bad):
+    from impl.params import BadParameterError, ParamSpec
+
+    for mutate, where in (
+        (lambda c: c.update(alpha=bad), "alpha"),
+        (lambda c: c["scenarios"]["round_trip"].update(timeout_s=bad), "timeout_s"),
+        (lambda c: c["hypotheses"][0].update(threshold=bad), "threshold"),
+        (lambda c: c["profiles"]["full"].update(max_foreign_cpu=bad), "max_foreign_cpu"),
+        (lambda c: c["implementations"]["alternate_two"].update(
+            params={"poll_timeout_ms": bad}), "poll_timeout_ms"),
+    ):
+        msg = _bad(config, mutate)
+        assert where in msg and "finite" in msg, msg
+    spec = ParamSpec("x", float, 1.0, minimum=0.0, maximum=10.0)
+    with pytest.raises(BadParameterError, match="bad value"):
+        spec.coerce(str(bad), "owner")
+    with pytest.raises(BadParameterError, match="bad value"):
+        ParamSpec("n", int, 1, minimum=0).coerce(str(bad), "owner")
+
+
+def test_unwritable_output_folder_is_named_in_one_line(tmp_path):
+    from impl.pipeline.preflight import PreflightError, check_writable
+
+    (tmp_path / "results").write_text("a file where the folder should be")
+    with pytest.raises(PreflightError) as info:
+        check_writable([tmp_path / "results" / "full", tmp_path / "logs"])
+    assert "results" in str(info.value) and "\n" not in str(info.value)
+    check_writable([tmp_path / "logs" / "full", tmp_path / "report"])  # creatable: fine
+
+
+def test_stale_snakemake_lock_is_removed_only_when_no_snakemake_runs_here(tmp_path):
+    from impl.pipeline.preflight import LOCK_DIR, remove_stale_lock
+
+    locks = tmp_path / LOCK_DIR
+    locks.mkdir(parents=True)
+    (locks / "0.input.lock").write_text("x")
+    # a live process that looks like Snakemake running in this folder keeps the lock
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "snakemake"],
+                            cwd=tmp_path)
+    try:
+        time.sleep(0.2)
+        assert remove_stale_lock(tmp_path) == []
+        assert (locks / "0.input.lock").exists()
+    finally:
+        live.kill()
+        live.wait()
+    assert remove_stale_lock(tmp_path) == [locks / "0.input.lock"]
+    assert not list(locks.iterdir())
+
+
+def test_setup_rebuilds_a_venv_made_by_another_python(tmp_path):
+    """scripts/setup.sh with a stand-in interpreter (no network, no real venv)."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "setup.sh", tmp_path / "scripts" / "setup.sh")
+    fake = tmp_path / "fake311"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        'if [ "$1" = "-c" ]; then echo 3.11; exit 0; fi\n'
+        'if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin"; cp "$0" "$3/bin/python"; exit 0; fi\n'
+        "exit 0\n")
+    fake.chmod(0o755)
+    old = tmp_path / ".venv" / "bin" / "python"
+    old.parent.mkdir(parents=True)
+    old.write_text("#!/usr/bin/env bash\necho 3.12\n")
+    old.chmod(0o755)
+    done = subprocess.run(["bash", "scripts/setup.sh"], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, "PYTHON": str(fake)}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "rebuilding .venv" in done.stderr and "3.12" in done.stderr
+    assert old.read_text() == fake.read_text()  # the new venv's interpreter

@@ -193,6 +193,48 @@ def remeasured(before: dict[str, dict], after: dict[str, dict]) -> set[str]:
             if cid not in before or rec["started"] != before[cid]["started"]}
 
 
+@pytest.mark.timeout(600)
+def test_rerun_redoes_what_failed_or_went_missing_after_a_complete_study(work):
+    """Snakemake alone never rebuilds a missing intermediate once the summary exists."""
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    del cfg["implementations"]["hang"]
+    cfg["hypotheses"][0]["b"] = "ok_aa"
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    trigger = work / "trigger"
+    trigger.unlink()  # every design healthy: a complete study
+    assert smk(work, "--cores", "2").returncode == 0
+    summary = work / "report" / "quick" / "SUMMARY.md"
+    record = work / "results/quick/rounds/ok/round_trip/idle_us=0/r0.json"
+
+    def rerun() -> tuple[set[str], subprocess.CompletedProcess]:
+        before, mtime = statuses(work), summary.stat().st_mtime_ns
+        res = smk(work, "--cores", "2")
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert summary.stat().st_mtime_ns > mtime, "the summary was not rebuilt"
+        return remeasured(before, statuses(work)), res
+
+    # a cell that fails in a later run (forced, while its design misbehaves)
+    trigger.write_text("misbehave\n")
+    batch = "results/quick/batches/burst_throughput/burst=64/r0.json"
+    assert smk(work, "--cores", "2", "--forcerun", batch).returncode != 0
+    trigger.unlink()
+    assert rerun()[0] == {"crash/burst_throughput/burst=64"}
+    # a cell's record deleted by hand, then one damaged: the plain rerun measures it again
+    record.unlink()
+    assert rerun()[0] == {"ok/round_trip/idle_us=0"}
+    record.write_text("{not json")
+    measured, res = rerun()
+    assert measured == {"ok/round_trip/idle_us=0"}
+    assert "ok/round_trip/idle_us=0/r0.json is not a readable round record" in res.stderr
+    # a cell file deleted by hand, then all.parquet damaged: rebuilt, nothing remeasured
+    (work / "results/quick/cells/ok/round_trip/idle_us=0.parquet").unlink()
+    assert rerun()[0] == set()
+    (work / "results/quick/all.parquet").write_bytes(b"PAR1 damaged")
+    assert rerun()[0] == set()
+    done = smk(work, "-n")
+    assert "Nothing to be done" in done.stdout + done.stderr
+
+
 BAD = {
     "unknown design": (lambda c: c["implementations"]["ok"].update(design="baseln"),
                        "implementations.ok.design"),
@@ -216,6 +258,35 @@ def test_bad_config_fails_before_any_job(work, case):
     assert len(errors) == 1 and needle in errors[0], res.stderr
     assert re.search(r"allowed|one of|in \[", errors[0]), "the line must say what is allowed"
     assert not (work / "logs").exists() and not (work / "results").exists()
+
+
+FILE_MISTAKES = {
+    "duplicate key": (lambda t: t + "\nalpha: 0.1\n", "duplicate key 'alpha'"),
+    "syntax error": (lambda t: t + "\nextra: {round_trip: [\n", "YAML syntax error"),
+    "not finite": (lambda t: t.replace("alpha: 0.05", "alpha: .nan"), "a finite number"),
+    "empty": (lambda t: "", "is empty"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FILE_MISTAKES))
+def test_config_file_mistakes_stop_before_any_job(work, case):
+    edit, needle = FILE_MISTAKES[case]
+    path = work / "config.yaml"
+    assert "alpha: 0.05" in path.read_text()
+    path.write_text(edit(path.read_text()))
+    res = smk(work, "--cores", "2")
+    assert res.returncode != 0
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("ERROR")]
+    assert len(errors) == 1 and needle in errors[0], res.stderr
+    assert not (work / "logs").exists() and not (work / "results").exists()
+
+
+def test_unwritable_results_stop_before_any_job(work):
+    (work / "results").write_text("a file where the folder should be\n")
+    res = smk(work, "--cores", "2")
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("ERROR")]
+    assert res.returncode != 0 and len(errors) == 1 and "results" in errors[0], res.stderr
+    assert not (work / "logs").exists()
 
 
 @pytest.mark.timeout(300)
@@ -328,7 +399,7 @@ def test_two_runs_in_two_copies_take_turns(work, tmp_path_factory):
     _assert_no_overlap(sorted(_measured_spans(work) + _measured_spans(other)))
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(320)
 def test_nothing_keeps_measuring_after_snakemake_is_killed(work):
     import signal
     import time
@@ -362,6 +433,12 @@ def test_nothing_keeps_measuring_after_snakemake_is_killed(work):
     while marked_processes(mark) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert marked_processes(mark) == [], "a cell kept running after Snakemake was killed"
+    # the killed run's lock is stale: a plain rerun removes it, says so, and finishes the study
+    assert list((work / ".snakemake" / "locks").glob("*.lock")), "expected a leftover lock"
+    (work / "trigger").unlink()
+    res = smk(work, "--cores", "2", timeout=200)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "removed the lock of a Snakemake that no longer runs here" in res.stderr
 
 
 @pytest.mark.timeout(300)

@@ -240,3 +240,22 @@ def test_children_die_with_a_killed_runner(tmp_path):
         time.sleep(0.05)
     assert _marked_processes(mark) == []
     assert not (tmp_path / "cell.parquet").exists()
+
+
+def test_repeated_param_and_wrong_out_suffix_are_bad_input(tmp_path):
+    """Each refused with exit 2 and one line naming the flag, before anything runs."""
+    base = ["--impl", "baseline", "--scenario", "round_trip"]
+    cases = [
+        (["--param", "idle_us=1", "--param", "idle_us=2", "--out", str(tmp_path / "c.parquet")],
+         "given twice"),
+        (["--impl-param", "x=1", "--impl-param", "x=2", "--out", str(tmp_path / "c.parquet")],
+         "given twice"),
+        (["--out", str(tmp_path / "c.csv")], ".parquet"),
+        (["--round", "0", "--out", str(tmp_path / "r0.parquet")], ".json"),
+    ]
+    for extra, needle in cases:
+        done = run_cli([*base, *extra], timeout=30)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], done.stderr
+    assert not list(tmp_path.iterdir())

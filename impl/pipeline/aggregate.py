@@ -53,7 +53,7 @@ def read_rounds(paths: Iterable[str | Path]) -> list[dict]:
         except (OSError, ValueError) as exc:
             raise AggregateError(
                 f"{path}: not a readable round record ({exc}); "
-                "delete it and rerun to remeasure that round"
+                "a plain rerun measures that round again"
             ) from None
     return records
 

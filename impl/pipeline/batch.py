@@ -36,6 +36,9 @@ from typing import Any
 from impl.contract import write_atomic
 from impl.pipeline import cell_wrapper as cw
 
+#: how runner_command starts the runner; such a command is forked instead (see run_batch)
+RUNNER = ["-m", "impl.runner"]
+
 
 def plan_entry(cell: Any, spec: Mapping[str, Any], r: int) -> dict[str, Any]:
     """What the batch needs about one cell: its spec, record, log and round-0 record."""
@@ -91,6 +94,12 @@ def run_batch(
     (interrupted; later cells not started) or 2 (a cell refused its input).
     """
     started = time.time()
+    # imported once here, forked per cell (cell_wrapper.run_wrapped): no interpreter start
+    # and runner imports per cell and round
+    from impl.runner import cell as _cell  # noqa: F401 - what the runner imports lazily
+    from impl.runner import measure as _measure  # noqa: F401
+    from impl.runner.cli import main as runner_main
+
     keep = {i for i, entry in enumerate(plan) if current(entry)}
     if len(keep) == len(plan):
         keep = set()  # forced: Snakemake reran a batch with nothing missing or stale
@@ -115,7 +124,8 @@ def run_batch(
                                     entry.get("loops_from"))
             status = cw.run_wrapped(cmd, cell_id=spec["cell_id"], log_path=entry["log"],
                                     out_path=entry["record"], timeout_s=timeout_s,
-                                    extra={"round": round_index})
+                                    extra={"round": round_index},
+                                    fork_main=runner_main if cmd[1:3] == RUNNER else None)
             cells.append({**row, "status": status["status"], "seconds": status["seconds"]})
             blog.write(f"{spec['cell_id']}: {status['status']} in {status['seconds']:.1f} s"
                        + (f": {status['reason']} (log: {entry['log']})" if status["reason"]

@@ -65,6 +65,11 @@ class Layout:
         return f"{self.results}/all.parquet"
 
     @property
+    def rerun_stamp(self) -> str:
+        """An input of the aggregation whose mtime is bumped when results went missing."""
+        return f"{self.results}/rerun.stamp"
+
+    @property
     def logs(self) -> str:
         return f"logs/{self.profile}"
 

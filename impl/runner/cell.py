@@ -197,7 +197,8 @@ def _metadata(
         "calibration": {
             "method": "process 0, warm: grows loops until one block's timed region (plus a "
             "declared idle gap) reaches max(target, 20 GIL switch intervals), confirmed by "
-            "the median of 3 fresh blocks; later processes reuse its loops",
+            "the median of its own warm-up and measured blocks at that size (else grown "
+            "and measured again); later processes reuse its loops",
             "loops_per_process": [r["loops"] for r in results],
             **(calibration or {}),
         },

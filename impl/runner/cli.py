@@ -164,6 +164,12 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"runner: {exc}\n")
         return EXIT_BAD_INPUT
     out = str(args.out)
+    suffix = ".json" if args.round is not None else ".parquet"
+    if not out.endswith(suffix):
+        what = "a round record (--round)" if args.round is not None else "a cell file"
+        sys.stderr.write(f"runner: --out: {out!r} is not a {suffix} file; allowed: a path "
+                         f"ending in {suffix} for {what}\n")
+        return EXIT_BAD_INPUT
     if not _writable_target(out):
         sys.stderr.write(
             f"runner: --out: cannot write {out!r}; allowed: a file path in a writable directory\n"

@@ -3,8 +3,9 @@
 Child side (``measure_process``): calibrate ``loops`` on the *timed* region
 of a warm loop (after one warm-up block) until a block reaches the target,
 at least 20 GIL switch intervals (every scenario has two Python threads: the
-caller and the loop), and confirm the size on fresh loops (median of
-``CONFIRM_BLOCKS``). Then the fixed warm-up blocks and the measured blocks,
+caller and the loop), and confirm the size with the median of the process's
+own warm-up and measured blocks at that size (no extra blocks when the size
+holds). Every process runs the fixed warm-up blocks and the measured blocks,
 each on a *fresh loop* (constructed, started, warmed with one round trip,
 closed after), so counters are per-block deltas. Around every block the
 machine's foreign load is read (``impl.runner.machine``); a measured block
@@ -26,9 +27,11 @@ import gc
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -189,14 +192,17 @@ class BlockRunner:
         steps = -(-int(loops * factor) // self.step)
         return min(MAX_LOOPS, max(loops + self.step, steps * self.step))
 
-    def calibrate(self) -> dict[str, Any]:
+    def calibrate(self, confirm: Callable[[int], list[float]] | None = None) -> dict[str, Any]:
         """Size ``loops`` so the timed region reaches the target, warm, then confirm it.
 
         One loop is warmed with a block of one step (discarded), then the size
         grows until one block's clock reaches the target; the size is final
-        when the median of ``CONFIRM_BLOCKS`` fresh blocks reaches it too
-        (else it grows again, at most ``CONFIRM_TRIES`` times). ``missed`` is
-        True when the target was never reached (a quality failure of the cell).
+        when the median clock of the blocks ``confirm(loops)`` measures at that
+        size reaches it too (else it grows again, at most ``CONFIRM_TRIES``
+        times). ``confirm`` defaults to ``CONFIRM_BLOCKS`` fresh blocks;
+        ``measure_process`` passes the process's own warm-up and measured
+        blocks, so a confirmed size costs no extra blocks. ``missed`` is True
+        when the target was never reached (a quality failure of the cell).
         """
         target = self.target_ns()
         loops = self.min_ops
@@ -227,15 +233,50 @@ class BlockRunner:
                     below = mid
         finally:
             _close(loop)
+        confirm = confirm or self._fresh_clocks
         for _ in range(CONFIRM_TRIES):
-            clocks = sorted(self.fresh_block(loops)["clock_ns"] for _ in range(CONFIRM_BLOCKS))
-            median = clocks[len(clocks) // 2]
-            confirms.append([loops, median])
+            clocks = confirm(loops)
+            median = statistics.median(clocks) if clocks else 0.0
+            confirms.append([loops, median, len(clocks)])
             if median >= target or loops >= MAX_LOOPS:
                 break
             loops = self._grow(loops, median, target)
         return {"loops": loops, "target_ns": target, "steps": steps, "confirm": confirms,
                 "missed": confirms[-1][1] < target}
+
+    def _fresh_clocks(self, loops: int) -> list[float]:
+        return [self.fresh_block(loops)["clock_ns"] for _ in range(CONFIRM_BLOCKS)]
+
+    def blocks(
+        self, loops: int, settled: list[float]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+        """The process's warm-up and measured blocks at ``loops``: (kept, discarded, clean).
+
+        A measured block above ``max_foreign_cpu`` is discarded (and recorded,
+        with its clock) and re-measured, at most ``blocks`` times; ``settled``
+        collects the quiet waits after each.
+        """
+        cell = self.cell
+        blocks, discarded = [], []
+        for b in range(cell.warmups):
+            block = self.fresh_block(loops)
+            block.update(block=b, warmup=True)
+            blocks.append(block)
+        index = cell.warmups
+        clean = 0
+        while clean < cell.blocks and len(discarded) <= cell.blocks:
+            block = self.fresh_block(loops)
+            block.update(block=index, warmup=False)
+            index += 1
+            foreign = block["env"].get("env.foreign_cpu", 0.0)
+            if foreign > cell.max_foreign_cpu:
+                discarded.append({"block": block["block"], "foreign_cpu": foreign,
+                                  "clock_ns": block["clock_ns"]})
+                settled.append(machine.wait_quiet(cell.max_foreign_cpu / 2, QUIET_WAIT_S))
+                continue
+            blocks.append(block)
+            clean += 1
+        return blocks, discarded, clean
 
 
 def measure_process(
@@ -255,28 +296,25 @@ def measure_process(
     # let a burst of foreign work (e.g. the scheduler's bookkeeping after the previous job)
     # pass before measuring anything; bounded, and recorded
     settled = [machine.wait_quiet(cell.max_foreign_cpu / 2, QUIET_WAIT_S, since=since)]
+    discarded: list[dict[str, Any]] = []
+    measured: dict[str, Any] = {}
+
+    def own_blocks(size: int) -> list[float]:
+        """Measure this process's blocks at ``size``; their clocks confirm a calibration."""
+        kept, dropped, clean = runner.blocks(size, settled)
+        discarded.extend(dropped)
+        measured.update(blocks=kept, clean=clean)
+        return [b["clock_ns"] for b in kept] + [d["clock_ns"] for d in dropped]
+
     calibration = None
     if loops <= 0:
-        calibration = runner.calibrate()
+        # process 0: its own blocks at the calibrated size confirm it (a failed confirmation
+        # drops them, grows the size and measures them again)
+        calibration = runner.calibrate(confirm=own_blocks)
         loops = calibration["loops"]
-    blocks, discarded = [], []
-    for b in range(cell.warmups):
-        block = runner.fresh_block(loops)
-        block.update(block=b, warmup=True)
-        blocks.append(block)
-    index_ = cell.warmups
-    clean = 0
-    while clean < cell.blocks and len(discarded) <= cell.blocks:
-        block = runner.fresh_block(loops)
-        block.update(block=index_, warmup=False)
-        index_ += 1
-        foreign = block["env"].get("env.foreign_cpu", 0.0)
-        if foreign > cell.max_foreign_cpu:
-            discarded.append({"block": block["block"], "foreign_cpu": foreign})
-            settled.append(machine.wait_quiet(cell.max_foreign_cpu / 2, QUIET_WAIT_S))
-            continue
-        blocks.append(block)
-        clean += 1
+    else:
+        own_blocks(loops)
+    blocks, clean = measured["blocks"], measured["clean"]
     return {
         "process": index,
         "pid": os.getpid(),

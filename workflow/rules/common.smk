@@ -19,6 +19,7 @@ validate(config, "../schemas/config.schema.yaml")
 BATCHES = cellmod.plan_batches(CELLS, int(config.get("seed", 1)))
 BATCH_BY_KEY = cellmod.batch_index(BATCHES)
 LAYOUT = cellmod.layout(config)
+AGGREGATED = [LAYOUT.all_parquet, *(c.output for c in CELLS)]
 PY = sys.executable
 # Content hash of each (design, scenario) pair's source, computed once per run.
 _CODE_HASH = {}
@@ -67,12 +68,50 @@ def render_partial_summary():
         print(f"  {f['cell_id']}: {f['status']}: {f['reason']} (log: {f['log']})", file=sys.stderr)
 
 
+def reopen_what_went_missing():
+    """Rerun what an earlier run left missing, failed or unreadable (one line if anything).
+
+    Snakemake alone never rebuilds a missing intermediate when the summary is newer
+    (impl/pipeline/freshness.py); the batches run again measure only their missing cells.
+    """
+    from impl.pipeline.freshness import reopen
+
+    found = reopen(BATCHES, AGGREGATED, LAYOUT.rerun_stamp)
+    if found:
+        print(
+            f"eventloop-tournament: {len(found)} part(s) of an earlier run are missing or"
+            f" failed and run again (first: {found[0][1]})",
+            file=sys.stderr,
+        )
+
+
+def preflight():
+    """Before any job: output folders writable (one line if not); a stale lock removed."""
+    from impl.pipeline.preflight import PreflightError, check_writable, remove_stale_lock
+
+    try:
+        check_writable([LAYOUT.results, LAYOUT.logs, LAYOUT.report])
+    except PreflightError as exc:
+        print(f"ERROR {exc}", file=sys.stderr)
+        sys.exit(1)
+    if remove_stale_lock():
+        print(
+            "eventloop-tournament: removed the lock of a Snakemake that no longer runs here"
+            " (killed?); see README, 'Failures and reruns'",
+            file=sys.stderr,
+        )
+
+
 def _bench_slot_limited():
     try:
         return "bench_slot" in workflow.global_resources
     except Exception:  # internal API; never block a run on it
         return True
 
+
+if workflow.is_main_process:
+    preflight()
+    reopen_what_went_missing()
 
 if workflow.is_main_process and not _bench_slot_limited():
     print(

@@ -4,10 +4,12 @@
 rule aggregate:
     """Every cell's rounds -> its Parquet file, and all cells -> all.parquet (atomic writes)."""
     input:
-        [b.output for b in BATCHES],
+        batches=[b.output for b in BATCHES],
+        # bumped at start when an earlier run's results went missing (impl/pipeline/freshness.py)
+        stamp=LAYOUT.rerun_stamp,
     output:
-        cells=[c.output for c in CELLS],
-        all=LAYOUT.all_parquet,
+        all=AGGREGATED[0],
+        cells=AGGREGATED[1:],
     log:
         f"{LAYOUT.logs}/aggregate.log",
     localrule: True
