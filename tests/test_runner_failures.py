@@ -259,3 +259,21 @@ def test_repeated_param_and_wrong_out_suffix_are_bad_input(tmp_path):
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0], done.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_non_finite_cli_numbers_are_bad_input(tmp_path):
+    """NaN and infinities pass every range comparison; each flag refuses them in one line."""
+    out = str(tmp_path / "c.parquet")
+    cases = [
+        ["--impl", "alternate_two", "--scenario", "round_trip",
+         "--impl-param", "poll_timeout_ms=nan"],
+        ["--impl", "baseline", "--scenario", "round_trip", "--param", "idle_us=inf"],
+        ["--impl", "baseline", "--scenario", "round_trip", "--timeout", "inf"],
+        ["--impl", "baseline", "--scenario", "round_trip", "--max-foreign-cpu", "nan"],
+        ["--impl", "baseline", "--scenario", "round_trip", "--target-block-ms=-inf"],
+    ]
+    for args in cases:
+        done = run_cli([*args, "--out", out], timeout=30)
+        assert done.returncode == 2, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not list(tmp_path.iterdir())
