@@ -91,15 +91,16 @@ def test_shutdown_inside_starts_window_ends_both(design, monkeypatch):
     """
     loop = registry.create(design)
     entered = threading.Event()
-    real_start = threading.Thread.start
+    real_init = threading.Thread.__init__
 
-    def slow_start(self: threading.Thread) -> None:
-        if self.name.endswith("-loop"):
+    def slow_init(self: threading.Thread, *args: object, **kwargs: object) -> None:
+        # start() builds its thread after checking the state: hold it there
+        if str(kwargs.get("name", "")).endswith("-loop"):
             entered.set()
             time.sleep(0.05)  # the window the shutdown falls into
-        real_start(self)
+        real_init(self, *args, **kwargs)
 
-    monkeypatch.setattr(threading.Thread, "start", slow_start)
+    monkeypatch.setattr(threading.Thread, "__init__", slow_init)
     results: dict[str, object] = {}
 
     def starter() -> None:

@@ -455,6 +455,9 @@ def test_config_files_are_read_strictly(tmp_path):
         assert "\n" not in msg and str(path) in msg, msg
         for needle in needles:
             assert needle in msg, (text, msg)
+    (tmp_path / "latin1.yaml").write_bytes("seed: 1\n# 5 \u00b5s\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1.yaml:2: not UTF-8"):
+        load_config_file(tmp_path / "latin1.yaml")
     (tmp_path / "ok.yaml").write_text("seed: 1\nnested: {a: 1, b: 2}\n")
     assert load_config_file(tmp_path / "ok.yaml") == {"seed": 1, "nested": {"a": 1, "b": 2}}
 
@@ -473,6 +476,9 @@ def test_non_finite_numbers_are_refused_everywhere(config, bad):
     ):
         msg = _bad(config, mutate)
         assert where in msg and "finite" in msg, msg
+    # the runner's own range for a timeout, not only "a number": 1e5 s would fail every cell
+    msg = _bad(config, lambda c: c["scenarios"]["round_trip"].update(timeout_s=100_000))
+    assert "scenarios.round_trip" in msg and "86400" in msg
     spec = ParamSpec("x", float, 1.0, minimum=0.0, maximum=10.0)
     with pytest.raises(BadParameterError, match="bad value"):
         spec.coerce(str(bad), "owner")
@@ -488,6 +494,9 @@ def test_unwritable_output_folder_is_named_in_one_line(tmp_path):
         check_writable([tmp_path / "results" / "full", tmp_path / "logs"])
     assert "results" in str(info.value) and "\n" not in str(info.value)
     check_writable([tmp_path / "logs" / "full", tmp_path / "report"])  # creatable: fine
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(PreflightError, match="dangling"):
+        check_writable([tmp_path / "dangling" / "full"])
 
 
 def test_stale_snakemake_lock_is_removed_only_when_no_snakemake_runs_here(tmp_path):

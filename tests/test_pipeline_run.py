@@ -233,6 +233,11 @@ def test_rerun_redoes_what_failed_or_went_missing_after_a_complete_study(work):
     assert rerun()[0] == set()
     done = smk(work, "-n")
     assert "Nothing to be done" in done.stdout + done.stderr
+    # a summary without its data (a committed report in a fresh checkout): the study runs
+    shutil.rmtree(work / "results")
+    summary.touch()
+    counts, _ = planned(smk(work, "-n"))
+    assert counts.get("measure") == 2 and counts.get("summary") == 1, counts
 
 
 BAD = {

@@ -93,6 +93,11 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"config: {path}:{line}: not UTF-8 text (byte "
+                          f"{exc.object[exc.start]:#x}); allowed: a UTF-8 encoded YAML file"
+                          ) from None
     try:
         data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except _DuplicateKeyError as exc:
@@ -173,6 +178,11 @@ def check_semantics(config: Mapping[str, Any]) -> None:
                 RUN_SETTINGS[key].coerce(preset[key], f"profiles.{name}")
             except BadParameterError as exc:
                 raise ConfigError(f"config: {exc}") from None
+    for name, entry in config["scenarios"].items():  # the runner's --timeout range
+        try:
+            RUN_SETTINGS["timeout_s"].coerce(entry["timeout_s"], f"scenarios.{name}")
+        except BadParameterError as exc:
+            raise ConfigError(f"config: {exc}") from None
     impls = config["implementations"]
     scenarios = config["scenarios"]
     known = registry.names()

@@ -8,9 +8,10 @@ cell record deleted by hand or damaged, or a cell file gone from
 "Nothing to be done" over a summary built from other data. ``reopen``
 finds them and makes Snakemake see them: it removes a manifest that names a
 missing or unreadable record (the batch then has a missing output, so it
-runs) and rewrites the *rerun stamp*, an input of the aggregation,
-so the aggregation and the summary are newer-than-output work again and pull
-in every batch whose manifest is missing. (The Snakefile cannot add
+runs) and rewrites the *rerun stamp*, an input of the aggregation and of the
+summary, so both are newer-than-output work again and pull in every batch
+whose manifest is missing. This runs in dry runs too: the plan it shows is
+then the real one. (The Snakefile cannot add
 ``--forcerun`` targets itself: Snakemake sets them after reading it.) A
 re-run batch measures only the cells whose record is missing, failed or
 stale (impl.pipeline.batch).
@@ -72,17 +73,19 @@ def _unreadable_parquet(path: Path) -> bool:
 
 
 def to_force(
-    batches: list[Batch], aggregated: list[str], root: str | Path = "."
+    batches: list[Batch], aggregated: list[str], root: str | Path = ".", summary: str = ""
 ) -> list[tuple[str, str]]:
     """(file, reason) for an earlier run whose results went missing or bad; [] if none.
 
     ``aggregated``: the aggregation's outputs (all.parquet first, then the
-    cell files). Nothing is reported before the first aggregation (Snakemake
-    plans missing outputs itself then). Incomplete batches first; otherwise a
-    missing or unreadable aggregated file.
+    cell files); ``summary``: the summary they feed. Nothing is reported when
+    none of them exists (a first run: Snakemake plans everything itself).
+    A summary without its data (a committed report/SUMMARY.md in a fresh
+    checkout, ``rm -rf results``) counts as missing data. Incomplete batches
+    first; otherwise a missing or unreadable aggregated file.
     """
     root = Path(root)
-    if not any((root / p).exists() for p in aggregated):
+    if not any((root / p).exists() for p in [*aggregated, summary] if p):
         return []
     found = [(b.output, why) for b, why in incomplete(batches, root)]
     if found:
@@ -96,13 +99,14 @@ def to_force(
 
 
 def reopen(
-    batches: list[Batch], aggregated: list[str], stamp: str, root: str | Path = "."
+    batches: list[Batch], aggregated: list[str], stamp: str, root: str | Path = ".",
+    summary: str = "",
 ) -> list[tuple[str, str]]:
     """Make Snakemake rerun what ``to_force`` finds; return it. Creates ``stamp`` if missing.
 
     A manifest that names a missing or unreadable record is removed (it no
     longer describes what is on disk); the stamp is rewritten (new mtime and
-    content), so the aggregation (whose input it is) and the summary run again.
+    content), so the aggregation and the summary (whose input it is) run again.
     """
     root = Path(root)
     stamp_path = root / stamp
@@ -112,7 +116,7 @@ def reopen(
                               "(impl/pipeline/freshness.py)\n")
         # older than anything aggregated: creating it must not rerun a complete study
         os.utime(stamp_path, (0, 0))
-    found = to_force(batches, aggregated, root)
+    found = to_force(batches, aggregated, root, summary)
     if not found:
         return []
     for path, _why in found:

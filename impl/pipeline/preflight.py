@@ -21,7 +21,7 @@ class PreflightError(RuntimeError):
 
 def _nearest_existing(path: Path) -> Path:
     path = path.absolute()
-    while not path.exists() and path != path.parent:
+    while not os.path.lexists(path) and path != path.parent:  # a dangling symlink is in the way
         path = path.parent
     return path
 

@@ -76,7 +76,7 @@ def reopen_what_went_missing():
     """
     from impl.pipeline.freshness import reopen
 
-    found = reopen(BATCHES, AGGREGATED, LAYOUT.rerun_stamp)
+    found = reopen(BATCHES, AGGREGATED, LAYOUT.rerun_stamp, summary=f"{LAYOUT.report}/SUMMARY.md")
     if found:
         print(
             f"eventloop-tournament: {len(found)} part(s) of an earlier run are missing or"

@@ -24,6 +24,8 @@ rule summary:
     """Render the profile's SUMMARY.md from this run's data (impl.report.build_summary)."""
     input:
         all=LAYOUT.all_parquet,
+        # a summary without its data (fresh checkout, rm -rf results) reruns the study
+        stamp=LAYOUT.rerun_stamp,
     output:
         f"{LAYOUT.report}/SUMMARY.md",
     log:
