@@ -76,8 +76,15 @@ def reopen_what_went_missing():
     """
     from impl.pipeline.freshness import reopen
 
-    found = reopen(BATCHES, AGGREGATED, LAYOUT.rerun_stamp, summary=f"{LAYOUT.report}/SUMMARY.md")
-    if found:
+    summary = f"{LAYOUT.report}/SUMMARY.md"
+    found = reopen(BATCHES, AGGREGATED, LAYOUT.rerun_stamp, summary=summary)
+    if len(found) == len(BATCHES):  # e.g. a fresh checkout with the committed report
+        print(
+            f"eventloop-tournament: {summary} exists but {LAYOUT.results} holds none of its"
+            " measurements: the whole study runs",
+            file=sys.stderr,
+        )
+    elif found:
         print(
             f"eventloop-tournament: {len(found)} part(s) of an earlier run are missing or"
             f" failed and run again (first: {found[0][1]})",
