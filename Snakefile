@@ -34,7 +34,7 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        f"{LAYOUT.report}/SUMMARY.md",
+        LAYOUT.summary,
 
 
 onerror:

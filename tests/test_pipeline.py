@@ -341,38 +341,31 @@ def test_aggregate_names_a_corrupt_cell_file_and_keeps_the_others(tmp_path):
 
 # --- batch jobs: measure what is missing, failed or stale; reuse the rest ------------------
 
-FAKE_RUNNER = """
-import json, os, sys
-args = sys.argv[1:]
-get = lambda flag: args[args.index(flag) + 1]
-label, out = get("--label"), get("--out")
-if os.path.exists(os.path.join(os.path.dirname(__file__), "fail-" + label)):
-    print("boom: " + label, file=sys.stderr)
-    sys.exit(1)
-with open(os.path.join(os.path.dirname(__file__), "measured.txt"), "a") as fh:
-    fh.write(label + "\\n")
-loops = 7
-if "--loops-from" in args:
-    loops = json.load(open(get("--loops-from")))["results"][0]["loops"]
-os.makedirs(os.path.dirname(out), exist_ok=True)
-json.dump({"cell": {"config_hash": get("--config-hash")}, "results": [{"loops": loops}]},
-          open(out, "w"))
-"""
+def _fake_runner_main(argv: list[str]) -> int:
+    """Stands in for impl.runner.cli.main in the forked child: no measuring."""
+    get = lambda flag: argv[argv.index(flag) + 1]  # noqa: E731
+    label, out = get("--label"), get("--out")
+    if os.path.exists("fail-" + label):
+        print("boom: " + label, file=sys.stderr)
+        return 1
+    with open("measured.txt", "a") as fh:
+        fh.write(label + "\n")
+    loops = 7
+    if "--loops-from" in argv:
+        loops = json.loads(Path(get("--loops-from")).read_text())["results"][0]["loops"]
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    Path(out).write_text(json.dumps({"cell": {"config_hash": get("--config-hash")},
+                                     "results": [{"loops": loops}]}))
+    return 0
 
 
 @pytest.fixture
 def fake_runner(tmp_path, monkeypatch):
+    import functools
+
     from impl.pipeline import batch as batchmod
 
     monkeypatch.chdir(tmp_path)  # the plan's paths are relative, as in the pipeline
-    script = tmp_path / "fake_runner.py"
-    script.write_text(FAKE_RUNNER)
-    real = cw.runner_command
-
-    def command(*args, **kwargs):
-        return [sys.executable, str(script), *real(*args, **kwargs)[3:]]
-
-    monkeypatch.setattr(cw, "runner_command", command)
 
     def measured() -> list[str]:
         path = tmp_path / "measured.txt"
@@ -380,7 +373,7 @@ def fake_runner(tmp_path, monkeypatch):
         path.unlink(missing_ok=True)
         return labels
 
-    return batchmod, measured
+    return functools.partial(batchmod.run_batch, runner_main=_fake_runner_main), measured
 
 
 def _plan(tmp_path, labels, r=0, design="baseline"):
@@ -392,43 +385,43 @@ def _plan(tmp_path, labels, r=0, design="baseline"):
 
 
 def test_batch_reruns_only_failed_and_stale_cells(tmp_path, fake_runner):
-    batchmod, measured = fake_runner
+    run_batch, measured = fake_runner
     plan = _plan(tmp_path, ["a", "b", "c"])
     out, log = tmp_path / "m0.json", tmp_path / "b0.log"
     (tmp_path / "fail-b").write_text("")
-    assert batchmod.run_batch(plan, round_index=0, timeout_s=20, out=out, log=log) == 1
+    assert run_batch(plan, round_index=0, timeout_s=20, out=out, log=log) == 1
     assert not out.exists() and measured() == ["a", "c"]  # b failed, the others still ran
     assert "b/round_trip/idle_us=0: crashed" in log.read_text() and "boom: b" in log.read_text()
     (tmp_path / "fail-b").unlink()
-    assert batchmod.run_batch(plan, round_index=0, timeout_s=20, out=out, log=log) == 0
+    assert run_batch(plan, round_index=0, timeout_s=20, out=out, log=log) == 0
     assert measured() == ["b"]  # only the failed cell again
     manifest = json.loads(out.read_text())
     assert [c["status"] for c in manifest["cells"]] == ["reused", "ok", "reused"]
     # nothing missing or stale: Snakemake forced this batch, so every cell is measured
-    assert batchmod.run_batch(plan, round_index=0, timeout_s=20, out=out, log=log) == 0
+    assert run_batch(plan, round_index=0, timeout_s=20, out=out, log=log) == 0
     assert measured() == ["a", "b", "c"]
     # one cell's spec changed (e.g. its design's source): only that cell
     plan[2]["spec"]["code_hash"] = "edited"
-    assert batchmod.run_batch(plan, round_index=0, timeout_s=20, out=out, log=log) == 0
+    assert run_batch(plan, round_index=0, timeout_s=20, out=out, log=log) == 0
     assert measured() == ["c"]
     # a corrupt record is measured again, not passed on
     Path(plan[0]["record"]).write_text("{not json")
-    assert batchmod.run_batch(plan, round_index=0, timeout_s=20, out=out, log=log) == 0
+    assert run_batch(plan, round_index=0, timeout_s=20, out=out, log=log) == 0
     assert measured() == ["a"]
 
 
 def test_batch_round_reuses_a_record_only_with_the_current_block_size(tmp_path, fake_runner):
-    batchmod, measured = fake_runner
+    run_batch, measured = fake_runner
     r0, r1 = _plan(tmp_path, ["a", "b"]), _plan(tmp_path, ["a", "b"], r=1)
     kw = {"timeout_s": 20, "log": tmp_path / "b.log"}
-    assert batchmod.run_batch(r0, round_index=0, out=tmp_path / "m0", **kw) == 0
-    assert batchmod.run_batch(r1, round_index=1, out=tmp_path / "m1", **kw) == 0
+    assert run_batch(r0, round_index=0, out=tmp_path / "m0", **kw) == 0
+    assert run_batch(r1, round_index=1, out=tmp_path / "m1", **kw) == 0
     assert measured() == ["a", "b", "a", "b"]
     # round 0 of b recalibrated to another block size: b's round 1 is stale, a's is not
     rec = json.loads(Path(r0[1]["record"]).read_text())
     rec["results"][0]["loops"] = 99
     Path(r0[1]["record"]).write_text(json.dumps(rec))
-    assert batchmod.run_batch(r1, round_index=1, out=tmp_path / "m1", **kw) == 0
+    assert run_batch(r1, round_index=1, out=tmp_path / "m1", **kw) == 0
     assert measured() == ["b"]
     assert json.loads(Path(r1[1]["record"]).read_text())["results"][0]["loops"] == 99
 

@@ -29,15 +29,12 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from impl.contract import write_atomic
 from impl.pipeline import cell_wrapper as cw
-
-#: how runner_command starts the runner; such a command is forked instead (see run_batch)
-RUNNER = ["-m", "impl.runner"]
 
 
 def plan_entry(cell: Any, spec: Mapping[str, Any], r: int) -> dict[str, Any]:
@@ -50,13 +47,15 @@ def plan_entry(cell: Any, spec: Mapping[str, Any], r: int) -> dict[str, Any]:
     }
 
 
-def _read(path: str | Path | None) -> dict[str, Any] | None:
+def read_record(path: str | Path | None) -> dict[str, Any] | None:
+    """A cell's round record, or None if it is absent or not a readable record."""
     if not path:
         return None
     try:
-        return json.loads(Path(path).read_text())
+        record = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+    return record if isinstance(record, dict) and "results" in record else None
 
 
 def _loops(record: Mapping[str, Any]) -> int | None:
@@ -68,13 +67,13 @@ def _loops(record: Mapping[str, Any]) -> int | None:
 
 def current(entry: Mapping[str, Any]) -> bool:
     """True when the entry's record exists, is readable and still measures what the spec says."""
-    record = _read(entry["record"])
+    record = read_record(entry["record"])
     if record is None or record.get("cell", {}).get("config_hash") != cw.config_hash(
         entry["spec"]
     ):
         return False
     if entry.get("loops_from"):
-        base = _read(entry["loops_from"])
+        base = read_record(entry["loops_from"])
         return base is not None and _loops(base) == _loops(record)
     return True
 
@@ -87,18 +86,22 @@ def run_batch(
     out: str | Path,
     log: str | Path,
     seed: int | None = None,
+    runner_main: Callable[[list[str]], int] | None = None,
 ) -> int:
     """Measure the plan's cells (in order) that need it; write the manifest if all are current.
 
+    ``runner_main``: the runner's command line entry (default ``impl.runner.cli.main``),
+    forked per cell with the arguments of ``cell_wrapper.runner_command``.
     Returns the exit code: 0 (manifest written), 1 (a cell failed), 130
     (interrupted; later cells not started) or 2 (a cell refused its input).
     """
     started = time.time()
-    # imported once here, forked per cell (cell_wrapper.run_wrapped): no interpreter start
-    # and runner imports per cell and round
-    from impl.runner import cell as _cell  # noqa: F401 - what the runner imports lazily
-    from impl.runner import measure as _measure  # noqa: F401
-    from impl.runner.cli import main as runner_main
+    if runner_main is None:
+        # imported once here, forked per cell (cell_wrapper.run_wrapped): no interpreter
+        # start and runner imports per cell and round
+        from impl.runner import cell as _cell  # noqa: F401 - what the runner imports lazily
+        from impl.runner import measure as _measure  # noqa: F401
+        from impl.runner.cli import main as runner_main
 
     keep = {i for i, entry in enumerate(plan) if current(entry)}
     if len(keep) == len(plan):
@@ -124,8 +127,7 @@ def run_batch(
                                     entry.get("loops_from"))
             status = cw.run_wrapped(cmd, cell_id=spec["cell_id"], log_path=entry["log"],
                                     out_path=entry["record"], timeout_s=timeout_s,
-                                    extra={"round": round_index},
-                                    fork_main=runner_main if cmd[1:3] == RUNNER else None)
+                                    extra={"round": round_index}, fork_main=runner_main)
             cells.append({**row, "status": status["status"], "seconds": status["seconds"]})
             blog.write(f"{spec['cell_id']}: {status['status']} in {status['seconds']:.1f} s"
                        + (f": {status['reason']} (log: {entry['log']})" if status["reason"]

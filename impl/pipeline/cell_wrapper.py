@@ -156,7 +156,7 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def _parent_of(pid: int) -> int | None:
+def parent_of(pid: int) -> int | None:
     fields = _stat(pid)
     return int(fields[1]) if fields else None
 
@@ -177,7 +177,7 @@ def watched_ancestor() -> tuple[int, float]:
         if b"snakemake" in cmdline:
             chosen = pid
             break
-        pid = _parent_of(pid) or 0
+        pid = parent_of(pid) or 0
     return chosen, _start_time(chosen)
 
 
@@ -236,6 +236,10 @@ class _Forked:
                     signal.signal(sig, signal.SIG_DFL)
                 os.dup2(log.fileno(), 1)
                 os.dup2(log.fileno(), 2)
+                # whatever sys.stdout/stderr were in the parent (a test's capture, say),
+                # the child writes to the cell's log
+                sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+                sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
                 os.environ.clear()
                 os.environ.update(env)
                 if env.get("PYTHONFAULTHANDLER"):  # read at interpreter start: too late here

@@ -36,6 +36,8 @@ from impl.runner.request import PROFILE_SETTINGS
 
 #: the profile whose summary is report/SUMMARY.md; any other profile's goes to report/NAME/
 MAIN_PROFILE = "full"
+#: the full summary's file name (the partial one is impl.pipeline.summary.PARTIAL_NAME)
+SUMMARY_NAME = "SUMMARY.md"
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,10 @@ class Layout:
     @property
     def report(self) -> str:
         return "report" if self.profile == MAIN_PROFILE else f"report/{self.profile}"
+
+    @property
+    def summary(self) -> str:
+        return f"{self.report}/{SUMMARY_NAME}"
 
 
 #: scenario requirement: only designs whose capabilities declare budget parameters

@@ -71,13 +71,12 @@ def _snakemake_processes_in(workdir: Path, own: Iterable[int]) -> list[int]:
 
 def _ancestors(pid: int) -> list[int]:
     """``pid`` and its parents (a ``time snakemake ...`` shell names Snakemake too)."""
+    from impl.pipeline.cell_wrapper import parent_of  # stdlib only, like this module
+
     out = []
-    while pid > 1:
+    while pid and pid > 1:
         out.append(pid)
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
+        pid = parent_of(pid) or 0
     return out
 
 

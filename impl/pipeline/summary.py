@@ -14,10 +14,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from impl.pipeline.cells import SUMMARY_NAME
 from impl.report import build_summary
 
 PARTIAL_NAME = "SUMMARY.partial.md"
-FULL_NAME = "SUMMARY.md"
+FULL_NAME = SUMMARY_NAME
 
 
 def render(

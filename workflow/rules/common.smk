@@ -76,11 +76,10 @@ def reopen_what_went_missing():
     """
     from impl.pipeline.freshness import reopen
 
-    summary = f"{LAYOUT.report}/SUMMARY.md"
-    found = reopen(BATCHES, AGGREGATED, LAYOUT.rerun_stamp, summary=summary)
+    found = reopen(BATCHES, AGGREGATED, LAYOUT.rerun_stamp, summary=LAYOUT.summary)
     if len(found) == len(BATCHES):  # e.g. a fresh checkout with the committed report
         print(
-            f"eventloop-tournament: {summary} exists but {LAYOUT.results} holds none of its"
+            f"eventloop-tournament: {LAYOUT.summary} exists but {LAYOUT.results} holds none of its"
             " measurements: the whole study runs",
             file=sys.stderr,
         )

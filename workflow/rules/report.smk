@@ -27,7 +27,7 @@ rule summary:
         # a summary without its data (fresh checkout, rm -rf results) reruns the study
         stamp=LAYOUT.rerun_stamp,
     output:
-        f"{LAYOUT.report}/SUMMARY.md",
+        LAYOUT.summary,
     log:
         f"{LAYOUT.logs}/summary.log",
     localrule: True
