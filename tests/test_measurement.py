@@ -251,3 +251,18 @@ def test_calibrating_process_confirms_with_its_own_blocks(monkeypatch):
     # every fresh block was one of the process's own (one confirmation attempt per try)
     assert len(fresh) == 3 * len(cal["confirm"])
     assert [b["loops"] for b in result["blocks"]] == [result["loops"]] * 3
+
+
+def test_mixed_pauses_are_a_declared_idle_gap_on_the_block_clock():
+    # the pauses are what calibration sizes with the bursts: a block of ~100 ms of
+    # workload, not 100 ms of bursts plus seconds of pauses
+    runner = BlockRunner(_cell(scenario="mixed", params={"burst": 100, "pause_us": 2000}))
+    loop = runner.new_loop()
+    try:
+        block = runner.block(loop, 500)  # 5 bursts, each after a 2 ms pause
+    finally:
+        loop.shutdown(timeout=10)
+        loop.close()
+    idle = block["clock_ns"] - block["timed_ns"]
+    assert idle >= 5 * 2_000_000
+    assert block["timed_ns"] > 0 and block["loops"] == 500

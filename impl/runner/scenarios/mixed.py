@@ -4,7 +4,10 @@ The pause (``pause_us``, default 1 ms: the pause the study's summary claimed
 but never made) is a ``time.sleep`` outside the timed region, followed by a
 bounded wait until the loop reports SLEEPING. Each burst is timed from its
 first submit until its last task ran, so the wake-up is included; the
-pauses never are.
+pauses never are. The pauses are a declared idle gap (``idle_ns``, as in
+round_trip): calibration sizes a block on bursts plus pauses, so a block is
+about 100 ms of the workload, not 100 ms of bursts plus seconds of pauses
+(at burst=100 a burst takes 50-800 us beside a 1.1 ms pause).
 """
 
 from __future__ import annotations
@@ -15,7 +18,14 @@ from typing import Any
 
 from impl.base import EventLoop
 from impl.registry import ImplSpec
-from impl.runner.scenarios._common import BlockResult, Ticks, await_count, run_bursts, wait_parked
+from impl.runner.scenarios._common import (
+    BlockResult,
+    Ticks,
+    await_count,
+    perf_ns,
+    run_bursts,
+    wait_parked,
+)
 
 
 def step(params: Mapping[str, Any]) -> int:
@@ -30,13 +40,16 @@ def run_block(
     count = loops // burst
     ticks = Ticks()
     unparked = 0
+    idle = 0
 
     def pause() -> None:
-        nonlocal unparked
+        nonlocal unparked, idle
+        p0 = perf_ns()
         if pause_s:
             time.sleep(pause_s)
         if not wait_parked(loop):
             unparked += 1
+        idle += perf_ns() - p0
 
     times = run_bursts(loop, ticks, burst, count, between=pause)
     await_count(ticks, count * burst, "mixed")
@@ -46,4 +59,5 @@ def run_block(
         tasks=count * burst,
         samples={"burst_ns": times},
         notes={"not_parked": unparked},
+        idle_ns=idle,
     )
