@@ -184,6 +184,18 @@ class Metric:
         """A block's time per operation, so ops/s = 1e9 / value is meaningful."""
         return self.row == "block" and self.unit == "ns" and not is_env(self.name)
 
+    @property
+    def family(self) -> str | None:
+        """The A/A noise floor that applies (methodology.md, "Verdicts"): one pair per family.
+
+        ``latency``: per-operation times pooled into a distribution;
+        ``throughput``: a block's time per operation; None for counters and
+        conditions (no A/A pair measures their noise).
+        """
+        if self.unit != "ns" or is_env(self.name) or is_counter(self.name):
+            return None
+        return "latency" if self.pooled else "throughput"
+
 
 _TIMES: tuple[Metric, ...] = (
     Metric("ns_per_op", "ns", "block", "timed region / loops"),
@@ -217,6 +229,8 @@ POOLED_METRICS: frozenset[str] = frozenset(m.name for m in METRICS.values() if m
 TIME_PER_OP_METRICS: frozenset[str] = frozenset(
     m.name for m in METRICS.values() if m.time_per_op
 )
+#: the metric families an A/A pair sets a noise floor for (Metric.family)
+METRIC_FAMILIES: tuple[str, ...] = ("latency", "throughput")
 #: counter whose per-block value is a maximum, not a sum (per-op rate does not apply)
 MAX_COUNTER = COUNTER_PREFIX + "max_batch"
 

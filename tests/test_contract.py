@@ -115,15 +115,15 @@ def test_cells_metadata_from_a_cell_file_and_from_all_parquet(tmp_path):
 
 def test_reason_kinds_are_typed_not_read_from_the_text():
     """A message that happens to contain another kind's words keeps its own kind."""
-    worded = hyp.Reason.of(hyp.ReasonKind.UNSTABLE, "cell x/timeout/default unstable (missing?)")
-    assert hyp.categorize([worded]) == ["unstable cells"]
+    worded = hyp.Reason.of(hyp.ReasonKind.DEGENERATE, "cell x/timeout/default (missing?)")
+    assert hyp.categorize([worded]) == ["no spread or no positive median"]
     joined = hyp.Reason.joined("H1: a vs b", [
-        hyp.Reason.of(hyp.ReasonKind.TOO_FEW_SAMPLES, "3 samples"),
-        hyp.Reason.of(hyp.ReasonKind.UNSTABLE, "CV 12%"),
-        hyp.Reason.of(hyp.ReasonKind.TOO_FEW_SAMPLES, "2 samples"),
+        hyp.Reason.of(hyp.ReasonKind.TOO_FEW_PROCESSES, "3 processes"),
+        hyp.Reason.of(hyp.ReasonKind.UNPAIRED_HOSTS, "no host in common"),
+        hyp.Reason.of(hyp.ReasonKind.TOO_FEW_PROCESSES, "2 processes"),
     ])
-    assert joined.text == "H1: a vs b: 3 samples; CV 12%; 2 samples"
-    assert hyp.categorize([joined]) == ["too few samples", "unstable cells"]
+    assert joined.text == "H1: a vs b: 3 processes; no host in common; 2 processes"
+    assert hyp.categorize([joined]) == ["too few processes", "hosts cannot be paired"]
 
 
 def test_runner_profiles_are_the_pipeline_profiles():

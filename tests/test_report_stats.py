@@ -20,92 +20,131 @@ def test_min_n_matches_methodology():
     assert [st.min_n_for_percentile(p) for p in (50, 95, 99, 99.9)] == [6, 72, 368, 3688]
 
 
-def test_median_interval_order_statistics():
-    x = np.arange(1.0, 101.0)
-    assert st.quantile_ci(x, 50) == (40.0, 61.0)  # textbook n=100: x(40), x(61)
-    assert st.quantile_ci(np.arange(1.0, 7.0), 50) == (1.0, 6.0)  # n=6: min..max, 96.9%
-    assert st.quantile_ci(np.arange(1.0, 6.0), 50) is None  # n=5: no 95% interval
+def _ps(values, blocks=1, host="h"):
+    return st.ProcessSamples.of(values, host=host, blocks_per_process=blocks)
 
 
-def test_cell_stats_known_values():
-    x = np.array([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10])
-    s = st.cell_stats("ns_per_op", x, x, per_op=True)
-    assert s.median == 5.5 and s.mean == 5.5 and s.n == 10
+def test_cell_number_is_the_median_over_processes():
+    ps = _ps([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    s = st.cell_stats("ns_per_op", ps, ps.values, per_op=True, seed=1)
+    assert s.median == 5.5 and s.mean == 5.5 and s.n_processes == 10
     assert s.ops_per_s == pytest.approx(1e9 / 5.5)
     assert s.mad == 2.5 and s.iqr == pytest.approx(4.5)
-    assert s.percentiles["95"] is None  # n < 72
-    assert s.unstable  # CV ~ 55%
+    assert s.median_ci[0] < 5.5 < s.median_ci[1]
+    assert s.percentiles["95"] is None  # n < 72 and fewer than 20 blocks
+    assert "CV" in s.warning  # CV ~ 55%: a warning, nothing more
 
 
-def test_stability_rule():
+def test_hierarchical_bootstrap_draws_processes_then_blocks():
+    # two processes with very different blocks: resampled process values come from
+    # medians of drawn blocks, so they take values no process median has
+    ps = st.ProcessSamples(np.array([1.5, 15.0]), (np.array([1.0, 2.0]), np.array([10.0, 20.0])),
+                           ("h", "h"))
+    vals = st.resampled_values(ps, np.random.default_rng(0), 2000)
+    assert vals.shape == (2000, 2)
+    assert set(np.unique(vals)) == {1.0, 1.5, 2.0, 10.0, 15.0, 20.0}
+    # stratified by host: each resample keeps one process of each host
+    two = st.ProcessSamples(np.array([1.0, 100.0]), (np.array([1.0]), np.array([100.0])),
+                            ("h1", "h2"))
+    meds = st.resampled_medians(two, np.random.default_rng(0), 500)
+    assert np.all(meds == 50.5)
+
+
+def test_spread_warning_rule():
     steady = np.full(10, 100.0) + np.linspace(-1, 1, 10)
-    assert not st.stability(steady)[1]
+    assert st.spread_warning(steady)[1] == ""
     outlier = np.append(np.full(50, 100.0), 160.0)  # CV 8%, but max 58% above the mean
-    cv, unstable, why = st.stability(outlier)
-    assert cv < 0.10 and unstable and why == "min/max more than 50% from the mean"
+    cv, why = st.spread_warning(outlier)
+    assert cv < 0.10 and why == "min/max more than 50% from the mean"
 
 
-def test_percentiles_linear_and_ordered():
-    x = np.random.default_rng(0).exponential(1000, 5000)
-    s = st.cell_stats("latency_ns", x, x[:10], per_op=False)
+def test_tails_need_values_processes_and_blocks():
+    rng = np.random.default_rng(0)
+    x = rng.exponential(1000, 5000)
+    many = _ps(np.full(10, 700.0) + np.arange(10), blocks=2)  # 10 processes, 20 blocks
+    s = st.cell_stats("latency_ns", many, x, per_op=False)
     assert s.percentiles["99.9"] == pytest.approx(np.percentile(x, 99.9, method="linear"))
-    assert s.percentiles["50"] <= s.percentiles["95"] <= s.percentiles["99"] <= s.max
-    assert s.ops_per_s is None
-
-
-def test_holm_by_hand():
-    adj = cmp.holm([0.01, 0.04, 0.03, 0.005])
-    assert adj == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    assert cmp.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert s.percentiles["95"] <= s.percentiles["99"] <= s.value_max
+    assert s.ops_per_s is None and s.tails_note == ""
+    few = _ps(np.full(6, 700.0) + np.arange(6))  # a smoke run: 6 processes, 6 blocks
+    s = st.cell_stats("latency_ns", few, x, per_op=False)
+    assert s.percentiles == {"95": None, "99": None, "99.9": None}
+    assert "at least 5 processes and 20 blocks" in s.tails_note
 
 
 def test_compare_deterministic_and_sane():
-    a = np.linspace(140, 160, 10)
-    b = np.linspace(95, 105, 10)
-    e1, e2 = cmp.compare(a, b, "k"), cmp.compare(a, b, "k")
+    a, b = _ps(np.linspace(140, 160, 10)), _ps(np.linspace(95, 105, 10))
+    e1, e2 = cmp.compare(a, b, "k", 0.99), cmp.compare(a, b, "k", 0.99)
     assert e1 == e2
-    assert e1.ratio == pytest.approx(1.5)
+    assert e1.ratio == pytest.approx(1.5) and e1.median_a == 150 and e1.median_b == 100
     assert e1.ci[0] <= e1.ratio <= e1.ci[1] and e1.ci[0] > 1.3
-    assert e1.p < 0.001
+    assert e1.p < 0.001 and e1.n_resamples >= cmp.N_RESAMPLES
 
 
-def test_samples_needed_rule():
+def test_compare_pairs_processes_within_hosts():
+    # host h2 is 3x slower for both sides: pooled medians would mix hosts, paired ones do not
+    a = st.ProcessSamples.of(np.r_[np.full(5, 200.0) + np.arange(5), np.full(3, 600.0)])
+    a = st.ProcessSamples(a.values, a.blocks, ("h1",) * 5 + ("h2",) * 3)
+    b = st.ProcessSamples.of(np.r_[np.full(2, 100.0), np.full(6, 300.0) + np.arange(6)])
+    b = st.ProcessSamples(b.values, b.blocks, ("h1",) * 2 + ("h2",) * 6)
+    e = cmp.compare(a, b, "k", 0.95)
+    assert e.hosts == ("h1", "h2")
+    assert 1.9 < e.ratio < 2.1  # 2x on each host
+    assert np.median(a.values) / np.median(b.values) < 1.2  # the unpaired ratio misleads
+    lone = st.ProcessSamples(b.values, b.blocks, ("h3",) * 8)
+    with pytest.raises(cmp.PairingError, match="no common host"):
+        cmp.compare(a, lone, "k", 0.95)
+
+
+def test_processes_needed_rule():
     # estimate 1.2, interval log-half-width twice the distance to the 1.1 boundary -> 4x n
     est = math.log(1.2)
     dist = est - math.log(1.1)
-    n = cmp.samples_needed(10, (est - 2 * dist, est + 2 * dist), est, [math.log(1.1)])
+    n = cmp.processes_needed(10, (est - 2 * dist, est + 2 * dist), est, [math.log(1.1)])
     assert n == 40
 
 
-def _comparison(ratio, lo, hi, expect, p_adj=0.001, n=10):
+def _comparison(ratio, lo, hi, expect, floor=None, n=10):
     spec = hyp.ComparisonSpec("H", "H: a vs b", "a", "b", "s", "ns_per_op", {}, {}, None, None,
                               expect, 0.10)
-    c = hyp.Comparison(spec, effect=cmp.Effect(n, n, ratio, 1.0, ratio, (lo, hi), p_adj, 0.0),
-                       p_adj=p_adj)
-    hyp._decide(c, 0.05)
+    c = hyp.Comparison(spec, effect=cmp.Effect(n, n, ratio, 1.0, ratio, (lo, hi), 0.99, 0.01,
+                                               0.0, ("h",), 4000))
+    hyp._decide(c, 0.10, floor)
     return c
 
 
-@pytest.mark.parametrize("ratio,lo,hi,expect,p_adj,verdict", [
-    (1.5, 1.3, 1.7, "greater", 0.001, hyp.VALIDATED),
-    (1.5, 1.3, 1.7, "greater", 0.2, hyp.NEEDS_RETEST),  # beyond, not significant
-    (1.0, 0.97, 1.03, "greater", 0.5, hyp.REJECTED),  # inside the band
-    (0.5, 0.4, 0.6, "greater", 0.001, hyp.REJECTED),  # opposite direction
-    (0.8, 0.6, 1.05, "greater", 0.01, hyp.REJECTED),  # band + opposite: predicted side excluded
-    (1.1, 1.0, 1.25, "greater", 0.01, hyp.NEEDS_RETEST),  # straddles 1.1
-    (0.6, 0.5, 0.7, "less", 0.001, hyp.VALIDATED),
-    (1.3, 1.2, 1.4, "less", 0.001, hyp.REJECTED),
-    (0.6, 0.5, 0.7, "different", 0.001, hyp.VALIDATED),
-    (1.0, 0.95, 1.05, "different", 0.9, hyp.REJECTED),
-    (1.2, 0.95, 1.3, "different", 0.04, hyp.NEEDS_RETEST),
+@pytest.mark.parametrize("ratio,lo,hi,expect,floor,verdict", [
+    (1.5, 1.3, 1.7, "greater", None, hyp.VALIDATED),
+    (1.0, 0.97, 1.03, "greater", None, hyp.REJECTED),  # inside the band
+    (0.5, 0.4, 0.6, "greater", None, hyp.REJECTED),  # opposite direction
+    (0.8, 0.6, 1.05, "greater", None, hyp.REJECTED),  # band + opposite: predicted side excluded
+    (1.1, 1.0, 1.25, "greater", None, hyp.NEEDS_RETEST),  # straddles 1.1
+    (0.6, 0.5, 0.7, "less", None, hyp.VALIDATED),
+    (1.3, 1.2, 1.4, "less", None, hyp.REJECTED),
+    (0.6, 0.5, 0.7, "different", None, hyp.VALIDATED),
+    (1.0, 0.95, 1.05, "different", None, hyp.REJECTED),
+    (1.2, 0.95, 1.3, "different", None, hyp.NEEDS_RETEST),
+    # a noise floor of 100 %: 1.5x is within it, 5x clears it, "no effect" cannot be claimed
+    (1.5, 1.3, 1.7, "greater", 1.0, hyp.NEEDS_RETEST),
+    (5.0, 4.0, 6.0, "greater", 1.0, hyp.VALIDATED),
+    (1.0, 0.97, 1.03, "greater", 1.0, hyp.NEEDS_RETEST),
+    (0.2, 0.15, 0.25, "greater", 1.0, hyp.REJECTED),  # beyond the floor the other way
+    (1.0, 0.97, 1.03, "different", 1.0, hyp.NEEDS_RETEST),
+    # a floor inside the threshold changes nothing
+    (1.0, 0.97, 1.03, "greater", 0.05, hyp.REJECTED),
 ])
-def test_decide(ratio, lo, hi, expect, p_adj, verdict):
-    assert _comparison(ratio, lo, hi, expect, p_adj).verdict == verdict
+def test_decide(ratio, lo, hi, expect, floor, verdict):
+    assert _comparison(ratio, lo, hi, expect, floor).verdict == verdict
 
 
-def test_inconclusive_reports_samples_needed():
-    c = _comparison(1.2, 1.05, 1.35, "greater", 0.01)
-    assert c.verdict == hyp.NEEDS_RETEST and c.samples_needed > 10
+def test_inconclusive_reports_processes_needed_and_floor_reasons():
+    c = _comparison(1.2, 1.05, 1.35, "greater")
+    assert c.verdict == hyp.NEEDS_RETEST and c.processes_needed > 10
+    assert c.reasons[0].kinds == (hyp.ReasonKind.INCONCLUSIVE,)
+    noisy = _comparison(1.5, 1.3, 1.7, "greater", 1.0)
+    assert noisy.threshold_eff == 1.0 and noisy.floor == 1.0
+    assert noisy.reasons[0].kinds == (hyp.ReasonKind.NOISE_FLOOR,)
+    assert "noise floor (100%)" in noisy.reasons[0].text
 
 
 def _cfg(**h):
@@ -143,6 +182,16 @@ def test_duplicate_ids_and_aa_errors():
     cfg["aa_control"] = {"a": "x", "b": "x", "scenario": "sc", "metric": "latency_ns"}
     with pytest.raises(hyp.HypothesisConfigError, match="two labels"):
         hyp.parse_hypotheses(cfg)
+    cfg["aa_control"] = {"a": "x", "b": "y", "pairs": [{"scenario": "sc"}]}
+    with pytest.raises(hyp.HypothesisConfigError, match=r"pairs\[0\]: must be a mapping"):
+        hyp.parse_hypotheses(cfg)
+    cfg["aa_control"] = {"a": "x", "b": "y", "pairs": [{"scenario": "sc",
+                                                        "metric": "counter.spins"}]}
+    with pytest.raises(hyp.HypothesisConfigError, match="has no noise family"):
+        hyp.parse_hypotheses(cfg)
+    cfg["aa_control"] = {"a": "x", "b": "y", "pairs": [
+        {"scenario": "sc", "metric": "latency_ns"}, {"scenario": "sc", "metric": "ns_per_op"}]}
+    assert [h.id for h in hyp.parse_aa_control(cfg)] == ["A/A sc latency_ns", "A/A sc ns_per_op"]
 
 
 def test_each_expands_per_value_and_per_b():
@@ -153,24 +202,30 @@ def test_each_expands_per_value_and_per_b():
     assert specs[0].a_params == {"k": 1, "n": 1} and specs[0].b_params == {"k": 2, "n": 1}
 
 
-def test_load_drops_warmups_and_selects_samples(tmp_path):
+def test_load_gives_one_value_per_process(tmp_path):
     path = syn.write_cell(tmp_path, "main", "round_trip", {}, {
-        "latency_ns": [[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]],
-        "ns_per_op": [5.0, 7.0],
-        "counter.wake_syscalls": [3, 5],
-        "counter.max_batch": [4, 9],
-    }, loops=4)
+        # two processes, one block each (round-robin), then a second block of process 0
+        "latency_ns": [[1.0, 2.0, 3.0], [10.0, 20.0, 30.0], [4.0, 5.0, 6.0]],
+        "ns_per_op": [5.0, 7.0, 9.0],
+        "counter.wake_syscalls": [3, 5, 1],
+        "counter.max_batch": [4, 9, 2],
+    }, loops=4, processes=2)
     m = ld.load(None, [path])
     assert not m.rows["warmup"].any() and m.warmup_rows_dropped == 8
     cid = "main/round_trip/default"
     lat = ld.cell_rows(m, cid, "latency_ns")
-    assert list(ld.samples(lat, "latency_ns")) == [1, 2, 3, 10, 20, 30]  # pooled
-    assert sorted(ld.block_samples(lat, "latency_ns")) == [2, 20]  # one median per block
-    assert list(ld.samples(ld.cell_rows(m, cid, "ns_per_op"), "ns_per_op")) == [5, 7]
-    wake = ld.cell_rows(m, cid, "counter.wake_syscalls")
-    assert ld.counter_per_op(wake, "counter.wake_syscalls") == pytest.approx(8 / 8)
-    assert ld.counter_per_op(ld.cell_rows(m, cid, "counter.max_batch"),
-                             "counter.max_batch") == 9
+    assert list(ld.pooled(lat, "latency_ns")) == [1, 2, 3, 4, 5, 6, 10, 20, 30]
+    ps = ld.process_samples(lat, "latency_ns")
+    # process 0: median of its own pooled values 1..6; its blocks enter through their medians
+    assert list(ps.values) == [3.5, 20.0] and [list(b) for b in ps.blocks] == [[2, 5], [20]]
+    assert ps.hosts == ("synthhost", "synthhost")
+    ops = ld.process_samples(ld.cell_rows(m, cid, "ns_per_op"), "ns_per_op")
+    assert list(ops.values) == [7.0, 7.0]  # median of blocks 5, 9; and 7
+    wake = ld.process_samples(ld.cell_rows(m, cid, "counter.wake_syscalls"),
+                              "counter.wake_syscalls")
+    assert list(wake.values) == pytest.approx([4 / 8, 5 / 4])  # sum(value) / sum(loops)
+    top = ld.process_samples(ld.cell_rows(m, cid, "counter.max_batch"), "counter.max_batch")
+    assert list(top.values) == [4, 9]
     assert m.meta[cid]["cpu_model"] == "Synthetic CPU"
 
 

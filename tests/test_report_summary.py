@@ -24,7 +24,7 @@ def jitter(center: float, n: int, spread: float) -> list[float]:
     return list(vals)
 
 
-def latency_blocks(center: float, blocks: int = 8, per_block: int = 100) -> list[list[float]]:
+def latency_blocks(center: float, blocks: int = 20, per_block: int = 100) -> list[list[float]]:
     rng = np.random.default_rng(int(center))
     return [list(center * rng.lognormal(0, 0.05, per_block)) for _ in range(blocks)]
 
@@ -64,12 +64,15 @@ def config(aa: bool = True) -> dict:
         "alpha": 0.05,
     }
     if aa:
-        cfg["aa_control"] = {"a": "main", "b": "main_aa", "scenario": "round_trip",
-                             "metric": "latency_ns"}
+        cfg["aa_control"] = {"a": "main", "b": "main_aa", "pairs": [
+            {"scenario": "round_trip", "metric": "latency_ns"},
+            {"scenario": "submit_contention", "metric": "ns_per_op",
+             "params": {"producers": 1}}]}
     return cfg
 
 
-def make_run(root: Path, aa_shift: float = 1.0, fail_drain: bool = True):
+def make_run(root: Path, aa_shift: float = 1.0, fail_drain: bool = True,
+             ratio_at_2: float = 1.5):
     """Write the synthetic cells; return (cell files, expected cells, failed cells)."""
     files, expected, failed = [], [], []
 
@@ -82,10 +85,14 @@ def make_run(root: Path, aa_shift: float = 1.0, fail_drain: bool = True):
 
     # H1: main 150 ns vs alternate_three 100 ns (ratio 1.5): VALIDATED at both producer counts
     for p in (1, 2):
+        ratio = 1.5 if p == 1 else ratio_at_2
         cell("main", "submit_contention", {"producers": p},
-             {"ns_per_op": jitter(150.0 * p, 8, 2.0), "counter.cas_retries": [5] * 8})
+             {"ns_per_op": jitter(100.0 * ratio * p, 8, 2.0), "counter.cas_retries": [5] * 8})
         cell("alternate_three", "submit_contention", {"producers": p},
              {"ns_per_op": jitter(100.0 * p, 8, 2.0), "counter.cas_retries": [0] * 8})
+    # the throughput A/A pair: main_aa beside main at producers=1
+    cell("main_aa", "submit_contention", {"producers": 1},
+         {"ns_per_op": jitter(150.0 * aa_shift + 0.5, 8, 2.0)}, design="main")
     cell("baseline", "submit_contention", {"producers": 1},
          {"ns_per_op": jitter(120.0, 8, 2.0)})
     # H2: alternate_three == baseline latency: REJECTED
@@ -95,7 +102,7 @@ def make_run(root: Path, aa_shift: float = 1.0, fail_drain: bool = True):
                                         "counter.wake_syscalls": [0] * 8})
     # A/A control
     cell("main", "round_trip", {}, {"latency_ns": latency_blocks(20000.0)})
-    cell("main_aa", "round_trip", {}, {"latency_ns": latency_blocks(20000.0 * aa_shift + 3)},
+    cell("main_aa", "round_trip", {}, {"latency_ns": latency_blocks(20000.0 * aa_shift + 30)},
          design="main")
     # H3: the budget=64 cell crashed: NEEDS RETEST
     cell("main", "drain", {"budget": 4096}, {"drain_ns_per_task": jitter(80.0, 8, 1.0)})
@@ -138,10 +145,18 @@ def test_verdicts(run):
     h3 = next(h for h in run["doc"]["hypotheses"] if h["id"] == "H3")
     assert any("crashed" in r and "verification failed" in r for r in h3["reasons"])
     h4 = [c for c in run["doc"]["comparisons"] if c["hypothesis"] == "H4"][0]
-    assert "inconclusive" in h4["reasons"][0]
-    assert h4["samples_needed"] is None or h4["samples_needed"] > 8
-    assert run["doc"]["controls"][0]["verdict"] == "REJECTED"  # A/A: not different
+    assert "straddles the threshold" in h4["reasons"][0]
+    assert h4["processes_needed"] is None or h4["processes_needed"] > 8
+    # A/A: not different, both families measured, floors within the threshold
+    assert [c["verdict"] for c in run["doc"]["controls"]] == ["REJECTED", "REJECTED"]
+    assert set(run["doc"]["floors"]) == {"latency", "throughput"}
+    assert all(f < 0.10 for f in run["doc"]["floors"].values())
     assert run["doc"]["warnings"] == []
+    # m = 5 comparisons: every interval at 1 - 0.05/5
+    assert run["doc"]["simultaneous_confidence"] == pytest.approx(0.99)
+    levels = [c["confidence"] for c in run["doc"]["comparisons"]
+              if "ratio" in c and not c["hypothesis"].startswith("A/A")]
+    assert levels and levels == pytest.approx([0.99] * len(levels))
 
 
 def test_markdown_sections(run):
@@ -166,12 +181,12 @@ def test_known_medians_and_ops(run):
     md = run["md"]
     # H1 table: implementations as rows, producers as columns, medians 150/300 and 100/200 ns
     assert "| Implementation | producers=1 | producers=2 |" in md
-    assert "| **main** | 150 ns | 300 ns |" in md
-    assert "| **alternate_three** | 100 ns | 200 ns |" in md
-    assert "| **baseline** | 120 ns | - |" in md
+    assert re.search(r"\| \*\*main\*\* \| 150 ns \(14\d ns–15\d ns\) \| 300 ns \(", md)
+    assert re.search(r"\| \*\*alternate_three\*\* \| 100 ns \(\S+ ns–\S+ ns\) \| 200 ns \(", md)
+    assert re.search(r"\| \*\*baseline\*\* \| 120 ns \(\S+ ns–\S+ ns\) \| - \|", md)
     cells = run["doc"]["cells"]
     s = cells["main/submit_contention/producers=1"]["metrics"]["ns_per_op"]
-    assert s["median"] == pytest.approx(150.0) and s["n"] == 8
+    assert s["median"] == pytest.approx(150.0) and s["n_processes"] == 8
     assert s["ops_per_s"] == pytest.approx(1e9 / 150.0)
     assert "6.67 M ops/s" in md  # ops/s of main at producers=1 in the ranking
     # context counters per op: 5 retries per block of 1000 loops
@@ -183,21 +198,24 @@ def test_known_medians_and_ops(run):
 
 def test_percentiles_ordered_and_suppressed(run):
     s = run["doc"]["cells"]["baseline/round_trip/default"]["metrics"]["latency_ns"]
-    assert s["n"] == 800
+    assert s["n_values"] == 2000 and s["n_processes"] == 8 and s["n_blocks"] == 20
     p = s["percentiles"]
-    assert p["50"] <= p["95"] <= p["99"] <= s["max"]
+    assert s["median"] <= p["95"] <= p["99"] <= s["value_max"]
     assert p["99.9"] is None  # n < 3688
-    assert "n too small" in run["md"]
+    assert "tail not supported" in run["md"]
     # each latency row in the Markdown is in increasing order too
+    rows = 0
     for line in run["md"].splitlines():
-        if line.startswith("| **baseline** |") and "n too small" in line:
+        if line.startswith("| **baseline** |") and " / 2,000 |" in line:
             vals = [c.strip() for c in line.split("|")[2:]]
-            p50, p95, p99 = (parse_ns(v) for v in vals[1:4])
-            assert p50 <= p95 <= p99 <= parse_ns(vals[5])
+            med, p95, p99 = (parse_ns(v) for v in vals[0:3])
+            assert med <= p95 <= p99 <= parse_ns(vals[4])
+            rows += 1
+    assert rows
 
 
 def parse_ns(text: str) -> float:
-    num, unit = text.replace("†", "").split()
+    num, unit = text.replace("‡", "").split()
     return float(num) * {"ns": 1, "µs": 1e3, "ms": 1e6, "s": 1e9}[unit]
 
 
@@ -205,7 +223,7 @@ def test_percentile_order_violation_raises():
     from impl.report.stats import check_order
 
     with pytest.raises(PercentileOrderError):
-        check_order({"50": 10.0, "95": 9.0, "99": None, "99.9": None}, 20.0)
+        check_order({"95": 10.0, "99": 9.0, "99.9": None}, 20.0)
 
 
 def test_plots_written(run):
@@ -218,16 +236,26 @@ def test_plots_written(run):
         assert f"]({p})" in run["md"]
 
 
-def test_noisy_aa_control_downgrades_everything(tmp_path):
-    files, expected, failed = make_run(tmp_path, aa_shift=1.5, fail_drain=False)
+def test_noisy_aa_control_widens_thresholds(tmp_path):
+    # identical code measured 2x apart: 1.5x (producers=1) is no longer enough, 5x is
+    files, expected, failed = make_run(tmp_path, aa_shift=2.0, fail_drain=False, ratio_at_2=5.0)
     out = build_summary(None, files, config(), tmp_path / "rep", expected, failed)
     doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
-    assert doc["controls"][0]["verdict"] == "VALIDATED"
-    assert set(verdicts(doc).values()) == {"NEEDS RETEST"}
+    assert {c["verdict"] for c in doc["controls"]} == {"VALIDATED"}  # "different"
+    assert doc["floors"]["throughput"] > 1.0 and doc["floors"]["latency"] > 1.0
+    h1 = [c for c in doc["comparisons"] if c["hypothesis"] == "H1"]
+    assert [c["verdict"] for c in h1] == ["NEEDS RETEST", "VALIDATED"]
+    assert h1[0]["threshold"] == 0.10 and h1[0]["threshold_eff"] > 1.0
+    assert "noise floor" in h1[0]["reasons"][0]
+    h1_doc = doc["hypotheses"][0]
+    assert h1_doc["verdict"] == "NEEDS RETEST"
+    assert h1_doc["parts"] == [{"verdict": "VALIDATED", "where": "at producers=2"},
+                               {"verdict": "NEEDS RETEST", "where": "at producers=1"}]
+    # "no effect" cannot be claimed within the floor: H2 (equal latencies) is not REJECTED
+    assert verdicts(doc)["H2"] == "NEEDS RETEST"
+    assert any(w.startswith("noisy run (throughput)") for w in doc["warnings"])
     md = out.read_text()
-    for h in doc["hypotheses"]:
-        assert any("run too noisy" in r for r in h["reasons"])
-    assert md.count("run too noisy") >= len(doc["hypotheses"])
+    assert "noisy run" in md and "10.0% → " in md  # the widened threshold is shown
 
 
 def test_h3_validated_when_budget_cell_present(tmp_path):
@@ -261,7 +289,7 @@ def test_partial_summary_survives_a_corrupt_cell_file(tmp_path):
     assert len(measured) == len(files) - 1  # the corrupt cell counts as missing, the rest render
 
 
-def test_one_sample_per_side_never_validates(tmp_path):
+def test_one_process_per_side_never_validates(tmp_path):
     cfg = config(aa=False)
     cfg["hypotheses"] = cfg["hypotheses"][:1]
     files = [syn.write_cell(tmp_path, "main", "submit_contention", {"producers": p},
@@ -271,8 +299,71 @@ def test_one_sample_per_side_never_validates(tmp_path):
     build_summary(None, files, cfg, tmp_path / "rep", [], [])
     doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
     assert verdicts(doc)["H1"] == "NEEDS RETEST"
-    assert any("< 6 per side" in r for r in doc["hypotheses"][0]["reasons"])
-    assert "no A/A control" in doc["warnings"][0]
+    assert any("1 processes with values (< 8, the profile's minimum)" in r
+               for r in doc["hypotheses"][0]["reasons"])
+    assert "no A/A pair measures the throughput family" in doc["warnings"][0]
+
+
+def _h1_only(tmp_path, a_values, b_values, *, a_kw=None, b_kw=None, a_meta=None, b_meta=None):
+    """H1 at producers=1 alone, no A/A: the summary document of a vs b on ns_per_op."""
+    cfg = config(aa=False)
+    cfg["hypotheses"] = [dict(cfg["hypotheses"][0], each=None, params={"producers": 1})]
+    files, failed = [], []
+    for label, values, kw, meta in (("main", a_values, a_kw, a_meta),
+                                    ("alternate_three", b_values, b_kw, b_meta)):
+        if values is None:  # the cell failed
+            failed.append({"cell_id": syn.cell_id(label, "submit_contention", {"producers": 1}),
+                           "label": label, "scenario": "submit_contention",
+                           "params": {"producers": 1}, "status": "crashed",
+                           "reason": "verification failed"})
+            continue
+        files.append(syn.write_cell(tmp_path, label, "submit_contention", {"producers": 1},
+                                    {"ns_per_op": values}, meta=meta, **(kw or {})))
+    build_summary(None, files, cfg, tmp_path / "rep", [], failed)
+    return json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
+
+
+def test_a_5x_effect_with_30pct_block_cv_is_validated(tmp_path):
+    rng = np.random.default_rng(5)
+    a = list(500.0 * rng.lognormal(0, 0.3, 20))  # 10 processes x 2 blocks, CV ~30 %
+    b = list(100.0 * rng.lognormal(0, 0.3, 20))
+    doc = _h1_only(tmp_path, a, b, a_kw={"processes": 10}, b_kw={"processes": 10})
+    cv = doc["cells"]["main/submit_contention/producers=1"]["metrics"]["ns_per_op"]
+    assert cv["warning"]  # the spread is printed as a warning, never a veto
+    assert verdicts(doc)["H1"] == "VALIDATED", doc["comparisons"]
+
+
+def test_an_effect_inside_the_band_is_rejected(tmp_path):
+    doc = _h1_only(tmp_path, jitter(102.0, 8, 2.0), jitter(100.0, 8, 2.0))
+    assert verdicts(doc)["H1"] == "REJECTED"
+
+
+@pytest.mark.parametrize("a_values,b_values,needle", [
+    ([150.0], jitter(100.0, 8, 2.0), "1 processes with values"),  # one sample
+    ([150.0] * 8, [100.0] * 8, "zero variance"),  # all equal on both sides
+    ([150.0] * 8, jitter(100.0, 8, 2.0), "zero variance"),  # one side without spread
+    (None, jitter(100.0, 8, 2.0), "crashed: verification failed"),  # a failed cell
+    ([float("nan")] * 8, jitter(100.0, 8, 2.0), "0 processes with values"),  # NaN values
+    ([0.0, 0, 0, 0, 0, 0.0, 1, 2], jitter(100.0, 8, 2.0), "median not positive"),
+])
+def test_degenerate_input_needs_retest_with_the_reason(tmp_path, a_values, b_values, needle):
+    doc = _h1_only(tmp_path, a_values, b_values)
+    assert verdicts(doc)["H1"] == "NEEDS RETEST"
+    assert any(needle in r for r in doc["hypotheses"][0]["reasons"]), doc["hypotheses"][0]
+
+
+def test_an_empty_cell_needs_retest(tmp_path):
+    # a cell file without the compared metric (e.g. a runner that wrote only counters)
+    cfg = config(aa=False)
+    cfg["hypotheses"] = [dict(cfg["hypotheses"][0], each=None, params={"producers": 1})]
+    files = [syn.write_cell(tmp_path, "main", "submit_contention", {"producers": 1},
+                            {"counter.spins": [1] * 8}),
+             syn.write_cell(tmp_path, "alternate_three", "submit_contention", {"producers": 1},
+                            {"ns_per_op": jitter(100.0, 8, 2.0)})]
+    build_summary(None, files, cfg, tmp_path / "rep", [], [])
+    doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
+    assert verdicts(doc)["H1"] == "NEEDS RETEST"
+    assert any("0 processes with values" in r for r in doc["hypotheses"][0]["reasons"])
 
 
 # ------------------------------------------------- every number comes from the data
@@ -339,45 +430,76 @@ def test_json_statistics_recomputed_from_parquet(run):
     for (cid, metric), g in df.groupby(["cell_id", "metric"]):
         s = cells[cid]["metrics"][metric]
         if metric.startswith("counter."):
-            assert s["per_op"] == pytest.approx(g["value"].sum() / g["loops"].sum())
+            sums = g.groupby("process")[["value", "loops"]].sum()
+            assert s["per_op"] == pytest.approx(np.median(sums["value"] / sums["loops"]))
             continue
-        x = np.sort(g["value"].to_numpy())
-        assert s["n"] == len(x)
+        # latency: each process's own pooled median; block metrics: the median of its blocks
+        x = np.sort(g.groupby("process")["value"].median().to_numpy())
+        assert s["n_processes"] == len(x)
         assert s["median"] == pytest.approx(np.median(x))
         assert s["mean"] == pytest.approx(x.mean())
         assert s["max"] == pytest.approx(x.max()) and s["min"] == pytest.approx(x.min())
         assert s["stdev"] == pytest.approx(x.std(ddof=1))
+        assert s["median_ci"][0] <= s["median"] <= s["median_ci"][1]
+        pooled = np.sort(g["value"].to_numpy())
+        assert s["value_max"] == pytest.approx(pooled[-1])
         for k, v in s["percentiles"].items():
             if v is not None:
-                assert v == pytest.approx(np.percentile(x, float(k)))
+                assert v == pytest.approx(np.percentile(pooled, float(k)))
         if metric in ("ns_per_op", "drain_ns_per_task"):
             assert s["ops_per_s"] == pytest.approx(1e9 / np.median(x))
         checked += 1
     assert checked >= 10
-    # comparison medians are medians of block samples of the two cells
-    for c in run["doc"]["comparisons"]:
-        if "ratio" in c:
-            assert c["ratio"] == pytest.approx(c["median_a"] / c["median_b"])
-            assert c["ci"][0] <= c["ratio"] <= c["ci"][1]
+
+
+def test_each_cell_number_is_the_same_everywhere(run):
+    """The comparison, the table, the ranking and the plots read one median per cell."""
+    doc, md = run["doc"], run["md"]
+    cells = doc["cells"]
+    compared = 0
+    for c in doc["comparisons"]:
+        if "ratio" not in c:
+            continue
+        a = cells[c["cell_a"]]["metrics"][c["metric"]]["median"]
+        b = cells[c["cell_b"]]["metrics"][c["metric"]]["median"]
+        assert (c["median_a"], c["median_b"]) == (a, b)
+        assert c["ratio"] == pytest.approx(a / b)  # one host: exactly the ratio of medians
+        assert c["ci"][0] <= c["ratio"] <= c["ci"][1]
+        compared += 1
+    assert compared >= 6
+    for r in doc["rankings"]:
+        for e in r["entries"]:
+            s = cells[e["cell_id"]]["metrics"][r["metric"]]
+            assert e["value"] == (s["ops_per_s"] if r["by"] == "ops_per_s" else s["median"])
+    # a latency cell's median is printed from one field: its table, latency table, comparison
+    src = json.dumps(["cells", "alternate_three/round_trip/default", "metrics", "latency_ns",
+                      "median"])
+    texts = {e["text"] for e in doc["printed"] if e["source"] == src}
+    assert len(texts) == 1 and md.count(texts.pop()) >= 3
 
 
 @pytest.mark.parametrize("kw_b,meta_b,needle", [
-    ({"host": "otherhost"}, None, "different hosts"),
+    ({"host": "otherhost"}, None, "no host in common"),
     ({}, {"git_commit": "def5678"}, "different code versions"),
-    ({"values": [100.0, 100, 100, 100, 100, 100, 100, 190]}, None, "unstable"),
+    ({"processes": 4}, {"processes": 8}, "4 processes with values (< 8"),
 ])
 def test_quality_failures_need_retest(tmp_path, kw_b, meta_b, needle):
-    cfg = config(aa=False)
-    cfg["hypotheses"] = [dict(cfg["hypotheses"][0], each=None, params={"producers": 1})]
-    files = [syn.write_cell(tmp_path, "main", "submit_contention", {"producers": 1},
-                            {"ns_per_op": jitter(150.0, 8, 2.0)})]
-    values = kw_b.pop("values", jitter(100.0, 8, 2.0))
-    files.append(syn.write_cell(tmp_path, "alternate_three", "submit_contention",
-                                {"producers": 1}, {"ns_per_op": values}, meta=meta_b, **kw_b))
-    build_summary(None, files, cfg, tmp_path / "rep", [], [])
-    doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
+    doc = _h1_only(tmp_path, jitter(150.0, 8, 2.0), jitter(100.0, 8, 2.0), b_kw=kw_b,
+                   b_meta=meta_b)
     assert verdicts(doc)["H1"] == "NEEDS RETEST"
     assert any(needle in r for r in doc["hypotheses"][0]["reasons"]), doc["hypotheses"][0]
+
+
+def test_hypothesis_with_decided_but_different_parts_is_mixed(tmp_path):
+    files, expected, failed = make_run(tmp_path, fail_drain=False, ratio_at_2=1.0)
+    out = build_summary(None, files, config(), tmp_path / "rep", expected, failed)
+    doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
+    h1 = doc["hypotheses"][0]
+    assert h1["verdict"] == "MIXED"
+    assert h1["parts"] == [{"verdict": "VALIDATED", "where": "at producers=1"},
+                           {"verdict": "REJECTED", "where": "at producers=2"}]
+    md = out.read_text()
+    assert "◐ MIXED: VALIDATED at producers=1; REJECTED at producers=2" in md
 
 
 def test_aa_control_over_a_grid_pairs_cells(tmp_path):

@@ -21,7 +21,7 @@ import yaml
 from impl import registry
 from impl.params import BadParameterError
 from impl.pipeline import cells as cellmod
-from impl.report.hypothesis_config import HypothesisConfigError, parse_hypotheses
+from impl.report.hypothesis_config import HypothesisConfigError, aa_pairs, parse_hypotheses
 from impl.runner import scenarios as runner_scenarios
 from impl.runner.request import PROFILE_SETTINGS, RUN_SETTINGS
 
@@ -255,8 +255,9 @@ def check_semantics(config: Mapping[str, Any]) -> None:
     for i, hyp in enumerate(config["hypotheses"]):
         _check_comparison(config, f"hypotheses[{i}] ({hyp['id']})", hyp, budget)
     aa = config["aa_control"]
-    for scen in aa.get("scenarios", [aa.get("scenario")]):
-        _check_comparison(config, "aa_control", {**aa, "scenario": scen}, budget)
+    for scen, metric, params in aa_pairs(aa):
+        pair = {"a": aa["a"], "b": aa["b"], "scenario": scen, "metric": metric, "params": params}
+        _check_comparison(config, "aa_control", pair, budget)
     if impls[aa["b"]].get("control_of") != aa["a"]:
         raise ConfigError(
             f"config: aa_control.b: {aa['b']!r} must be an implementation with "

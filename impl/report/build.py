@@ -83,7 +83,8 @@ def _git(meta: dict) -> tuple | None:
     return None
 
 
-def _cell_metrics(m: ld.Measurements, cid: str) -> dict[str, dict]:
+def _cell_metrics(m: ld.Measurements, cid: str, seed: int) -> dict[str, dict]:
+    """Every metric's statistics over processes; counters as their per-op rate."""
     rows = m.of_cell(cid)
     out: dict[str, dict] = {}
     for metric, r in rows.groupby("metric", sort=True):
@@ -91,12 +92,15 @@ def _cell_metrics(m: ld.Measurements, cid: str) -> dict[str, dict]:
         if is_env(metric):
             continue  # conditions of the run, not a property of the design: see _conditions
         unit = str(r["unit"].iloc[0]) if len(r) else ""
+        ps = ld.process_samples(r, metric)
         if ld.is_counter(metric):
-            out[metric] = {"unit": unit, "per_op": ld.counter_per_op(r, metric),
-                           "n_blocks": len(r)}
+            # the same statistic as every time: the median over processes of their rates
+            out[metric] = {"unit": unit, "per_op": float(np.median(ps.values)) if ps.n else None,
+                           "n_processes": ps.n, "n_blocks": ps.n_blocks}
             continue
-        cs = st.cell_stats(metric, ld.samples(r, metric), ld.block_samples(r, metric),
-                           per_op=metric in TIME_PER_OP_METRICS)
+        cs = st.cell_stats(metric, ps, ld.pooled(r, metric),
+                           per_op=metric in TIME_PER_OP_METRICS,
+                           seed=cmp.seed_for(f"{cid} {metric}", seed))
         out[metric] = {"unit": unit, **cs.to_dict()}
     return out
 
@@ -156,19 +160,22 @@ def _kinds(reasons: list[hyp.Reason]) -> list[list[str]]:
     return [[k.name for k in r.kinds] for r in reasons]
 
 
-def _comparison_doc(c: hyp.Comparison) -> dict:
+def _comparison_doc(c: hyp.Comparison, alpha: float) -> dict:
     e = c.effect
     d = {"key": c.spec.key, "hypothesis": c.spec.hypothesis, "a": c.spec.a_label,
          "b": c.spec.b_label, "metric": c.spec.metric, "each": c.spec.each,
          "each_value": c.spec.each_value, "a_params": c.spec.a_params,
          "b_params": c.spec.b_params, "expect": c.spec.expect, "threshold": c.spec.threshold,
+         "floor": c.floor, "threshold_eff": c.threshold_eff, "where": c.where,
          "cell_a": c.cell_a, "cell_b": c.cell_b, "quality": _texts(c.quality),
          "verdict": c.verdict, "reasons": _texts(c.reasons), "reason_kinds": _kinds(c.reasons),
-         "samples_needed": c.samples_needed, "p_adj": c.p_adj}
+         "processes_needed": c.processes_needed}
     if e is not None:
         d.update(n_a=e.n_a, n_b=e.n_b, median_a=e.median_a, median_b=e.median_b,
-                 ratio=e.ratio, ci=list(e.ci), p=e.p, u=e.u, pct_diff=e.ratio - 1,
-                 pct_ci=[e.ci[0] - 1, e.ci[1] - 1])
+                 ratio=e.ratio, ci=list(e.ci), confidence=e.confidence, p=e.p, u=e.u,
+                 # benchstat's marker: "~" when the rank test sees no difference at alpha
+                 significant=e.p < alpha, hosts=list(e.hosts), n_resamples=e.n_resamples,
+                 pct_diff=e.ratio - 1, pct_ci=[e.ci[0] - 1, e.ci[1] - 1])
     return d
 
 
@@ -176,32 +183,33 @@ def _hyp_doc(r: hyp.HypothesisResult, first_index: int) -> dict:
     h = r.hypothesis
     counts = {v: sum(c.verdict == v for c in r.comparisons)
               for v in (hyp.VALIDATED, hyp.REJECTED, hyp.NEEDS_RETEST)}
+    parts = [{"verdict": v, "where": w} for v, w in r.parts]
     return {"id": h.id, "title": h.title, "question": h.question, "scenario": h.scenario,
             "metric": h.metric, "a": h.a, "b": list(h.b), "each": h.each, "params": h.params,
             "a_params": h.a_params, "b_params": h.b_params, "expect": h.expect,
             "threshold": h.threshold, "context": list(h.context), "recommend": h.recommend,
             "verdict": r.verdict, "reasons": _texts(r.reasons), "reason_kinds": _kinds(r.reasons),
             "categories": r.categories,
-            "counts": counts,
+            "counts": counts, "parts": parts,
             "n_comparisons": len(r.comparisons),
             "comparisons": list(range(first_index, first_index + len(r.comparisons))),
             "is_control": h.is_control}
 
 
 def _rankings(doc_cells: dict, label_order: list[str]) -> list[dict]:
-    """Per scenario: each label's best cell (highest ops/s; lowest latency P50)."""
+    """Per scenario: each label's best cell (highest ops/s; lowest median latency)."""
     out = []
     scenarios = sorted({c["scenario"] for c in doc_cells.values() if c["status"] == "ok"})
     for sc in scenarios:
         for metric, key, best in (("ns_per_op", "ops_per_s", max),
                                   ("drain_ns_per_task", "ops_per_s", max),
-                                  ("latency_ns", "p50", min)):
+                                  ("latency_ns", "median", min)):
             per_label: dict[str, tuple[float, str]] = {}
             for cid, c in doc_cells.items():
                 s = c.get("metrics", {}).get(metric)
                 if c["scenario"] != sc or c["status"] != "ok" or not s:
                     continue
-                v = s["ops_per_s"] if key == "ops_per_s" else s["percentiles"].get("50")
+                v = s["ops_per_s"] if key == "ops_per_s" else s.get("median")
                 if v is None:
                     continue
                 cur = per_label.get(c["label"])
@@ -243,35 +251,36 @@ def build_summary(
         rows = m.of_cell(cid)
         d["hosts"] = ld.hosts(rows)
         d["source_hashes"] = ld.source_hashes(rows)
-        d["metrics"] = _cell_metrics(m, cid) if c["status"] == "ok" else {}
+        d["metrics"] = _cell_metrics(m, cid, seed) if c["status"] == "ok" else {}
         d["conditions"] = _conditions(m, cid) if c["status"] == "ok" else {}
         d["quality"] = m.meta.get(cid, {}).get("quality") or {}
         doc_cells[cid] = d
 
     def view(cid: str) -> hyp.CellView:
         d = doc_cells[cid]
-        unstable = {k: v["unstable_reason"] for k, v in d["metrics"].items()
-                    if isinstance(v, dict) and v.get("unstable")}
+        asked = m.meta.get(cid, {}).get("processes")
         return hyp.CellView(cid, d["label"], d.get("design"), d["scenario"], d["params"],
-                            d["status"], d["reason"], d["hosts"], d["source_hashes"],
-                            _git(m.meta.get(cid, {})), unstable,
-                            list(d.get("quality", {}).get("failures", [])))
+                            d["status"], d["reason"], d["source_hashes"],
+                            _git(m.meta.get(cid, {})),
+                            list(d.get("quality", {}).get("failures", [])),
+                            int(asked) if isinstance(asked, int) else hyp.MIN_PROCESSES)
 
-    def block_samples(cid: str, metric: str) -> np.ndarray:
-        return ld.block_samples(ld.cell_rows(m, cid, metric), metric)
+    def samples(cid: str, metric: str) -> st.ProcessSamples:
+        return ld.process_samples(ld.cell_rows(m, cid, metric), metric)
 
     inputs = ([str(all_parquet)] if all_parquet is not None and Path(all_parquet).exists()
               else [str(p) for p in cell_files if Path(p).exists()])
     with fmt.recording() as printed:
-        results, control_results, warnings = hyp.evaluate(
-            hyps, controls, config, list(universe.values()), view, block_samples, alpha, seed)
+        results, control_results, floors, warnings = hyp.evaluate(
+            hyps, controls, config, list(universe.values()), view, samples, alpha, seed)
         comparisons, hyp_docs, ctl_docs = [], [], []
         for r in results:
             hyp_docs.append(_hyp_doc(r, len(comparisons)))
-            comparisons += [_comparison_doc(c) for c in r.comparisons]
+            comparisons += [_comparison_doc(c, alpha) for c in r.comparisons]
         for r in control_results:
             ctl_docs.append(_hyp_doc(r, len(comparisons)))
-            comparisons += [_comparison_doc(c) for c in r.comparisons]
+            comparisons += [_comparison_doc(c, alpha) for c in r.comparisons]
+        n_tested = sum(len(r.comparisons) for r in results)
         doc: dict[str, Any] = {
             "partial": partial,
             "out_name": out_name,
@@ -281,6 +290,10 @@ def build_summary(
             "controls": ctl_docs,
             "warnings": warnings,
             "alpha": alpha,
+            # per metric family: the A/A noise floor (ratio - 1); absent when not measured
+            "floors": floors,
+            "simultaneous_confidence": 1 - alpha / max(n_tested, 1),
+            "n_tested": n_tested,
             "constants": {
                 "percentile_method": st.PERCENTILE_METHOD,
                 "percentiles": [st.pct_key(p) for p in st.PERCENTILES],
@@ -288,8 +301,12 @@ def build_summary(
                 "min_n": {st.pct_key(p): st.min_n_for_percentile(p) for p in st.PERCENTILES},
                 "max_cv": st.MAX_CV,
                 "max_spread": st.MAX_SPREAD,
-                "min_samples": hyp.MIN_SAMPLES,
+                "min_processes": hyp.MIN_PROCESSES,
+                "min_tail_processes": st.MIN_TAIL_PROCESSES,
+                "min_tail_blocks": st.MIN_TAIL_BLOCKS,
                 "n_resamples": cmp.N_RESAMPLES,
+                "cell_resamples": st.N_RESAMPLES,
+                "tail_draws": cmp.TAIL_DRAWS,
                 "seed": seed,
                 "ops_per_s_numerator": 1e9,
                 # the runner's block rules, quoted by the methodology section

@@ -1,9 +1,16 @@
-"""Comparing two cells: Mann-Whitney U, a bootstrap interval of the ratio of medians, Holm.
+"""Comparing two cells: ratio of medians over processes, paired within hosts.
 
-The methodology asks for a rank test (unequal n, non-normal data), an effect
-size with an interval (a p-value alone says nothing about "how much"), and a
-correction across every comparison in the report, because a summary with a
-dozen tests at alpha=0.05 would otherwise "find" something by chance.
+methodology.md, "Comparing two implementations": the effect is the ratio of
+the cells' medians over processes, with a hierarchical bootstrap interval
+(processes, then blocks within them; ``impl.report.stats``) at a
+simultaneous level across the report (1 - alpha/m for m comparisons, the
+Bonferroni interval: it cannot disagree with the correction because it *is*
+the correction). Processes are only compared with processes of the same host
+(issue 9, item 9): per common host the log ratio of medians, combined
+with weights n_a*n_b/(n_a+n_b) (the inverse variance of a difference of two
+means when both sides spread alike); on one host this is exactly the ratio of
+the cells' medians. Mann-Whitney U on the process values is information
+shown benchstat-style ("~" when not significant), never a gate.
 """
 
 from __future__ import annotations
@@ -15,20 +22,34 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as st
 
-N_RESAMPLES = 2000
+from impl.report.stats import ProcessSamples, resampled_medians
+
+#: bootstrap resamples at least; more when the interval's tails are far out (see resamples_for)
+N_RESAMPLES = 4000
+#: resamples expected beyond each end of an interval: keeps a 1 - alpha/m percentile stable
+TAIL_DRAWS = 20
 DEFAULT_SEED = 20260117
+
+
+class PairingError(ValueError):
+    """The two cells share no host: their processes cannot be paired."""
 
 
 @dataclass
 class Effect:
-    n_a: int
+    """a vs b on one metric: ``ratio`` = median(a)/median(b) within hosts, with ``ci``."""
+
+    n_a: int  # processes of a on the paired hosts
     n_b: int
     median_a: float
     median_b: float
     ratio: float
     ci: tuple[float, float]
-    p: float
+    confidence: float
+    p: float  # two-sided Mann-Whitney U on the process values (information only)
     u: float
+    hosts: tuple[str, ...]
+    n_resamples: int
 
 
 def seed_for(key: str, base: int = DEFAULT_SEED) -> int:
@@ -36,66 +57,72 @@ def seed_for(key: str, base: int = DEFAULT_SEED) -> int:
     return (base * 1_000_003 + zlib.crc32(key.encode())) % (2**32)
 
 
-def _ratio_of_medians(x, y, axis=-1):
-    return np.median(x, axis=axis) / np.median(y, axis=axis)
+def resamples_for(confidence: float) -> int:
+    """Enough resamples that each tail of the interval holds ``TAIL_DRAWS`` of them."""
+    tail = (1 - confidence) / 2
+    return max(N_RESAMPLES, math.ceil(TAIL_DRAWS / tail))
 
 
-def ratio_interval(a: np.ndarray, b: np.ndarray, seed: int,
-                   n_resamples: int = N_RESAMPLES, confidence: float = 0.95):
-    """Percentile bootstrap interval of median(a)/median(b), a and b resampled independently."""
-    if np.all(a == a[0]) and np.all(b == b[0]):
-        r = float(a[0] / b[0])
-        return r, r  # scipy refuses a degenerate distribution; the interval is the point
-    res = st.bootstrap(
-        (a, b), _ratio_of_medians, n_resamples=n_resamples, confidence_level=confidence,
-        method="percentile", vectorized=True, paired=False, rng=np.random.default_rng(seed),
-    )
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+def common_hosts(a: ProcessSamples, b: ProcessSamples) -> list[str]:
+    return sorted(set(a.hosts) & set(b.hosts))
 
 
-def compare(a: np.ndarray, b: np.ndarray, key: str, base_seed: int = DEFAULT_SEED,
-            n_resamples: int = N_RESAMPLES) -> Effect:
-    """Two-sided Mann-Whitney U and the ratio of medians a/b with its 95% interval."""
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    a = a[np.isfinite(a)]
-    b = b[np.isfinite(b)]
-    if len(a) == 0 or len(b) == 0:
-        raise ValueError("compare needs samples on both sides")
-    med_a, med_b = float(np.median(a)), float(np.median(b))
-    if np.all(a == a[0]) and np.all(b == b[0]) and a[0] == b[0]:
-        p, u = 1.0, float(len(a) * len(b) / 2)  # identical constants: no evidence of a difference
-    else:
-        res = st.mannwhitneyu(a, b, alternative="two-sided")
-        p, u = float(res.pvalue), float(res.statistic)
-    lo, hi = ratio_interval(a, b, seed_for(key, base_seed), n_resamples)
-    return Effect(len(a), len(b), med_a, med_b, med_a / med_b, (lo, hi), p, u)
+def _weights(a: ProcessSamples, b: ProcessSamples, hosts: list[str]) -> np.ndarray:
+    na = np.array([a.hosts.count(h) for h in hosts], dtype=float)
+    nb = np.array([b.hosts.count(h) for h in hosts], dtype=float)
+    w = na * nb / (na + nb)
+    return w / w.sum()
 
 
-def holm(pvalues) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (scipy 1.17 has only Benjamini-Hochberg/Yekutieli).
+def compare(a: ProcessSamples, b: ProcessSamples, key: str, confidence: float,
+            base_seed: int = DEFAULT_SEED, n_resamples: int | None = None) -> Effect:
+    """Ratio of medians a/b within hosts, its interval at ``confidence``, and Mann-Whitney U.
 
-    Sort ascending, multiply the i-th smallest (0-based) by m - i, enforce
-    monotonicity with a running maximum, cap at 1.
+    Both sides need finite, positive medians and at least one process on a
+    common host; raises PairingError when they share no host, ValueError on
+    an empty side. ``median_a``/``median_b`` are the cells' medians over all
+    their processes (the number every table shows).
     """
-    p = np.asarray(pvalues, dtype=float)
-    m = len(p)
-    order = np.argsort(p, kind="stable")
-    adjusted = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, (m - rank) * p[i])
-        adjusted[i] = min(1.0, running)
-    return adjusted
+    if a.n == 0 or b.n == 0:
+        raise ValueError("compare needs processes on both sides")
+    hosts = common_hosts(a, b)
+    if not hosts:
+        raise PairingError(f"no common host ({', '.join(sorted(set(a.hosts)))} vs "
+                           f"{', '.join(sorted(set(b.hosts)))})")
+    pa = [a.on_host(h) for h in hosts]
+    pb = [b.on_host(h) for h in hosts]
+    w = _weights(a, b, hosts)
+    logs = np.array([math.log(np.median(x.values) / np.median(y.values))
+                     for x, y in zip(pa, pb, strict=True)])
+    ratio = float(math.exp(float(w @ logs)))
+    n_resamples = n_resamples or resamples_for(confidence)
+    rng = np.random.default_rng(seed_for(key, base_seed))
+    boot = np.zeros(n_resamples)
+    for wi, x, y in zip(w, pa, pb, strict=True):
+        boot += wi * (np.log(resampled_medians(x, rng, n_resamples))
+                      - np.log(resampled_medians(y, rng, n_resamples)))
+    tail = (1 - confidence) / 2
+    lo, hi = np.exp(np.quantile(boot, [tail, 1 - tail]))
+    va = np.concatenate([x.values for x in pa])
+    vb = np.concatenate([y.values for y in pb])
+    if np.all(va == va[0]) and np.all(vb == vb[0]) and va[0] == vb[0]:
+        p, u = 1.0, float(len(va) * len(vb) / 2)  # identical constants: no evidence either way
+    else:
+        res = st.mannwhitneyu(va, vb, alternative="two-sided")
+        p, u = float(res.pvalue), float(res.statistic)
+    return Effect(len(va), len(vb), float(np.median(a.values)), float(np.median(b.values)),
+                  ratio, (float(min(lo, ratio)), float(max(hi, ratio))), confidence, p, u,
+                  tuple(hosts), n_resamples)
 
 
-def samples_needed(n: int, ci_log: tuple[float, float], estimate_log: float,
-                   boundaries_log: list[float]) -> int | None:
-    """Samples per side after which the interval would no longer straddle a boundary.
+def processes_needed(n: int, ci_log: tuple[float, float], estimate_log: float,
+                     boundaries_log: list[float]) -> int | None:
+    """Processes per side after which the interval would no longer straddle a boundary.
 
     Rule: the interval's half-width (in log ratio) shrinks as 1/sqrt(n); it
     must become smaller than the distance from the estimate to the nearest
-    threshold boundary it crosses. None when the estimate sits on a boundary.
+    threshold boundary it crosses. None when the estimate sits on a boundary
+    (more processes alone may never decide it) or nothing is crossed.
     """
     lo, hi = ci_log
     half = (hi - lo) / 2
@@ -106,18 +133,3 @@ def samples_needed(n: int, ci_log: tuple[float, float], estimate_log: float,
     if dist <= 1e-12:
         return None
     return max(n + 1, math.ceil(n * (half / dist) ** 2))
-
-
-def samples_needed_for_p(n: int, p_adj: float, alpha: float) -> int | None:
-    """Samples per side after which the adjusted p-value would fall below alpha.
-
-    Rule: the test's z-score grows as sqrt(n) for a fixed effect, so
-    n_needed = n * (z(alpha/2) / z(p_adj/2))^2.
-    """
-    if not 0 < p_adj < 1:
-        return None
-    z_now = st.norm.isf(p_adj / 2)
-    z_goal = st.norm.isf(alpha / 2)
-    if z_now <= 0:
-        return None
-    return max(n + 1, math.ceil(n * (z_goal / z_now) ** 2))

@@ -1,19 +1,32 @@
 """Hypotheses from config (contracts section 4): parse, validate, expand, decide.
 
-Verdicts follow methodology.md "Verdicts". Where it leaves room, the
-decisions are written down here and in the summary's methodology section:
+Verdicts follow methodology.md "Comparing" and "Verdicts" (issue 10). The
+rules, also printed in the summary's methodology section:
 
-* quality first: a comparison whose cells failed, are missing, have fewer
-  than 6 block samples, are unstable, or were measured on different hosts or
-  code versions is NEEDS RETEST whatever its numbers say; a hypothesis with
-  any such comparison is NEEDS RETEST too (even if another one is rejected);
-* directional expectations (greater/less): REJECTED when the whole interval
-  lies on the non-predicted side of the threshold (inside the band, beyond it
-  in the opposite direction, or spanning both); ``different``: REJECTED only
-  when the interval lies inside [1/(1+t), 1+t];
-* the A/A control is one more comparison (expect: different) in the Holm
-  family; if it comes out VALIDATED ("different"), every verdict is
-  downgraded to NEEDS RETEST with the reason "run too noisy".
+* NEEDS RETEST before any statistics only when the data cannot answer: a
+  compared cell failed or is missing; fewer processes than the profile asked
+  for; a measurement quality failure (blocks under 1 ms, a calibration that
+  missed its target, machine busy); samples from different code; no host
+  in common; a side whose process values are all equal or whose median is
+  not positive. CV and spread are warnings beside the number, never vetoes.
+* The A/A controls are evaluated first, with the same statistic at the
+  per-cell level (95 %), outside the correction. Per metric family
+  (contract.Metric.family) the noise floor is the largest deviation from 1 that
+  an A/A interval of that family reaches; a family whose floor exceeds its
+  A/A threshold makes the run noisy for that family.
+* Every other comparison: the ratio's interval at 1 - alpha/m (m = every
+  hypothesis comparison of the report), effective threshold
+  t_eff = max(threshold, floor). VALIDATED: the interval lies beyond 1+t_eff
+  in the predicted direction (``less``: below 1/(1+t_eff); ``different``:
+  either). REJECTED: the interval lies on the non-predicted side of the
+  configured threshold (inside the band, beyond it in the opposite
+  direction, or both) while the floor is within the threshold, or entirely
+  beyond t_eff in the opposite direction; for ``different``, inside the band
+  while the floor is within it. Otherwise NEEDS RETEST, with the processes per
+  side the observed spread would need.
+* A hypothesis's headline: VALIDATED or REJECTED when every comparison says
+  so; MIXED when every comparison is decided but they differ; otherwise
+  NEEDS RETEST. Its ``parts`` say which comparisons hold.
 """
 
 from __future__ import annotations
@@ -26,7 +39,9 @@ from typing import Any
 
 import numpy as np
 
+from impl import contract
 from impl.report import compare as cmp
+from impl.report import stats as st
 from impl.report.hypothesis_config import (  # noqa: F401 - re-exported: the parsing half
     EXPECTS,
     METRICS,
@@ -41,22 +56,27 @@ from impl.report.hypothesis_config import (  # noqa: F401 - re-exported: the par
 VALIDATED = "VALIDATED"
 REJECTED = "REJECTED"
 NEEDS_RETEST = "NEEDS RETEST"
-MIN_SAMPLES = 6
+#: a hypothesis whose comparisons are all decided, some VALIDATED and some REJECTED
+MIXED = "MIXED"
+VERDICTS = (VALIDATED, REJECTED, MIXED, NEEDS_RETEST)
+#: the smallest number of processes per side when a cell's metadata does not say
+#: how many its profile asked for (methodology.md: 6 in a smoke run)
+MIN_PROCESSES = 6
 
 
 class ReasonKind(enum.Enum):
     """Why a verdict is what it is; the value is the executive summary's short wording."""
 
-    NOISY_RUN = "run too noisy (A/A control)"
     FAILED_CELL = "failed or missing cells"
-    TOO_FEW_SAMPLES = "too few samples"
+    TOO_FEW_PROCESSES = "too few processes"
     MEASUREMENT = "blocks too short or calibration missed"
     MACHINE_BUSY = "machine busy"
-    UNSTABLE = "unstable cells"
-    DIFFERENT_ORIGIN = "different hosts or code versions"
+    DIFFERENT_ORIGIN = "different code versions"
+    UNPAIRED_HOSTS = "hosts cannot be paired"
     AMBIGUOUS = "ambiguous hypothesis params"
-    ZERO_MEDIAN = "zero median"
-    INCONCLUSIVE = "inconclusive (more samples needed)"
+    DEGENERATE = "no spread or no positive median"
+    NOISE_FLOOR = "within the A/A noise floor"
+    INCONCLUSIVE = "inconclusive (more processes needed)"
     REJECTED = "a comparison was rejected"
 
 
@@ -110,10 +130,17 @@ class Comparison:
     cell_b: str | None = None
     quality: list[Reason] = field(default_factory=list)
     effect: cmp.Effect | None = None
-    p_adj: float | None = None
+    #: the A/A noise floor of the metric's family (None: not measured) and max(threshold, floor)
+    floor: float | None = None
+    threshold_eff: float | None = None
     verdict: str = NEEDS_RETEST
     reasons: list[Reason] = field(default_factory=list)
-    samples_needed: int | None = None
+    processes_needed: int | None = None
+    #: where this comparison sits inside its hypothesis ("vs main at idle_us=200"); "" if alone
+    where: str = ""
+    #: the two cells' process values, once both cells are resolved and measured
+    samples: tuple[st.ProcessSamples, st.ProcessSamples] | None = field(default=None,
+                                                                         repr=False)
 
 
 @dataclass
@@ -122,6 +149,8 @@ class HypothesisResult:
     comparisons: list[Comparison]
     verdict: str
     reasons: list[Reason]
+    #: which comparisons hold: [(verdict, text)], e.g. ("VALIDATED", "at producers=1, 4")
+    parts: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def categories(self) -> list[str]:
@@ -211,12 +240,12 @@ class CellView:
     params: dict
     status: str  # ok | crashed | timeout | bad_input | missing
     reason: str
-    hosts: list[str]
     source_hashes: list[str]
     git: tuple | None  # (commit, dirty) from the metadata, None if unknown
-    unstable: dict[str, str]  # metric -> reason
     #: the runner's quality failures (metadata quality.failures): [{"kind", "text"}]
     measurement: list[dict] = field(default_factory=list)
+    #: the processes the cell's profile asked for (metadata ``processes``)
+    min_processes: int = MIN_PROCESSES
 
 
 _MEASUREMENT_KINDS = {
@@ -241,7 +270,8 @@ def _resolve_side(label: str, scenario: str, params: dict, universe: list[dict],
     return found[0], None
 
 
-def quality(a: CellView, b: CellView, metric: str, n_a: int, n_b: int) -> list[Reason]:
+def quality(a: CellView, b: CellView, pa: st.ProcessSamples, pb: st.ProcessSamples
+            ) -> list[Reason]:
     """Reasons why this comparison cannot be decided, whatever its numbers say."""
     why = []
     for side in (a, b):
@@ -254,16 +284,23 @@ def quality(a: CellView, b: CellView, metric: str, n_a: int, n_b: int) -> list[R
         for failure in side.measurement:
             why.append(Reason.of(_MEASUREMENT_KINDS.get(failure["kind"], ReasonKind.MEASUREMENT),
                                  f"cell {side.cell_id}: {failure['text']}"))
-    for side, n in ((a, n_a), (b, n_b)):
-        if n < MIN_SAMPLES:
-            why.append(Reason.of(ReasonKind.TOO_FEW_SAMPLES,
-                                 f"cell {side.cell_id}: {n} samples (< {MIN_SAMPLES} per side)"))
-        if metric in side.unstable:
-            why.append(Reason.of(ReasonKind.UNSTABLE,
-                                 f"cell {side.cell_id} unstable ({side.unstable[metric]})"))
-    if len(a.hosts) != 1 or len(b.hosts) != 1 or a.hosts != b.hosts:
-        why.append(Reason.of(ReasonKind.DIFFERENT_ORIGIN, "measured on different hosts "
-                             f"({', '.join(a.hosts)} vs {', '.join(b.hosts)})"))
+    for side, ps in ((a, pa), (b, pb)):
+        if ps.n < side.min_processes:
+            why.append(Reason.of(ReasonKind.TOO_FEW_PROCESSES,
+                                 f"cell {side.cell_id}: {ps.n} processes with values "
+                                 f"(< {side.min_processes}, the profile's minimum)"))
+        elif np.all(ps.values == ps.values[0]):
+            why.append(Reason.of(ReasonKind.DEGENERATE,
+                                 f"cell {side.cell_id}: all {ps.n} process values equal "
+                                 "(zero variance: no interval can be estimated)"))
+        elif np.median(ps.values) <= 0:
+            why.append(Reason.of(ReasonKind.DEGENERATE,
+                                 f"cell {side.cell_id}: median not positive (no ratio)"))
+    if pa.n and pb.n and not cmp.common_hosts(pa, pb):
+        why.append(Reason.of(ReasonKind.UNPAIRED_HOSTS, "no host in common "
+                             f"({', '.join(sorted(set(pa.hosts)))} vs "
+                             f"{', '.join(sorted(set(pb.hosts)))}): processes are paired "
+                             "within a host only"))
     if a.git and b.git and a.git != b.git:
         why.append(Reason.of(ReasonKind.DIFFERENT_ORIGIN, "measured from different code "
                              f"versions (git {a.git[0]} vs {b.git[0]})"))
@@ -274,38 +311,122 @@ def quality(a: CellView, b: CellView, metric: str, n_a: int, n_b: int) -> list[R
     return why
 
 
-def _decide(c: Comparison, alpha: float) -> None:
+def _pct(t: float) -> str:
+    return f"{t:.0%}" if t >= 0.01 else f"{t:.1%}"
+
+
+def _decide(c: Comparison, threshold: float, floor: float | None) -> None:
+    """Verdict of one measured comparison from its interval alone (module docstring)."""
     e, s = c.effect, c.spec
-    t = s.threshold
-    up, down = math.log1p(t), -math.log1p(t)
-    lo, hi = math.log(e.ci[0]), math.log(e.ci[1])
-    est = math.log(e.ratio)
-    sig = c.p_adj is not None and c.p_adj < alpha
-    if s.expect == "greater":
-        beyond, not_predicted, bounds = lo > up, hi <= up, [up]
-    elif s.expect == "less":
-        beyond, not_predicted, bounds = hi < down, lo >= down, [down]
+    t_eff = max(threshold, floor or 0.0)
+    c.floor, c.threshold_eff = floor, t_eff
+    noisy = t_eff > threshold
+    up, up_eff = math.log1p(threshold), math.log1p(t_eff)
+    lo, hi, est = math.log(e.ci[0]), math.log(e.ci[1]), math.log(e.ratio)
+    if s.expect == "less":  # mirror: the predicted side is always "up"
+        lo, hi, est = -hi, -lo, -est
+    if s.expect == "different":
+        validated = lo > up_eff or hi < -up_eff
+        would = lo > up or hi < -up
+        rejected = not noisy and lo >= -up and hi <= up
+        inside = lo >= -up and hi <= up
+        bounds = [-up_eff, up_eff] + ([] if noisy else [-up, up])
     else:
-        beyond = lo > up or hi < down
-        not_predicted = lo >= down and hi <= up
-        bounds = [down, up]
-    n = min(e.n_a, e.n_b)
-    if beyond and sig:
+        validated = lo > up_eff
+        would = lo > up
+        rejected = (not noisy and hi <= up) or hi < -up_eff
+        inside = hi <= up
+        bounds = [up_eff, -up_eff] + ([] if noisy else [up])
+    if validated:
         c.verdict = VALIDATED
-    elif not_predicted:
+        return
+    if rejected:
         c.verdict = REJECTED
+        return
+    c.verdict = NEEDS_RETEST
+    c.processes_needed = cmp.processes_needed(min(e.n_a, e.n_b), (lo, hi), est, bounds)
+    if would:
+        c.reasons.append(Reason.of(ReasonKind.NOISE_FLOOR, (
+            f"beyond the {_pct(threshold)} threshold but not beyond the A/A noise floor "
+            f"({_pct(t_eff)})")))
+    elif inside and noisy:
+        c.reasons.append(Reason.of(ReasonKind.NOISE_FLOOR, (
+            f"inside the {_pct(threshold)} band, but the A/A noise floor ({_pct(t_eff)}) "
+            "exceeds it: an effect that small cannot be ruled out in this run")))
     else:
-        c.verdict = NEEDS_RETEST
-        if beyond:
-            c.samples_needed = cmp.samples_needed_for_p(n, c.p_adj, alpha)
-            c.reasons.append(Reason.of(ReasonKind.INCONCLUSIVE, "inconclusive: interval beyond "
-                                       "the threshold but adjusted p not below alpha"))
-        else:
-            c.samples_needed = cmp.samples_needed(n, (lo, hi), est, bounds)
-            c.reasons.append(Reason.of(
-                ReasonKind.INCONCLUSIVE, "inconclusive: the interval straddles the threshold" + (
-                    "" if c.samples_needed else
-                    " and the estimate sits on it (more samples alone may never decide it)")))
+        c.reasons.append(Reason.of(ReasonKind.INCONCLUSIVE, (
+            "the interval straddles the threshold" + (
+                f"; about {c.processes_needed} processes per side would decide it"
+                if c.processes_needed else
+                "; the estimate sits on the threshold (more processes alone may never "
+                "decide it)"))))
+
+
+def _where(h: Hypothesis, spec: ComparisonSpec) -> str:
+    parts = []
+    if len(h.b) > 1:
+        parts.append(f"vs {spec.b_label}")
+    if spec.each:
+        parts.append(f"at {spec.each}={spec.each_value}")
+    elif h.is_control and spec.a_params:
+        parts.append(f"at {fmt_params(spec.a_params)}")
+    return " ".join(parts)
+
+
+def floors(control_results: list[HypothesisResult]) -> dict[str, float]:
+    """Noise floor per metric family: the largest deviation from 1 an A/A interval reaches.
+
+    In ratio terms (0.12 = 12 %); a family whose A/A comparisons were all
+    left undecided for quality has no entry.
+    """
+    out: dict[str, float] = {}
+    for r in control_results:
+        family = contract.METRICS[r.hypothesis.metric].family
+        for c in r.comparisons:
+            if c.effect is None or family is None:
+                continue
+            lo, hi = c.effect.ci
+            dev = math.expm1(max(abs(math.log(lo)), abs(math.log(hi))))
+            out[family] = max(out.get(family, 0.0), dev)
+    return out
+
+
+def _measure(h: Hypothesis, config: dict, universe: list[dict],
+             view: Callable[[str], CellView],
+             samples: Callable[[str, str], st.ProcessSamples]) -> list[Comparison]:
+    """Expand one hypothesis and attach each comparison's cells and quality reasons."""
+    comps = []
+    for spec in expand(h, config, universe):
+        c = Comparison(spec, where=_where(h, spec))
+        c.cell_a, why_a = _resolve_side(spec.a_label, spec.scenario, spec.a_params, universe, "a")
+        c.cell_b, why_b = _resolve_side(spec.b_label, spec.scenario, spec.b_params, universe, "b")
+        c.quality += [w for w in (why_a, why_b) if w]
+        if c.cell_a and c.cell_b:
+            va, vb = view(c.cell_a), view(c.cell_b)
+            empty = st.ProcessSamples(np.array([]), (), ())
+            pa = samples(c.cell_a, spec.metric) if va.status == "ok" else empty
+            pb = samples(c.cell_b, spec.metric) if vb.status == "ok" else empty
+            c.quality += quality(va, vb, pa, pb)
+            c.samples = (pa, pb)
+        comps.append(c)
+    if not comps:
+        note = Comparison(ComparisonSpec(h.id, f"{h.id}: (no comparison)", h.a, h.b[0],
+                                         h.scenario, h.metric, h.a_params, h.b_params, h.each,
+                                         None, h.expect, h.threshold))
+        note.quality.append(Reason.of(
+            ReasonKind.FAILED_CELL,
+            f"no values of {h.each} planned or measured" if h.each else
+            f"no cell of {h.a} in scenario {h.scenario} planned or measured"))
+        comps.append(note)
+    return comps
+
+
+def _effects(comps: list[Comparison], confidence: float, seed: int) -> None:
+    for c in comps:
+        if c.quality or c.samples is None:
+            c.verdict, c.reasons = NEEDS_RETEST, list(c.quality)
+            continue
+        c.effect = cmp.compare(*c.samples, c.spec.key, confidence, seed)
 
 
 def evaluate(
@@ -314,107 +435,89 @@ def evaluate(
     config: dict,
     universe: list[dict],
     view: Callable[[str], CellView],
-    block_samples: Callable[[str, str], np.ndarray],
+    samples: Callable[[str, str], st.ProcessSamples],
     alpha: float,
     seed: int = cmp.DEFAULT_SEED,
-    n_resamples: int = cmp.N_RESAMPLES,
-) -> tuple[list[HypothesisResult], list[HypothesisResult], list[str]]:
-    """Run every comparison, Holm-adjust across all of them, and give verdicts.
+) -> tuple[list[HypothesisResult], list[HypothesisResult], dict[str, float], list[str]]:
+    """Decide the A/A controls, then every hypothesis (module docstring).
 
-    Returns (hypothesis results, control results, run-wide warnings).
+    ``samples(cell_id, metric)`` gives a measured cell's process values.
+    Returns (hypothesis results, control results, noise floor per family,
+    run-wide warnings). Never raises on degenerate data: every such case is
+    a NEEDS RETEST with its reason.
     """
-    groups: list[tuple[Hypothesis, list[Comparison]]] = []
-    for h in list(hyps) + list(controls):
-        comps = []
-        for spec in expand(h, config, universe):
-            c = Comparison(spec)
-            c.cell_a, why_a = _resolve_side(spec.a_label, spec.scenario, spec.a_params,
-                                            universe, "a")
-            c.cell_b, why_b = _resolve_side(spec.b_label, spec.scenario, spec.b_params,
-                                            universe, "b")
-            c.quality += [w for w in (why_a, why_b) if w]
-            if c.cell_a and c.cell_b:
-                va, vb = view(c.cell_a), view(c.cell_b)
-                sa = block_samples(c.cell_a, spec.metric) if va.status == "ok" else np.array([])
-                sb = block_samples(c.cell_b, spec.metric) if vb.status == "ok" else np.array([])
-                sa, sb = sa[np.isfinite(sa)], sb[np.isfinite(sb)]
-                c.quality += quality(va, vb, spec.metric, len(sa), len(sb))
-                if len(sa) and len(sb) and np.median(sb) > 0 and np.median(sa) > 0:
-                    c.effect = cmp.compare(sa, sb, spec.key, seed, n_resamples)
-                elif len(sa) and len(sb):
-                    c.quality.append(Reason.of(ReasonKind.ZERO_MEDIAN,
-                                               "a median is zero or negative: no ratio"))
-            comps.append(c)
-        if not comps:
-            comps_note = Comparison(ComparisonSpec(h.id, f"{h.id}: (no comparison)", h.a,
-                                                   h.b[0], h.scenario, h.metric, h.a_params,
-                                                   h.b_params, h.each, None, h.expect,
-                                                   h.threshold))
-            comps_note.quality.append(Reason.of(
-                ReasonKind.FAILED_CELL,
-                f"no values of {h.each} planned or measured" if h.each else
-                f"no cell of {h.a} in scenario {h.scenario} planned or measured"))
-            comps.append(comps_note)
-        groups.append((h, comps))
-
-    tested = [c for _, cs in groups for c in cs if c.effect is not None]
-    for c, p in zip(tested, cmp.holm([c.effect.p for c in tested]), strict=True):
-        c.p_adj = float(p)
-
-    for _, cs in groups:
+    control_groups = [(h, _measure(h, config, universe, view, samples)) for h in controls]
+    hyp_groups = [(h, _measure(h, config, universe, view, samples)) for h in hyps]
+    for _, cs in control_groups:
+        _effects(cs, st.CONFIDENCE, seed)
         for c in cs:
-            if c.quality:
-                c.verdict = NEEDS_RETEST
-                c.reasons = list(c.quality)
-            else:
-                _decide(c, alpha)
+            if c.effect is not None:
+                _decide(c, c.spec.threshold, None)
+    control_results = [_combine(h, cs) for h, cs in control_groups]
+    floor = floors(control_results)
+
+    m = sum(len(cs) for _, cs in hyp_groups)
+    simultaneous = 1 - alpha / max(m, 1)
+    for _, cs in hyp_groups:
+        _effects(cs, simultaneous, seed)
+        for c in cs:
+            if c.effect is not None:
+                family = contract.METRICS[c.spec.metric].family
+                _decide(c, c.spec.threshold, floor.get(family))
 
     warnings: list[str] = []
-    control_results = [_combine(h, cs, []) for h, cs in groups if h.is_control]
-    noisy = [r for r in control_results if r.verdict == VALIDATED]
-    noisy_reasons: list[Reason] = []
-    if noisy:
-        warnings.append("run too noisy: the A/A control came out different ("
-                        + "; ".join(r.hypothesis.id for r in noisy) + ")")
-        noisy_reasons = [Reason.of(ReasonKind.NOISY_RUN, warnings[-1])]
-    elif not controls:
-        warnings.append("no A/A control configured: noise of the run not checked")
-    else:
-        for r in control_results:
-            if r.verdict == NEEDS_RETEST:
-                warnings.append(f"{r.hypothesis.id} not conclusive ("
-                                + "; ".join(r.categories) + "): noise of the run not checked")
-    results = []
-    for h, cs in groups:
-        if h.is_control:
+    families = {contract.METRICS[h.metric].family for h in hyps} - {None}
+    controlled = {contract.METRICS[h.metric].family for h in controls}
+    for fam in sorted(families - controlled):
+        warnings.append(f"no A/A pair measures the {fam} family: its noise floor is unknown "
+                        "and the configured thresholds apply")
+    for fam in sorted((families & controlled) - set(floor)):
+        warnings.append(f"the A/A pair of the {fam} family was not measured: its noise floor "
+                        "is unknown and the configured thresholds apply")
+    for r in control_results:
+        fam = contract.METRICS[r.hypothesis.metric].family
+        if fam in floor and floor[fam] > r.hypothesis.threshold:
+            warnings.append(f"noisy run ({fam}): the A/A interval ({r.hypothesis.id}) reaches "
+                            f"{_pct(floor[fam])} against a {_pct(r.hypothesis.threshold)} "
+                            f"threshold; {fam} comparisons need more than {_pct(floor[fam])}")
+    return ([_combine(h, cs) for h, cs in hyp_groups], control_results, floor, warnings)
+
+
+def _parts(cs: list[Comparison]) -> list[tuple[str, str]]:
+    """[(verdict, "vs x at k=1, 2; vs y at k=3")] in the order VALIDATED, REJECTED, NEEDS RETEST."""
+    out = []
+    for verdict in (VALIDATED, REJECTED, NEEDS_RETEST):
+        mine = [c for c in cs if c.verdict == verdict]
+        if not mine:
             continue
-        if noisy:
-            for c in cs:
-                if c.verdict != NEEDS_RETEST:
-                    c.reasons.append(Reason.of(ReasonKind.NOISY_RUN, f"{c.verdict} downgraded: "
-                                               "run too noisy (A/A control)"))
-                    c.verdict = NEEDS_RETEST
-        results.append(_combine(h, cs, noisy_reasons))
-    return results, control_results, warnings
+        by_b: dict[str, list[str]] = {}
+        for c in mine:
+            head, _, value = c.where.partition(f"at {c.spec.each}=") if c.spec.each else (
+                c.where, "", "")
+            by_b.setdefault(head.strip(), []).append(str(value) if value else "")
+        texts = []
+        for head, values in by_b.items():
+            vals = [v for v in values if v]
+            at = f"at {mine[0].spec.each}={', '.join(vals)}" if vals else ""
+            texts.append(" ".join(x for x in (head, at) if x))
+        out.append((verdict, "; ".join(t for t in texts if t)))
+    return out
 
 
-def _combine(h: Hypothesis, cs: list[Comparison], run_reasons: list[Reason]) -> HypothesisResult:
-    reasons: list[Reason] = list(run_reasons)
-    bad_quality = [c for c in cs if c.quality]
-    if run_reasons:
-        verdict = NEEDS_RETEST
-    elif bad_quality:
-        verdict = NEEDS_RETEST
-        reasons += [Reason.joined(c.spec.key, c.quality) for c in bad_quality]
-    elif any(c.verdict == REJECTED for c in cs):
-        verdict = REJECTED
-        reasons += [Reason.of(ReasonKind.REJECTED, f"{c.spec.key}: interval on the "
-                              "non-predicted side of the threshold")
-                    for c in cs if c.verdict == REJECTED]
-    elif cs and all(c.verdict == VALIDATED for c in cs):
+def _combine(h: Hypothesis, cs: list[Comparison]) -> HypothesisResult:
+    verdicts = {c.verdict for c in cs}
+    reasons: list[Reason] = []
+    if verdicts == {VALIDATED}:
         verdict = VALIDATED
+    elif verdicts == {REJECTED}:
+        verdict = REJECTED
+    elif NEEDS_RETEST not in verdicts:
+        verdict = MIXED
     else:
         verdict = NEEDS_RETEST
-        reasons += [Reason.joined(c.spec.key, c.reasons) for c in cs
-                    if c.verdict == NEEDS_RETEST]
-    return HypothesisResult(h, cs, verdict, reasons)
+    if REJECTED in verdicts and verdict != REJECTED:
+        reasons += [Reason.of(ReasonKind.REJECTED, f"{c.spec.key}: rejected")
+                    for c in cs if c.verdict == REJECTED]
+    reasons += [Reason.joined(c.spec.key, c.reasons) for c in cs
+                if c.verdict == NEEDS_RETEST and c.reasons]
+    return HypothesisResult(h, cs, verdict, reasons, _parts(cs) if len(cs) > 1 else [])

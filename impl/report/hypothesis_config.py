@@ -24,8 +24,9 @@ _KEYS = {
     "id", "title", "question", "scenario", "metric", "a", "b", "each", "params",
     "a_params", "b_params", "expect", "threshold", "context", "recommend",
 }
-_AA_KEYS = {"a", "b", "scenario", "scenarios", "metric", "params", "threshold"}
-_RECOMMEND_KEYS = {"validated", "rejected", "needs_retest"}
+_AA_KEYS = {"a", "b", "scenario", "scenarios", "metric", "params", "threshold", "pairs"}
+_AA_PAIR_KEYS = {"scenario", "metric", "params"}
+_RECOMMEND_KEYS = {"validated", "rejected", "mixed", "needs_retest"}
 
 
 class HypothesisConfigError(ValueError):
@@ -211,43 +212,82 @@ def parse_hypothesis(i: int, raw: Any, config: dict) -> Hypothesis:
     )
 
 
+def aa_pairs(raw: dict, where: str = "config aa_control") -> list[tuple[str, str, dict]]:
+    """(scenario, metric, params) of each A/A pair: ``pairs: [...]`` or one metric's scenarios.
+
+    One pair per metric family the hypotheses use (methodology.md, "Verdicts"):
+    e.g. ``pairs: [{scenario: round_trip, metric: latency_ns}, {scenario:
+    burst_throughput, metric: ns_per_op}]``. The shorthand ``scenario`` (or
+    ``scenarios``) + ``metric`` makes one pair per scenario with that metric.
+    """
+    if "pairs" in raw:
+        if any(k in raw for k in ("scenario", "scenarios", "metric")):
+            raise HypothesisConfigError(f"{where}: give pairs or scenario(s) + metric, not both")
+        pairs = raw["pairs"]
+        if not isinstance(pairs, list) or not pairs:
+            raise HypothesisConfigError(f"{where}: pairs must be a non-empty list of "
+                                        "{scenario, metric[, params]}")
+        out = []
+        for i, pair in enumerate(pairs):
+            here = f"{where}.pairs[{i}]"
+            if not isinstance(pair, dict) or not {"scenario", "metric"} <= set(pair) or (
+                    set(pair) - _AA_PAIR_KEYS):
+                raise HypothesisConfigError(
+                    f"{here}: must be a mapping with scenario, metric and optional params; "
+                    f"allowed keys: {_allowed(sorted(_AA_PAIR_KEYS))}")
+            out.append((pair["scenario"], pair["metric"],
+                        {**_dict(where, "params", raw.get("params")),
+                         **_dict(here, "params", pair.get("params"))}))
+        return out
+    if "metric" not in raw:
+        raise HypothesisConfigError(f"{where}: missing field 'pairs' (or 'metric')")
+    scenarios = raw.get("scenarios", raw.get("scenario"))
+    if isinstance(scenarios, str):
+        scenarios = [scenarios]
+    if not isinstance(scenarios, list) or not scenarios:
+        raise HypothesisConfigError(f"{where}: pairs (or scenario/scenarios + metric) is required")
+    params = _dict(where, "params", raw.get("params"))
+    return [(sc, raw["metric"], params) for sc in scenarios]
+
+
 def parse_aa_control(config: dict) -> list[Hypothesis]:
-    """The A/A control as hypotheses with expect: different (one per scenario)."""
+    """The A/A control as hypotheses with expect: different (one per pair)."""
     raw = config.get("aa_control")
     if raw is None:
         return []
     where = "config aa_control"
     if not isinstance(raw, dict):
-        raise HypothesisConfigError(f"{where}: must be a mapping with a, b, scenario, metric")
+        raise HypothesisConfigError(f"{where}: must be a mapping with a, b and pairs")
     unknown = sorted(set(raw) - _AA_KEYS)
     if unknown:
         raise HypothesisConfigError(
             f"{where}: unknown field {unknown[0]!r}; allowed: {_allowed(sorted(_AA_KEYS))}"
         )
-    for req in ("a", "b", "metric"):
+    for req in ("a", "b"):
         if req not in raw:
             raise HypothesisConfigError(f"{where}: missing field {req!r}")
-    scenarios = raw.get("scenarios", raw.get("scenario"))
-    if isinstance(scenarios, str):
-        scenarios = [scenarios]
-    if not isinstance(scenarios, list) or not scenarios:
-        raise HypothesisConfigError(f"{where}: scenario (or scenarios: [...]) is required")
-    metric = _check_metric(where, "metric", raw["metric"])
-    params = _dict(where, "params", raw.get("params"))
     thr = _threshold(where, raw.get("threshold"), 0.10)
     out = []
-    for sc in scenarios:
+    for sc, metric, params in aa_pairs(raw, where):
         sc = _check_scenario(where, sc, config)
+        metric = _check_metric(where, "metric", metric)
+        if contract.METRICS[metric].family is None:
+            raise HypothesisConfigError(
+                f"{where}: metric {metric!r} has no noise family; allowed: "
+                f"{_allowed(m for m in METRICS if contract.METRICS[m].family)}")
         a = _check_label(where, "a", raw["a"], config, sc)
         b = _check_label(where, "b", raw["b"], config, sc)
         if a == b:
             raise HypothesisConfigError(f"{where}: a and b must be two labels, got {a!r} twice")
         out.append(Hypothesis(
-            id=f"A/A {sc}", title=f"A/A control ({a} vs {b})", question="", scenario=sc,
-            metric=metric, a=a, b=(b,), each=None, params=params, a_params=params,
+            id=f"A/A {sc} {metric}", title=f"A/A control ({a} vs {b}, {metric})", question="",
+            scenario=sc, metric=metric, a=a, b=(b,), each=None, params=params, a_params=params,
             b_params=params, expect="different", threshold=thr, context=(), recommend={},
             is_control=True,
         ))
+    ids = [h.id for h in out]
+    if len(set(ids)) != len(ids):
+        raise HypothesisConfigError(f"{where}: a scenario and metric pair is listed twice")
     return out
 
 

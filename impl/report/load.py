@@ -2,8 +2,9 @@
 
 The summary may only quote numbers from this run's Parquet files, so every
 value the report uses passes through here: warm-up blocks are dropped once,
-and the choice of "what is one sample" (a block value, a pooled per-op value,
-or a per-block counter rate) is made in one place rather than in each table.
+and the choice of "what is one sample" (one value per process, with its
+blocks; the pooled per-op values for tails) is made in one place rather than
+in each table.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import pyarrow.parquet as pq
 
 from impl import contract
 from impl.contract import MAX_COUNTER, POOLED_METRICS, is_counter
+from impl.report.stats import ProcessSamples
 from impl.runner.schema import SCHEMA
 
 log = logging.getLogger("impl.report")
 
-__all__ = ["Measurements", "load", "is_counter", "cell_rows", "samples", "block_samples",
-           "counter_per_op", "hosts", "source_hashes", "readable_cell_files"]
+__all__ = ["Measurements", "load", "is_counter", "cell_rows", "pooled", "process_samples",
+           "hosts", "source_hashes", "readable_cell_files"]
 
 
 @dataclass
@@ -119,46 +121,58 @@ def cell_rows(m: Measurements, cell_id: str, metric: str) -> pd.DataFrame:
     return r[r["metric"] == metric]
 
 
-def samples(rows: pd.DataFrame, metric: str) -> np.ndarray:
-    """The values the per-cell statistics are computed from.
+def pooled(rows: pd.DataFrame, metric: str) -> np.ndarray:
+    """Every finite value of the metric, sorted: the source of a latency metric's tails.
 
-    ns_per_op/drain_ns_per_task: one row = one sample (a block value);
-    latency-like metrics: every per-op value, pooled across blocks and
-    processes; counters: per-op rate of each block (value / loops).
+    Latency-like metrics: every per-op value, pooled across blocks and
+    processes; block metrics: the block values; counters: each block's per-op
+    rate (value / loops).
     """
-    if is_counter(metric):
-        return block_samples(rows, metric)
-    return np.sort(rows["value"].to_numpy(dtype=float))
+    return np.sort(_block_rows(rows, metric)["value"].to_numpy(dtype=float))
 
 
-def block_samples(rows: pd.DataFrame, metric: str) -> np.ndarray:
-    """One value per timed block: what stability flags and comparisons use.
-
-    Latency values within a block are not independent (one process, one
-    moment of machine load), so a block contributes one sample: its median.
-    This is also what makes "at least 6 samples per side" mean 6 blocks, never
-    6 latencies from one block.
-    """
-    if len(rows) == 0:
-        return np.array([], dtype=float)
-    if is_counter(metric):
-        loops = rows["loops"].to_numpy(dtype=float)
-        vals = rows["value"].to_numpy(dtype=float)
+def _block_rows(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Finite rows; counters as per-op rates (max_batch stays a maximum)."""
+    out = rows[["host", "process", "block", "loops", "value"]].copy()
+    out["host"] = out["host"].fillna("unknown host")
+    if is_counter(metric) and metric != MAX_COUNTER:
+        loops = out["loops"].to_numpy(dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(loops > 0, vals / loops, np.nan)
-    if metric in POOLED_METRICS:
-        return rows.groupby(["process", "block"], sort=True)["value"].median().to_numpy(float)
-    return rows["value"].to_numpy(dtype=float)
+            out["value"] = np.where(loops > 0, out["value"].to_numpy(dtype=float) / loops, np.nan)
+    return out[np.isfinite(out["value"].to_numpy(dtype=float))]
 
 
-def counter_per_op(rows: pd.DataFrame, metric: str) -> float | None:
-    """sum(value) / sum(loops) over non-warm-up blocks; max_batch is a maximum."""
-    if len(rows) == 0:
-        return None
-    if metric == MAX_COUNTER:
-        return float(rows["value"].max())
-    loops = float(rows["loops"].sum())
-    return float(rows["value"].sum()) / loops if loops > 0 else None
+def process_samples(rows: pd.DataFrame, metric: str) -> ProcessSamples:
+    """One value per process (methodology.md: the process is the replicate), with its blocks.
+
+    A process's value is the median of its blocks; for per-op latency metrics
+    the median of its own pooled values (its blocks enter the bootstrap through
+    their medians); for counters its per-op rate sum(value)/sum(loops) (the
+    largest value for max_batch), with each block's rate as its blocks.
+    Non-finite values are dropped; a process left without values is left out.
+    Shapes: ``values`` and ``hosts`` have one entry per process, in process order.
+    """
+    r = _block_rows(rows, metric)
+    values, blocks, hosts_ = [], [], []
+    for _process, g in r.groupby("process", sort=True):
+        per_block = g.groupby("block", sort=True)["value"]
+        if metric in POOLED_METRICS:
+            b, v = per_block.median(), float(np.median(g["value"]))
+        elif is_counter(metric):
+            b = per_block.first()
+            if metric == MAX_COUNTER:
+                v = float(g["value"].max())
+            else:
+                raw = rows.loc[g.index]
+                loops = float(raw["loops"].sum())
+                v = float(raw["value"].sum()) / loops if loops > 0 else float(b.median())
+        else:
+            b = per_block.first()
+            v = float(b.median())
+        values.append(v)
+        blocks.append(b.to_numpy(dtype=float))
+        hosts_.append(str(g["host"].iloc[0]))
+    return ProcessSamples(np.array(values, dtype=float), tuple(blocks), tuple(hosts_))
 
 
 def hosts(rows: pd.DataFrame) -> list[str]:

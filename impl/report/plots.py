@@ -95,14 +95,14 @@ def _latency_plot(cells, metric, scenario, pkeys, label_order, path: Path) -> st
         s = c.get("metrics", {}).get(metric)
         if c["status"] != "ok" or not s:
             continue
-        labels = [f"P{k}" for k in pkeys] + ["max"]
-        values = [s["percentiles"].get(k) for k in pkeys] + [s["max"]]
+        labels = ["median"] + [f"P{k}" for k in pkeys] + ["max"]
+        values = [s["median"]] + [s["percentiles"].get(k) for k in pkeys] + [s["value_max"]]
         xs = [i for i, v in enumerate(values) if v]
         name = c["label"] + (f" ({param_str(c['params'])})" if c["params"] else "")
         ax.plot(xs, [values[i] for i in xs], marker="o", label=name)
     ax.set_xticks(range(len(labels)), labels)
     ax.set_yscale("log")
-    ax.set_xlabel("percentile (pooled samples; missing point = n too small)")
+    ax.set_xlabel("median over processes; tails from pooled values (missing = not supported)")
     ax.set_ylabel(f"{metric} (ns)")
     title = f"{scenario}: {metric} percentiles per cell"
     ax.set_title(title)

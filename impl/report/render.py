@@ -17,7 +17,14 @@ from impl.report import hypotheses as hyp
 from impl.report.load import is_counter
 from impl.report.tables import Table, choose_column, grid_table, param_str, sort_key, src
 
-_ICON = {hyp.VALIDATED: "✅", hyp.REJECTED: "❌", hyp.NEEDS_RETEST: "⚠️"}
+_ICON = {hyp.VALIDATED: "✅", hyp.REJECTED: "❌", hyp.MIXED: "◐", hyp.NEEDS_RETEST: "⚠️"}
+#: what an A/A control's verdict says about the run
+_AA_MEANING = {hyp.VALIDATED: "identical code measured different: the run is noisy",
+               hyp.REJECTED: "identical code measured the same within the threshold",
+               hyp.MIXED: "identical code measured different at some points: the run is noisy",
+               hyp.NEEDS_RETEST: "undecided: the noise floor is its interval's reach"}
+#: printed beside a number whose process values spread more than pyperf's rule allows
+WARN = "‡"
 
 
 def environment() -> jinja2.Environment:
@@ -101,8 +108,13 @@ def _median_cell(d: Doc, metric: str):
         cid = c["cell_id"]
         if is_counter(metric):
             return d.qty("cells", cid, "metrics", metric, "per_op")
-        text = d.value(s.get("unit", "ns"), "cells", cid, "metrics", metric, "median")
-        return text + (" †" if s.get("unstable") else "")
+        base = ("cells", cid, "metrics", metric)
+        unit = s.get("unit", "ns")
+        text = d.value(unit, *base, "median")
+        if s.get("median_ci"):
+            lo = d.value(unit, *base, "median_ci", 0)
+            text += f" ({lo}–{d.value(unit, *base, 'median_ci', 1)})"
+        return text + (f" {WARN}" if s.get("warning") else "")
     return value_of
 
 
@@ -120,12 +132,12 @@ def _scope_cells(d: Doc, scenario: str, fixed: dict | None = None) -> list[dict]
 
 
 def _latency_table(d: Doc, cells: list[dict], metric: str, label_order: list[str]) -> Table:
-    """One row per cell: mean, P50, P95, P99, P99.9, max, n (suppressed tails say so)."""
+    """One row per cell: median (over processes), pooled P95/P99/P99.9, max, counts."""
     pkeys = d.get("constants", "percentiles")
-    cols = ["mean"] + [_pct_label(d, k) for k in pkeys] + ["max", "n"]
+    cols = ["median"] + [_pct_label(d, k) for k in pkeys] + ["max", "processes / values"]
     rank = {label: i for i, label in enumerate(label_order)}
     rows, notes = [], []
-    small = False
+    short = set()
     for c in sorted(cells, key=lambda c: (rank.get(c["label"], len(rank)), c["label"],
                                           sorted((k, sort_key(v)) for k, v in
                                                  c["params"].items()))):
@@ -141,21 +153,24 @@ def _latency_table(d: Doc, cells: list[dict], metric: str, label_order: list[str
                          f"{d.text('cells', cid, 'status_text')}")
             continue
         base = ("cells", cid, "metrics", metric)
-        vals = [d.dur(*base, "mean")]
+        vals = [d.dur(*base, "median")]
         for k in pkeys:
             if s["percentiles"].get(k) is None:
-                vals.append("n too small")
-                small = True
+                vals.append("–")
+                if s.get("tails_note"):
+                    short.add(d.text(*base, "tails_note"))
             else:
                 vals.append(d.dur(*base, "percentiles", k))
-        vals += [d.dur(*base, "max"), d.int(*base, "n")]
-        if s.get("unstable"):
-            vals[0] += " †"
+        vals += [d.dur(*base, "value_max"),
+                 f"{d.int(*base, 'n_processes')} / {d.int(*base, 'n_values')}"]
+        if s.get("warning"):
+            vals[0] += f" {WARN}"
         rows.append({"name": name, "cells": vals})
-    if small:
+    if short:
         need = ", ".join(f"{_pct_label(d, k)} n ≥ {d.int('constants', 'min_n', k)}"
                          for k in pkeys)
-        notes.append(f"\"n too small\": a distribution-free interval needs {need}")
+        notes.append(f"\"–\": tail not supported ({'; '.join(sorted(short))}); "
+                     f"pooled values needed: {need}")
     return Table(cols, rows, notes)
 
 
@@ -170,19 +185,25 @@ def _comparison_rows(d: Doc, indices: list[int]) -> list[dict]:
         unit = "ns"
         if c.get("cell_a") and c["cell_a"] in d.get("cells"):
             unit = d.get("cells", c["cell_a"], "metrics").get(c["metric"], {}).get("unit", "ns")
+        missing = dict.fromkeys(("median_a", "median_b", "ratio", "ci", "p", "n", "level",
+                                 "threshold"), fmt.MISSING)
+        row.update(missing)
         if "ratio" in c:
             row.update(
                 median_a=d.value(unit, *base, "median_a"),
                 median_b=d.value(unit, *base, "median_b"),
                 ratio=d.qty(*base, "ratio"),
                 ci=f"{d.qty(*base, 'ci', 0)}–{d.qty(*base, 'ci', 1)}",
-                p=d.p(*base, "p"), p_adj=d.p(*base, "p_adj"),
+                level=d.setting(*base, "confidence", as_percent=True),
+                # benchstat: "~" when the rank test sees no difference
+                p=d.p(*base, "p") + ("" if c["significant"] else " ~"),
                 n=f"{d.int(*base, 'n_a')} / {d.int(*base, 'n_b')}",
             )
-        else:
-            row.update(median_a=fmt.MISSING, median_b=fmt.MISSING, ratio=fmt.MISSING,
-                       ci=fmt.MISSING, p=fmt.MISSING, p_adj=fmt.MISSING, n=fmt.MISSING)
-        row["needed"] = (d.int(*base, "samples_needed") if c.get("samples_needed")
+        if c.get("threshold_eff") is not None:
+            row["threshold"] = d.pct(*base, "threshold")
+            if c["threshold_eff"] > c["threshold"]:
+                row["threshold"] += f" → {d.pct(*base, 'threshold_eff')}"
+        row["needed"] = (d.int(*base, "processes_needed") if c.get("processes_needed")
                          else fmt.MISSING)
         rows.append(row)
     return rows
@@ -207,11 +228,10 @@ def _finding(d: Doc, i: int) -> str | None:
     diff = d.pct(*base, "pct_diff", signed=True)
     lo, hi = d.pct(*base, "pct_ci", 0, signed=True), d.pct(*base, "pct_ci", 1, signed=True)
     metric = d.text(*base, "metric")
-    conf = d.setting("constants", "confidence", as_percent=True)
+    conf = d.setting(*base, "confidence", as_percent=True)
     sentence = (f"{a}'s median {metric} is {diff} ({direction}) relative to {b}{where}: "
                 f"{d.value(unit, *base, 'median_a')} vs {d.value(unit, *base, 'median_b')}, "
-                f"{conf} interval of the difference {lo} to {hi}, "
-                f"Holm-adjusted p = {d.p(*base, 'p_adj')} → {d.text(*base, 'verdict')}.")
+                f"{conf} interval {lo} to {hi} → {d.text(*base, 'verdict')}.")
     return sentence
 
 
@@ -230,7 +250,10 @@ def _hypothesis_section(d: Doc, hi: int, config: dict, label_order: list[str]) -
                        _column_title(d, column), "per op")
         context.append({"metric": d.text(*base, "context", j), "table": t})
     findings = [f for f in (_finding(d, i) for i in h["comparisons"]) if f]
+    parts = [f"{d.text(*base, 'parts', j, 'verdict')} {d.text(*base, 'parts', j, 'where')}"
+             for j in range(len(h["parts"]))]
     return {
+        "parts": parts,
         "id": d.text(*base, "id"), "title": d.text(*base, "title"),
         "question": d.text(*base, "question") if h["question"] else "",
         "verdict": d.text(*base, "verdict"), "icon": _ICON[h["verdict"]],
@@ -240,7 +263,7 @@ def _hypothesis_section(d: Doc, hi: int, config: dict, label_order: list[str]) -
         "categories": [d.text(*base, "categories", j) for j in range(len(h["categories"]))],
         "table": main, "latency": latency, "context": context,
         "comparisons": _comparison_rows(d, h["comparisons"]), "findings": findings,
-        "unstable_note": any("†" in cell for r in main.rows for cell in r["cells"]),
+        "warn_note": any(WARN in cell for r in main.rows for cell in r["cells"]),
     }
 
 
@@ -260,7 +283,7 @@ def _recommendation(d: Doc, hi: int) -> str:
     """Stated rule: config text for the verdict if given, else a default per verdict."""
     h = d.get("hypotheses", hi)
     base = ("hypotheses", hi)
-    key = {hyp.VALIDATED: "validated", hyp.REJECTED: "rejected",
+    key = {hyp.VALIDATED: "validated", hyp.REJECTED: "rejected", hyp.MIXED: "mixed",
            hyp.NEEDS_RETEST: "needs_retest"}[h["verdict"]]
     head = f"**{d.text(*base, 'id')} {d.text(*base, 'verdict')}**"
     if h["recommend"].get(key):
@@ -270,6 +293,10 @@ def _recommendation(d: Doc, hi: int) -> str:
                 f"implementation(s) in the predicted direction by more than the threshold.")
     if key == "rejected":
         return f"{head}: do not act on this hypothesis; the predicted difference is ruled out."
+    if key == "mixed":
+        parts = "; ".join(f"{d.text(*base, 'parts', j, 'verdict')} "
+                          f"{d.text(*base, 'parts', j, 'where')}" for j in range(len(h["parts"])))
+        return f"{head}: act only where it holds ({parts})."
     return f"{head}: no recommendation until the hypothesis is retested (reasons above)."
 
 
@@ -310,7 +337,7 @@ def _rankings(d: Doc) -> list[dict]:
         out.append({"scenario": d.text("rankings", ri, "scenario"),
                     "metric": d.text("rankings", ri, "metric"),
                     "by": "throughput (ops/s)" if r["by"] == "ops_per_s"
-                    else "latency " + _pct_label(d, "50"),
+                    else "median latency",
                     "entries": entries})
     return out
 
@@ -381,6 +408,9 @@ def context(doc: dict, config: dict) -> dict:
         c = doc["controls"][ci]
         controls.append({"id": d.text("controls", ci, "id"),
                          "verdict": d.text("controls", ci, "verdict"),
+                         "meaning": _AA_MEANING[c["verdict"]] if any(
+                             "ratio" in d.get("comparisons", j) for j in c["comparisons"])
+                         else "not measured: its noise floor is unknown",
                          "categories": [d.text("controls", ci, "categories", j)
                                         for j in range(len(c["categories"]))],
                          "comparisons": _comparison_rows(d, c["comparisons"])})
@@ -393,6 +423,10 @@ def context(doc: dict, config: dict) -> dict:
         "controls": controls,
         "warnings": [d.text("warnings", i) for i in range(len(doc["warnings"]))],
         "alpha": d.setting("alpha"),
+        "simultaneous": d.setting("simultaneous_confidence", as_percent=True),
+        "n_tested": d.int("n_tested"),
+        "floors": [f"{fmt.text(fam, src('floors', fam, '__name__'))}: {d.pct('floors', fam)}"
+                   for fam in sorted(doc["floors"])],
         "other": _other_sections(d, covered, label_order),
         "rankings": _rankings(d),
         "recommendations": [_recommendation(d, i) for i in range(len(doc["hypotheses"]))],
@@ -408,8 +442,12 @@ def context(doc: dict, config: dict) -> dict:
             "P": {k: _pct_label(d, k) for k in pk},
             "max_cv": d.setting(*consts, "max_cv", as_percent=True),
             "max_spread": d.setting(*consts, "max_spread", as_percent=True),
-            "min_samples": d.int(*consts, "min_samples"),
+            "min_processes": d.int(*consts, "min_processes"),
+            "min_tail_processes": d.int(*consts, "min_tail_processes"),
+            "min_tail_blocks": d.int(*consts, "min_tail_blocks"),
             "n_resamples": d.int(*consts, "n_resamples"),
+            "cell_resamples": d.int(*consts, "cell_resamples"),
+            "tail_draws": d.int(*consts, "tail_draws"),
             "seed": d.setting(*consts, "seed"),
             "ops": d.setting(*consts, "ops_per_s_numerator"),
             "min_switch_intervals": d.int(*consts, "min_switch_intervals"),

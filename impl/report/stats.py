@@ -1,8 +1,15 @@
-"""Per-cell statistics, following methodology.md "Statistics per cell" and "Latency".
+"""Per-cell statistics over processes (methodology.md, "Statistics per cell" and "Latency").
 
-Percentiles come once from the pooled, sorted samples with one declared
-method; tail percentiles the sample cannot support are suppressed instead of
-printed; stability is judged on block-level samples (pyperf's rule).
+The process is the replicate: each process contributes one value per metric
+(``ProcessSamples.values``, chosen in ``impl.report.load``), and a cell's
+headline number is the median over its processes, with a hierarchical
+bootstrap interval (resample processes, then blocks within them; Davison and
+Hinkley 1997, section 3.8, "two-stage sampling"). That one number is what every
+table, comparison, ranking and plot shows for the cell. Tail percentiles come
+from the pooled, sorted per-op values with one declared method, and only where
+both the pooled n and the number of processes and blocks support them.
+CV and min/max spread of the process values are warnings (pyperf's rule),
+never a reason to withhold a verdict.
 """
 
 from __future__ import annotations
@@ -15,16 +22,57 @@ from scipy import stats as st
 
 from impl.contract import PERCENTILE_METHOD
 
-#: the tail percentiles a latency table shows (P50 is the median)
-PERCENTILES = (50.0, 95.0, 99.0, 99.9)
+#: the tail percentiles a latency table shows (the headline median is separate)
+PERCENTILES = (95.0, 99.0, 99.9)
+#: level of every per-cell interval
 CONFIDENCE = 0.95
-#: pyperf's instability rule
+#: pyperf's spread rule, applied to the process values: a warning beside the number
 MAX_CV = 0.10
 MAX_SPREAD = 0.50
+#: tails need this many processes and blocks besides the pooled-n rule (methodology.md)
+MIN_TAIL_PROCESSES = 5
+MIN_TAIL_BLOCKS = 20
+#: bootstrap resamples of a per-cell interval
+N_RESAMPLES = 4000
 
 
 class PercentileOrderError(AssertionError):
-    """P50 <= P95 <= P99 <= P99.9 <= max failed: a bug, never a result to print."""
+    """P95 <= P99 <= P99.9 <= max failed: a bug, never a result to print."""
+
+
+@dataclass(frozen=True)
+class ProcessSamples:
+    """One metric of one cell, by process (built by ``impl.report.load.process_samples``).
+
+    ``values[i]``: process i's value (ns or count per op); ``blocks[i]``: the
+    block values that value is the median of (for per-op latency metrics each
+    block's median: a process's own value is the median of its pooled values,
+    which lies between its smallest and largest block median); ``hosts[i]``:
+    where process i ran.
+    """
+
+    values: np.ndarray
+    blocks: tuple[np.ndarray, ...]
+    hosts: tuple[str, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def n_blocks(self) -> int:
+        return int(sum(len(b) for b in self.blocks))
+
+    def on_host(self, host: str) -> ProcessSamples:
+        keep = [i for i, h in enumerate(self.hosts) if h == host]
+        return ProcessSamples(self.values[keep], tuple(self.blocks[i] for i in keep),
+                              tuple(self.hosts[i] for i in keep))
+
+    @classmethod
+    def of(cls, values, host: str = "host", blocks_per_process: int = 1) -> ProcessSamples:
+        """Process values given directly (each with ``blocks_per_process`` equal blocks)."""
+        v = np.asarray(values, dtype=float)
+        return cls(v, tuple(np.full(blocks_per_process, x) for x in v), (host,) * len(v))
 
 
 def min_n_for_percentile(p: float, confidence: float = CONFIDENCE) -> int:
@@ -38,34 +86,82 @@ def min_n_for_percentile(p: float, confidence: float = CONFIDENCE) -> int:
     return math.ceil(math.log((1 - confidence) / 2) / math.log(q))
 
 
-def quantile_ci(sorted_x: np.ndarray, p: float, confidence: float = CONFIDENCE):
-    """Distribution-free interval for percentile p from order statistics (binomial).
+def resampled_values(ps: ProcessSamples, rng: np.random.Generator, n_resamples: int
+                     ) -> np.ndarray:
+    """(n_resamples, n) process values: processes drawn with replacement, then their blocks.
 
-    Returns (low, high) or None when n is below ``min_n_for_percentile``.
-    The interval [x_(l), x_(u)] (1-based) covers the percentile with
-    probability P(l <= B < u), B ~ Binomial(n, p/100); l and u are chosen so
-    that each tail holds at most (1-confidence)/2.
+    A drawn process's value is recomputed as the median of its own blocks drawn
+    with replacement (stage two of the hierarchical bootstrap).
     """
-    n = len(sorted_x)
-    if n == 0 or n < min_n_for_percentile(p, confidence):
+    n = ps.n
+    counts = np.array([len(b) for b in ps.blocks])
+    width = int(counts.max())
+    pick = rng.integers(0, n, size=(n_resamples, n))
+    if width == 1:
+        return np.array([b[0] for b in ps.blocks])[pick]
+    table = np.full((n, width), np.nan)
+    for i, b in enumerate(ps.blocks):
+        table[i, : len(b)] = b
+    drawn = counts[pick][..., None]  # blocks of each drawn process
+    slot = (rng.random((n_resamples, n, width)) * drawn).astype(int)
+    vals = table[pick[..., None], slot]
+    vals = np.where(np.arange(width)[None, None, :] < drawn, vals, np.nan)
+    return np.nanmedian(vals, axis=2)
+
+
+def resampled_medians(ps: ProcessSamples, rng: np.random.Generator, n_resamples: int
+                      ) -> np.ndarray:
+    """(n_resamples,) bootstrap medians over processes, stratified by host.
+
+    Each host keeps its number of processes in every resample, so a cell
+    measured on two cluster nodes is not re-weighted towards one of them.
+    """
+    parts = [resampled_values(ps.on_host(h), rng, n_resamples)
+             for h in sorted(set(ps.hosts))]
+    return np.median(np.concatenate(parts, axis=1), axis=1)
+
+
+def median_interval(ps: ProcessSamples, seed: int, confidence: float = CONFIDENCE,
+                    n_resamples: int = N_RESAMPLES) -> tuple[float, float] | None:
+    """Percentile interval of the median over processes (hierarchical bootstrap); None if n < 2."""
+    if ps.n < 2:
         return None
-    q = p / 100.0
+    meds = resampled_medians(ps, np.random.default_rng(seed), n_resamples)
     tail = (1 - confidence) / 2
-    k = np.arange(n + 1)
-    # l = largest l with P(B <= l-1) <= tail; u = smallest u with P(B >= u) <= tail
-    l_ = int(np.sum(st.binom.cdf(k, n, q) <= tail))
-    u = 1 + int(np.sum(st.binom.sf(k[:n], n, q) > tail))
-    if l_ < 1 or u > n:
-        return None
-    return float(sorted_x[l_ - 1]), float(sorted_x[u - 1])
+    lo, hi = np.quantile(meds, [tail, 1 - tail])
+    return float(lo), float(hi)
+
+
+def spread_warning(values: np.ndarray) -> tuple[float | None, str]:
+    """pyperf's rule on the process values: (CV, warning text or "")."""
+    x = values[np.isfinite(values)]
+    if len(x) < 2:
+        return None, ""
+    mean = float(np.mean(x))
+    if mean == 0:
+        return None, ""
+    cv = float(np.std(x, ddof=1)) / abs(mean)
+    reasons = []
+    if cv > MAX_CV:
+        reasons.append(f"CV {cv:.0%} > {MAX_CV:.0%}")
+    if float(np.min(x)) < mean * (1 - MAX_SPREAD) or float(np.max(x)) > mean * (1 + MAX_SPREAD):
+        reasons.append(f"min/max more than {MAX_SPREAD:.0%} from the mean")
+    return cv, "; ".join(reasons)
 
 
 @dataclass
 class CellStats:
+    """One metric of one cell: the headline over processes, spread, pooled tails."""
+
     metric: str
-    n: int
+    n_processes: int
+    n_blocks: int
+    #: pooled per-op values (latency metrics) or blocks (block metrics)
+    n_values: int
+    #: the cell's number: median over processes, with its hierarchical bootstrap interval
     median: float | None
     median_ci: tuple[float, float] | None
+    #: over the process values
     mean: float | None
     stdev: float | None
     mad: float | None
@@ -74,13 +170,15 @@ class CellStats:
     max: float | None
     cv: float | None
     ops_per_s: float | None
-    #: "50", "95", "99", "99.9" -> value, or None when n is too small
+    #: "95", "99", "99.9" -> pooled percentile, or None when n, processes or blocks are too few
     percentiles: dict[str, float | None] = field(default_factory=dict)
-    #: block-level stability (pyperf): samples, cv, and why the cell is unstable
-    n_blocks: int = 0
-    block_cv: float | None = None
-    unstable: bool = False
-    unstable_reason: str = ""
+    #: why a tail is missing ("" when every tail is shown)
+    tails_note: str = ""
+    #: the largest pooled value (the end of the tail)
+    value_max: float | None = None
+    hosts: list[str] = field(default_factory=list)
+    #: spread warning (pyperf's rule), printed beside the number; "" when none
+    warning: str = ""
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -92,65 +190,73 @@ def pct_key(p: float) -> str:
     return f"{p:g}"
 
 
-def stability(block_values: np.ndarray) -> tuple[float | None, bool, str]:
-    """pyperf's rule on block-level samples: CV > 10%, or min/max > 50% from the mean."""
-    x = block_values[np.isfinite(block_values)]
-    if len(x) < 2:
-        return None, False, ""
-    mean = float(np.mean(x))
-    if mean == 0:
-        return None, False, ""
-    cv = float(np.std(x, ddof=1)) / abs(mean)
-    reasons = []
-    if cv > MAX_CV:
-        reasons.append(f"CV {cv:.1%} > {MAX_CV:.0%}")
-    if float(np.min(x)) < mean * (1 - MAX_SPREAD) or float(np.max(x)) > mean * (1 + MAX_SPREAD):
-        reasons.append(f"min/max more than {MAX_SPREAD:.0%} from the mean")
-    return cv, bool(reasons), "; ".join(reasons)
+def _tails(pooled: np.ndarray, n_processes: int, n_blocks: int
+           ) -> tuple[dict[str, float | None], str]:
+    pcts: dict[str, float | None] = {}
+    short = []
+    if n_processes < MIN_TAIL_PROCESSES or n_blocks < MIN_TAIL_BLOCKS:
+        short.append(f"tails need at least {MIN_TAIL_PROCESSES} processes and "
+                     f"{MIN_TAIL_BLOCKS} blocks ({n_processes} and {n_blocks} here)")
+    for p in PERCENTILES:
+        ok = not short and len(pooled) >= min_n_for_percentile(p)
+        pcts[pct_key(p)] = (float(np.percentile(pooled, p, method=PERCENTILE_METHOD))
+                            if ok else None)
+    if not short and any(v is None for v in pcts.values()):
+        short.append("too few pooled values for some tails")
+    return pcts, "; ".join(short)
 
 
-def cell_stats(metric: str, values: np.ndarray, block_values: np.ndarray,
-               per_op: bool) -> CellStats:
-    """All per-cell statistics of one metric; raises PercentileOrderError on a bug."""
-    x = np.sort(np.asarray(values, dtype=float))
-    x = x[np.isfinite(x)]
+def cell_stats(metric: str, ps: ProcessSamples, pooled: np.ndarray, per_op: bool,
+               seed: int = 0) -> CellStats:
+    """All statistics of one metric of one cell; raises PercentileOrderError on a bug.
+
+    ``ps``: the process values (and their blocks); ``pooled``: every per-op
+    value of a latency metric (the tails' source), or the block values.
+    Degenerate input (no process, one process, all values equal) gives None
+    where a number cannot be computed, never an exception.
+    """
+    x = ps.values[np.isfinite(ps.values)]
+    pooled = np.sort(np.asarray(pooled, dtype=float))
+    pooled = pooled[np.isfinite(pooled)]
     n = len(x)
-    b_cv, unstable, why = stability(np.asarray(block_values, dtype=float))
+    empty = {pct_key(p): None for p in PERCENTILES}
     if n == 0:
-        return CellStats(metric, 0, None, None, None, None, None, None, None, None, None, None,
-                         {pct_key(p): None for p in PERCENTILES}, len(block_values), b_cv,
-                         unstable, why)
+        return CellStats(metric, 0, ps.n_blocks, len(pooled), None, None, None, None, None,
+                         None, None, None, None, None, empty, "no process values",
+                         hosts=sorted(set(ps.hosts)))
     median = float(np.median(x))
     mean = float(np.mean(x))
     stdev = float(np.std(x, ddof=1)) if n > 1 else None
-    pcts: dict[str, float | None] = {}
-    for p in PERCENTILES:
-        ok = n >= min_n_for_percentile(p)
-        pcts[pct_key(p)] = float(np.percentile(x, p, method=PERCENTILE_METHOD)) if ok else None
-    check_order(pcts, float(x[-1]))
+    cv, warning = spread_warning(x)
+    pcts, note = _tails(pooled, n, ps.n_blocks)
+    value_max = float(pooled[-1]) if len(pooled) else None
+    if value_max is not None:
+        check_order(pcts, value_max)
     return CellStats(
         metric=metric,
-        n=n,
+        n_processes=n,
+        n_blocks=ps.n_blocks,
+        n_values=len(pooled),
         median=median,
-        median_ci=quantile_ci(x, 50.0),
+        median_ci=median_interval(ps, seed),
         mean=mean,
         stdev=stdev,
         mad=float(st.median_abs_deviation(x)),
         iqr=float(st.iqr(x)),
-        min=float(x[0]),
-        max=float(x[-1]),
-        cv=(stdev / abs(mean)) if stdev is not None and mean != 0 else None,
+        min=float(x.min()),
+        max=float(x.max()),
+        cv=cv,
         ops_per_s=(1e9 / median) if per_op and median > 0 else None,
         percentiles=pcts,
-        n_blocks=len(block_values),
-        block_cv=b_cv,
-        unstable=unstable,
-        unstable_reason=why,
+        tails_note=note,
+        value_max=value_max,
+        hosts=sorted(set(ps.hosts)),
+        warning=warning,
     )
 
 
 def check_order(pcts: dict[str, float | None], maximum: float) -> None:
-    """P50 <= P95 <= P99 <= P99.9 <= max over the reported percentiles."""
+    """P95 <= P99 <= P99.9 <= max over the reported percentiles."""
     chain = [(f"P{k}", v) for k, v in pcts.items() if v is not None] + [("max", maximum)]
     for (na, va), (nb, vb) in zip(chain, chain[1:], strict=False):
         if va > vb:

@@ -22,6 +22,9 @@ from impl.runner.schema import SCHEMA
 
 __all__ = ["cell_id", "cell_path", "default_meta", "cell_table", "write_cell", "write_all"]
 
+#: processes of a synthetic cell unless told (the smoke-run minimum of methodology.md)
+PROCESSES = 8
+
 
 def cell_path(root: Path, label: str, scenario: str, params: dict) -> Path:
     """Where the pipeline keeps a cell file, below ``root`` (results/ in the pipeline)."""
@@ -33,7 +36,7 @@ def default_meta(**over) -> dict:
     meta = {key: None for key in contract.METADATA_FIELDS}
     meta.update({
         "date": "2026-11-27T00:00:00+00:00", "duration_s": 1.5, "profile": "quick",
-        "processes": 2, "blocks": 4, "warmups": 1, "target_block_ms": 10,
+        "processes": PROCESSES, "blocks": 1, "warmups": 1, "target_block_ms": 10,
         "percentile_method": contract.PERCENTILE_METHOD_NAME, "seed": 7, "host": "synthhost",
         "cpu_model": "Synthetic CPU", "cpu_count": 2, "python_version": "3.11.7",
         "python_implementation": "CPython", "switch_interval_s": 0.005,
@@ -44,7 +47,7 @@ def default_meta(**over) -> dict:
 
 
 def cell_table(label: str, scenario: str, params: dict, metrics: dict[str, Sequence],
-               *, design: str | None = None, processes: int = 2, loops: int = 1000,
+               *, design: str | None = None, processes: int = PROCESSES, loops: int = 1000,
                warmup_value: float = 1e9, host: str = "synthhost",
                source_hash: str = "src0") -> pa.Table:
     """Rows for one cell.
@@ -88,7 +91,8 @@ def write_cell(root: Path, label: str, scenario: str, params: dict,
     design = kw.get("design") or label
     m = default_meta(impl=label, label=label, design=design, scenario=scenario, params=params,
                      impl_params={}, cell_id=cell_id(label, scenario, params),
-                     host=kw.get("host", "synthhost"), **(meta or {}))
+                     host=kw.get("host", "synthhost"),
+                     **{"processes": kw.get("processes", PROCESSES), **(meta or {})})
     return write_table(with_metadata(table, m), cell_path(root, label, scenario, params))
 
 
