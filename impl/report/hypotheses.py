@@ -350,8 +350,9 @@ def _decide(c: Comparison, threshold: float, floor: float | None) -> None:
             f"beyond the {_pct(threshold)} threshold but not beyond the A/A noise floor "
             f"({_pct(t_eff)})")))
     elif inside and noisy:
+        side = "inside the" if s.expect == "different" else "on the non-predicted side of the"
         c.reasons.append(Reason.of(ReasonKind.NOISE_FLOOR, (
-            f"inside the {_pct(threshold)} band, but the A/A noise floor ({_pct(t_eff)}) "
+            f"{side} {_pct(threshold)} threshold, but the A/A noise floor ({_pct(t_eff)}) "
             "exceeds it: an effect that small cannot be ruled out in this run")))
     else:
         c.reasons.append(Reason.of(ReasonKind.INCONCLUSIVE, (
@@ -520,4 +521,5 @@ def _combine(h: Hypothesis, cs: list[Comparison]) -> HypothesisResult:
                     for c in cs if c.verdict == REJECTED]
     reasons += [Reason.joined(c.spec.key, c.reasons) for c in cs
                 if c.verdict == NEEDS_RETEST and c.reasons]
-    return HypothesisResult(h, cs, verdict, reasons, _parts(cs) if len(cs) > 1 else [])
+    # parts only say something when the comparisons disagree
+    return HypothesisResult(h, cs, verdict, reasons, _parts(cs) if len(verdicts) > 1 else [])

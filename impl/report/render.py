@@ -194,7 +194,7 @@ def _comparison_rows(d: Doc, indices: list[int]) -> list[dict]:
                 median_b=d.value(unit, *base, "median_b"),
                 ratio=d.qty(*base, "ratio"),
                 ci=f"{d.qty(*base, 'ci', 0)}–{d.qty(*base, 'ci', 1)}",
-                level=d.setting(*base, "confidence", as_percent=True),
+                level=d.pct(*base, "confidence"),
                 # benchstat: "~" when the rank test sees no difference
                 p=d.p(*base, "p") + ("" if c["significant"] else " ~"),
                 n=f"{d.int(*base, 'n_a')} / {d.int(*base, 'n_b')}",
@@ -228,7 +228,7 @@ def _finding(d: Doc, i: int) -> str | None:
     diff = d.pct(*base, "pct_diff", signed=True)
     lo, hi = d.pct(*base, "pct_ci", 0, signed=True), d.pct(*base, "pct_ci", 1, signed=True)
     metric = d.text(*base, "metric")
-    conf = d.setting(*base, "confidence", as_percent=True)
+    conf = d.pct(*base, "confidence")
     sentence = (f"{a}'s median {metric} is {diff} ({direction}) relative to {b}{where}: "
                 f"{d.value(unit, *base, 'median_a')} vs {d.value(unit, *base, 'median_b')}, "
                 f"{conf} interval {lo} to {hi} → {d.text(*base, 'verdict')}.")
@@ -423,7 +423,7 @@ def context(doc: dict, config: dict) -> dict:
         "controls": controls,
         "warnings": [d.text("warnings", i) for i in range(len(doc["warnings"]))],
         "alpha": d.setting("alpha"),
-        "simultaneous": d.setting("simultaneous_confidence", as_percent=True),
+        "simultaneous": d.pct("simultaneous_confidence"),
         "n_tested": d.int("n_tested"),
         "floors": [f"{fmt.text(fam, src('floors', fam, '__name__'))}: {d.pct('floors', fam)}"
                    for fam in sorted(doc["floors"])],
