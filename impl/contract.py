@@ -229,6 +229,14 @@ POOLED_METRICS: frozenset[str] = frozenset(m.name for m in METRICS.values() if m
 TIME_PER_OP_METRICS: frozenset[str] = frozenset(
     m.name for m in METRICS.values() if m.time_per_op
 )
+#: the top-level folders the pipeline writes (impl.pipeline.cells.Layout): generated, so
+#: the recorded git dirty flag ignores them (running the study must not make the next run
+#: "dirty")
+RESULTS_DIR = "results"
+LOGS_DIR = "logs"
+REPORT_DIR = "report"
+GENERATED_DIRS: tuple[str, ...] = (RESULTS_DIR, LOGS_DIR, REPORT_DIR)
+
 #: the metric families an A/A pair sets a noise floor for (Metric.family)
 METRIC_FAMILIES: tuple[str, ...] = ("latency", "throughput")
 #: counter whose per-block value is a maximum, not a sum (per-op rate does not apply)

@@ -532,3 +532,13 @@ def test_summary_from_all_parquet_alone_equals_the_one_with_cell_files(run, tmp_
     doc_cells = json.loads((cells_only / "SUMMARY.json").read_text())
     assert doc_cells["platform"] == doc["platform"]
     assert doc_cells["cells"] == doc["cells"]
+
+
+def test_smoke_run_says_so_at_the_top(run, tmp_path):
+    assert "Smoke run" not in run["md"]  # no thinned profile in this config
+    cfg = config()
+    cfg["profiles"] = {"quick": {"thinned": True, "processes": 8}}
+    out = build_summary(run["all"], [], cfg, tmp_path / "rep", run["expected"], run["failed"])
+    head = [line for line in out.read_text().splitlines()[:5] if line]
+    assert head[0].endswith("(SMOKE RUN)")
+    assert head[1].startswith("> **Smoke run** (profile quick): a thinned grid with 8 processes")

@@ -51,3 +51,25 @@ def marked_processes(mark: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_git_dirty_flag_ignores_generated_outputs(tmp_path):
+    """Running the study rewrites report/ (committed): that must not make the next run dirty."""
+    from impl.runner.metadata import git_state
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    for rel in ("impl/x.py", "report/SUMMARY.md", "results/a.txt", "logs/b.txt"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("1\n")
+    git("add", "-A")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init")
+    commit, dirty = git_state(tmp_path)
+    assert commit and dirty is False
+    for rel in ("report/SUMMARY.md", "results/a.txt", "logs/b.txt"):
+        (tmp_path / rel).write_text("2\n")
+    assert git_state(tmp_path)[1] is False
+    (tmp_path / "impl/x.py").write_text("2\n")
+    assert git_state(tmp_path)[1] is True

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from impl.contract import cell_id, param_str
+from impl.contract import LOGS_DIR, REPORT_DIR, RESULTS_DIR, cell_id, param_str
 from impl.runner import scenarios
 from impl.runner.request import PROFILE_SETTINGS
 
@@ -48,7 +48,7 @@ class Layout:
 
     @property
     def results(self) -> str:
-        return f"results/{self.profile}"
+        return f"{RESULTS_DIR}/{self.profile}"
 
     @property
     def cells(self) -> str:
@@ -73,11 +73,11 @@ class Layout:
 
     @property
     def logs(self) -> str:
-        return f"logs/{self.profile}"
+        return f"{LOGS_DIR}/{self.profile}"
 
     @property
     def report(self) -> str:
-        return "report" if self.profile == MAIN_PROFILE else f"report/{self.profile}"
+        return REPORT_DIR if self.profile == MAIN_PROFILE else f"{REPORT_DIR}/{self.profile}"
 
     @property
     def summary(self) -> str:

@@ -151,6 +151,14 @@ def _platform(m: ld.Measurements, doc_cells: dict) -> dict:
     return out
 
 
+def _smoke(config: dict, doc_cells: dict, m: ld.Measurements) -> bool:
+    """True when the measured profile(s) thin the grid (config ``profiles.NAME.thinned``)."""
+    names = {m.meta[cid].get("profile") for cid in m.meta} - {None}
+    names = names or {config.get("profile")}
+    profiles = config.get("profiles") or {}
+    return any(bool((profiles.get(n) or {}).get("thinned")) for n in names)
+
+
 def _texts(reasons: list[hyp.Reason]) -> list[str]:
     return [r.text for r in reasons]
 
@@ -326,6 +334,8 @@ def build_summary(
                 "n_inputs": len(inputs),
             },
             "label_order": label_order,
+            # a thinned profile (quick) is a smoke run: the summary says so at its top
+            "smoke": _smoke(config, doc_cells, m),
         }
         doc["rankings"] = _rankings(doc_cells, label_order)
         json_name = Path(out_name).with_suffix(".json").name

@@ -418,6 +418,7 @@ def context(doc: dict, config: dict) -> dict:
     pk = doc["constants"]["percentiles"]
     return {
         "partial": doc["partial"],
+        "smoke": doc.get("smoke", False),
         "platform": _platform(d),
         "hypotheses": hyps,
         "controls": controls,

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from impl.contract import GENERATED_DIRS
+
 #: packages whose versions are recorded with every cell
 PACKAGES = ("cereggii", "uvloop", "numpy", "pyarrow", "pandas", "scipy", "snakemake", "duckdb")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -49,10 +51,10 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def _git(*args: str) -> str | None:
+def _git(*args: str, root: Path | None = None) -> str | None:
     try:
         done = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), *args],
+            ["git", "-C", str(root or REPO_ROOT), *args],
             capture_output=True,
             text=True,
             timeout=5,
@@ -63,11 +65,19 @@ def _git(*args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def git_state() -> tuple[str | None, bool | None]:
-    commit = _git("rev-parse", "HEAD")
+def git_state(root: Path | None = None) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the checkout; dirty ignores the generated folders.
+
+    ``results/``, ``logs/`` and ``report/`` (contract.GENERATED_DIRS) are what
+    the pipeline writes, and ``report/`` is committed: without the exclusion
+    every run would record the next one as "dirty" with no code change.
+    """
+    commit = _git("rev-parse", "HEAD", root=root)
     if commit is None:
         return None, None
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    exclude = [f":(exclude){d}" for d in GENERATED_DIRS]
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *exclude,
+                  root=root)
     return commit, (None if status is None else bool(status))
 
 
