@@ -532,3 +532,21 @@ def test_setup_rebuilds_a_venv_made_by_another_python(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "rebuilding .venv" in done.stderr and "3.12" in done.stderr
     assert old.read_text() == fake.read_text()  # the new venv's interpreter
+
+
+def test_digest_is_at_most_ten_lines_with_verdicts_and_the_path(tmp_path):
+    from impl.pipeline.digest import MAX_LINES, digest
+
+    md = tmp_path / "SUMMARY.md"
+    md.write_text("x")
+    assert digest(md) == [f"eventloop-tournament: summary at {md} (its JSON is unreadable)"]
+    hyps = [{"id": f"H{i}", "verdict": "VALIDATED" if i % 2 else "NEEDS RETEST"}
+            for i in range(40)]
+    md.with_suffix(".json").write_text(json.dumps({
+        "run": {"n_ok": 5, "n_planned": 6, "n_failed": 1}, "platform": {"profile": ["quick"]},
+        "smoke": True, "hypotheses": hyps, "floors": {"latency": 0.28}}))
+    lines = digest(md)
+    assert len(lines) == MAX_LINES
+    assert str(md) in lines[0] and "5 of 6 cells measured, 1 failed" in lines[0]
+    assert "smoke run" in lines[1] and "H0 NEEDS RETEST | H1 VALIDATED" in lines[2]
+    assert lines[-1].startswith("  ... (") and "more lines in the summary" in lines[-1]

@@ -1,0 +1,41 @@
+"""The terminal digest at the end of a run: at most 10 lines, verdicts and where to read.
+
+Snakemake's own output lists every job; the person who started the study
+wants the answer and the path to the summary. Read from the summary's JSON
+(impl.report.build), so the digest can never say something the summary does
+not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+#: the most lines the digest prints (issue 12: "a digest of at most 10 lines")
+MAX_LINES = 10
+#: hypotheses per line in the verdict list
+PER_LINE = 3
+
+
+def digest(summary_md: str | Path) -> list[str]:
+    """Lines to print after a successful run; one line naming the file if its JSON is unreadable."""
+    md = Path(summary_md)
+    try:
+        doc = json.loads(md.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return [f"eventloop-tournament: summary at {md} (its JSON is unreadable)"]
+    run = doc.get("run", {})
+    profiles = ", ".join(str(p) for p in doc.get("platform", {}).get("profile", [])) or "?"
+    lines = [f"eventloop-tournament: done. Summary: {md} (profile {profiles}; "
+             f"{run.get('n_ok', '?')} of {run.get('n_planned', '?')} cells measured, "
+             f"{run.get('n_failed', 0)} failed or missing)"]
+    if doc.get("smoke"):
+        lines.append("  smoke run: indicative only; `snakemake --cores 10` runs the study")
+    hyps = [f"{h['id']} {h['verdict']}" for h in doc.get("hypotheses", [])]
+    rows = [" | ".join(hyps[i:i + PER_LINE]) for i in range(0, len(hyps), PER_LINE)]
+    for fam, floor in sorted((doc.get("floors") or {}).items()):
+        rows.append(f"A/A noise floor ({fam}): {floor:.0%}")
+    room = MAX_LINES - len(lines)
+    if len(rows) > room:
+        rows = rows[: room - 1] + [f"... ({len(rows) - room + 1} more lines in the summary)"]
+    return lines + [f"  {r}" for r in rows]
