@@ -539,6 +539,7 @@ def test_smoke_run_says_so_at_the_top(run, tmp_path):
     cfg = config()
     cfg["profiles"] = {"quick": {"thinned": True, "processes": 8}}
     out = build_summary(run["all"], [], cfg, tmp_path / "rep", run["expected"], run["failed"])
-    head = [line for line in out.read_text().splitlines()[:5] if line]
-    assert head[0].endswith("(SMOKE RUN)")
-    assert head[1].startswith("> **Smoke run** (profile quick): a thinned grid with 8 processes")
+    head = out.read_text().splitlines()[:5]
+    assert head[0].endswith("(SMOKE RUN)") and head[1] == "" and head[3] == ""
+    assert head[2].startswith("> **Smoke run** (profile quick): a thinned grid with 8 processes")
+    assert run["md"].splitlines()[1:3] == ["", "**Date (measured):** 2026-11-27T00:00:00+00:00"]
