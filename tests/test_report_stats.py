@@ -187,11 +187,15 @@ def test_duplicate_ids_and_aa_errors():
         hyp.parse_hypotheses(cfg)
     cfg["aa_control"] = {"a": "x", "b": "y", "pairs": [{"scenario": "sc",
                                                         "metric": "counter.spins"}]}
-    with pytest.raises(hyp.HypothesisConfigError, match="has no noise family"):
+    with pytest.raises(hyp.HypothesisConfigError, match="is not a time with a noise family"):
         hyp.parse_hypotheses(cfg)
     cfg["aa_control"] = {"a": "x", "b": "y", "pairs": [
         {"scenario": "sc", "metric": "latency_ns"}, {"scenario": "sc", "metric": "ns_per_op"}]}
     assert [h.id for h in hyp.parse_aa_control(cfg)] == ["A/A sc latency_ns", "A/A sc ns_per_op"]
+    cfg["aa_control"]["pairs"].append({"scenario": "sc", "metric": "burst_ns"})
+    with pytest.raises(hyp.HypothesisConfigError,
+                       match=r"pairs\[2\]: a second latency pair \(pairs\[0\] is the first\)"):
+        hyp.parse_hypotheses(cfg)
 
 
 def test_each_expands_per_value_and_per_b():

@@ -299,7 +299,7 @@ def test_one_process_per_side_never_validates(tmp_path):
     build_summary(None, files, cfg, tmp_path / "rep", [], [])
     doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
     assert verdicts(doc)["H1"] == "NEEDS RETEST"
-    assert any("1 processes with values (< 8, the profile's minimum)" in r
+    assert any("1 process with values (< 8, the profile's minimum)" in r
                for r in doc["hypotheses"][0]["reasons"])
     assert "no A/A pair measures the throughput family" in doc["warnings"][0]
 
@@ -339,17 +339,48 @@ def test_an_effect_inside_the_band_is_rejected(tmp_path):
 
 
 @pytest.mark.parametrize("a_values,b_values,needle", [
-    ([150.0], jitter(100.0, 8, 2.0), "1 processes with values"),  # one sample
+    ([150.0], jitter(100.0, 8, 2.0), "1 process with values"),  # one sample
     ([150.0] * 8, [100.0] * 8, "zero variance"),  # all equal on both sides
     ([150.0] * 8, jitter(100.0, 8, 2.0), "zero variance"),  # one side without spread
     (None, jitter(100.0, 8, 2.0), "crashed: verification failed"),  # a failed cell
     ([float("nan")] * 8, jitter(100.0, 8, 2.0), "0 processes with values"),  # NaN values
-    ([0.0, 0, 0, 0, 0, 0.0, 1, 2], jitter(100.0, 8, 2.0), "median not positive"),
+    ([0.0, 0, 0, 0, 0, 0.0, 1, 2], jitter(100.0, 8, 2.0), "not all positive"),
+    # a few zeros beside a positive median: a resampled median of 0 has no log ratio
+    (jitter(150.0, 8, 2.0), [0.0, 0, 0, 100, 100, 101, 102, 103], "not all positive"),
 ])
 def test_degenerate_input_needs_retest_with_the_reason(tmp_path, a_values, b_values, needle):
     doc = _h1_only(tmp_path, a_values, b_values)
     assert verdicts(doc)["H1"] == "NEEDS RETEST"
     assert any(needle in r for r in doc["hypotheses"][0]["reasons"]), doc["hypotheses"][0]
+
+
+def test_only_processes_on_a_shared_host_count(tmp_path):
+    # a: 10 processes on h1 and 1 on h2; b: 10 on h2 -> one paired process on side a
+    cfg = config(aa=False)
+    cfg["hypotheses"] = [dict(cfg["hypotheses"][0], each=None, params={"producers": 1})]
+    p1 = {"producers": 1}
+    a = syn.cell_table("main", "submit_contention", p1, {"ns_per_op": jitter(150.0, 10, 2.0)},
+                       processes=10, host="h1")
+    a2 = syn.cell_table("main", "submit_contention", p1, {"ns_per_op": [150.0]}, processes=1,
+                        host="h2")
+    import pyarrow as pa
+
+    from impl.runner.parquet_io import with_metadata, write_table
+
+    a2 = a2.set_column(a2.schema.get_field_index("process"), "process",
+                       pa.array([10] * a2.num_rows, pa.int32()))
+    meta = syn.default_meta(impl="main", label="main", design="main",
+                            scenario="submit_contention", params=p1, impl_params={},
+                            cell_id=syn.cell_id("main", "submit_contention", p1), processes=10)
+    files = [write_table(with_metadata(pa.concat_tables([a, a2]), meta),
+                         syn.cell_path(tmp_path, "main", "submit_contention", p1)),
+             syn.write_cell(tmp_path, "alternate_three", "submit_contention", p1,
+                            {"ns_per_op": jitter(100.0, 10, 2.0)}, processes=10, host="h2")]
+    build_summary(None, files, cfg, tmp_path / "rep", [], [])
+    doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
+    assert verdicts(doc)["H1"] == "NEEDS RETEST"
+    assert any("1 process with values on the hosts both sides measured (h2)" in r
+               for r in doc["hypotheses"][0]["reasons"]), doc["hypotheses"][0]["reasons"]
 
 
 def test_an_empty_cell_needs_retest(tmp_path):

@@ -255,9 +255,10 @@ def check_semantics(config: Mapping[str, Any]) -> None:
     for i, hyp in enumerate(config["hypotheses"]):
         _check_comparison(config, f"hypotheses[{i}] ({hyp['id']})", hyp, budget)
     aa = config["aa_control"]
-    for scen, metric, params in aa_pairs(aa):
+    for i, (scen, metric, params) in enumerate(aa_pairs(aa)):
         pair = {"a": aa["a"], "b": aa["b"], "scenario": scen, "metric": metric, "params": params}
-        _check_comparison(config, "aa_control", pair, budget)
+        where = f"aa_control.pairs[{i}]" if "pairs" in aa else "aa_control"
+        _check_comparison(config, where, pair, budget)
     if impls[aa["b"]].get("control_of") != aa["a"]:
         raise ConfigError(
             f"config: aa_control.b: {aa['b']!r} must be an implementation with "

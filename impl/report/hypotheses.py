@@ -76,8 +76,7 @@ class ReasonKind(enum.Enum):
     AMBIGUOUS = "ambiguous hypothesis params"
     DEGENERATE = "no spread or no positive median"
     NOISE_FLOOR = "within the A/A noise floor"
-    INCONCLUSIVE = "inconclusive (more processes needed)"
-    REJECTED = "a comparison was rejected"
+    INCONCLUSIVE = "inconclusive"
 
 
 @dataclass(frozen=True)
@@ -284,23 +283,30 @@ def quality(a: CellView, b: CellView, pa: st.ProcessSamples, pb: st.ProcessSampl
         for failure in side.measurement:
             why.append(Reason.of(_MEASUREMENT_KINDS.get(failure["kind"], ReasonKind.MEASUREMENT),
                                  f"cell {side.cell_id}: {failure['text']}"))
-    for side, ps in ((a, pa), (b, pb)):
-        if ps.n < side.min_processes:
-            why.append(Reason.of(ReasonKind.TOO_FEW_PROCESSES,
-                                 f"cell {side.cell_id}: {ps.n} processes with values "
-                                 f"(< {side.min_processes}, the profile's minimum)"))
-        elif np.all(ps.values == ps.values[0]):
-            why.append(Reason.of(ReasonKind.DEGENERATE,
-                                 f"cell {side.cell_id}: all {ps.n} process values equal "
-                                 "(zero variance: no interval can be estimated)"))
-        elif np.median(ps.values) <= 0:
-            why.append(Reason.of(ReasonKind.DEGENERATE,
-                                 f"cell {side.cell_id}: median not positive (no ratio)"))
-    if pa.n and pb.n and not cmp.common_hosts(pa, pb):
+    hosts = cmp.common_hosts(pa, pb)
+    if pa.n and pb.n and not hosts:
         why.append(Reason.of(ReasonKind.UNPAIRED_HOSTS, "no host in common "
                              f"({', '.join(sorted(set(pa.hosts)))} vs "
                              f"{', '.join(sorted(set(pb.hosts)))}): processes are paired "
                              "within a host only"))
+    for side, ps in ((a, pa), (b, pb)):
+        # what the comparison uses: the processes on the hosts both sides measured
+        paired = ps.on_hosts(hosts) if hosts else ps
+        where = ("" if paired.n == ps.n
+                 else f" on the hosts both sides measured ({', '.join(hosts)})")
+        need = max(side.min_processes, 2)
+        if paired.n < need:
+            why.append(Reason.of(ReasonKind.TOO_FEW_PROCESSES,
+                                 f"cell {side.cell_id}: {_processes(paired.n)} with values{where} "
+                                 f"(< {need}, the profile's minimum)"))
+        elif np.any(paired.values <= 0):
+            why.append(Reason.of(ReasonKind.DEGENERATE,
+                                 f"cell {side.cell_id}: process values not all positive "
+                                 "(no ratio of medians)"))
+        elif np.all(paired.values == paired.values[0]):
+            why.append(Reason.of(ReasonKind.DEGENERATE,
+                                 f"cell {side.cell_id}: all {paired.n} process values equal "
+                                 "(zero variance: no interval can be estimated)"))
     if a.git and b.git and a.git != b.git:
         why.append(Reason.of(ReasonKind.DIFFERENT_ORIGIN, "measured from different code "
                              f"versions (git {a.git[0]} vs {b.git[0]})"))
@@ -309,6 +315,10 @@ def quality(a: CellView, b: CellView, pa: st.ProcessSamples, pb: st.ProcessSampl
         why.append(Reason.of(ReasonKind.DIFFERENT_ORIGIN, "same design measured from different "
                              "source (source_hash differs)"))
     return why
+
+
+def _processes(n: int) -> str:
+    return f"{n} process" + ("" if n == 1 else "es")
 
 
 def _pct(t: float) -> str:
@@ -428,6 +438,10 @@ def _effects(comps: list[Comparison], confidence: float, seed: int) -> None:
             c.verdict, c.reasons = NEEDS_RETEST, list(c.quality)
             continue
         c.effect = cmp.compare(*c.samples, c.spec.key, confidence, seed)
+        if not all(math.isfinite(x) and x > 0 for x in (*c.effect.ci, c.effect.ratio)):
+            c.verdict = NEEDS_RETEST
+            c.reasons = [Reason.of(ReasonKind.DEGENERATE, "the interval has an end that is "
+                                   "not a positive number (a resampled median of 0)")]
 
 
 def evaluate(
@@ -477,10 +491,16 @@ def evaluate(
                         "is unknown and the configured thresholds apply")
     for r in control_results:
         fam = contract.METRICS[r.hypothesis.metric].family
-        if fam in floor and floor[fam] > r.hypothesis.threshold:
-            warnings.append(f"noisy run ({fam}): the A/A interval ({r.hypothesis.id}) reaches "
-                            f"{_pct(floor[fam])} against a {_pct(r.hypothesis.threshold)} "
-                            f"threshold; {fam} comparisons need more than {_pct(floor[fam])}")
+        reach = floors([r]).get(fam)
+        if reach is None or reach <= r.hypothesis.threshold:
+            continue
+        what = ("identical code measured different (a systematic bias between the two labels, "
+                "not only noise)" if r.verdict in (VALIDATED, MIXED)
+                else "its interval is wider than the threshold band")
+        warnings.append(f"noisy run ({fam}): A/A {r.hypothesis.scenario} {r.hypothesis.metric}: "
+                        f"{what}; it reaches {_pct(reach)} against a "
+                        f"{_pct(r.hypothesis.threshold)} threshold, so {fam} comparisons need "
+                        f"more than {_pct(reach)}")
     return ([_combine(h, cs) for h, cs in hyp_groups], control_results, floor, warnings)
 
 
@@ -516,9 +536,7 @@ def _combine(h: Hypothesis, cs: list[Comparison]) -> HypothesisResult:
         verdict = MIXED
     else:
         verdict = NEEDS_RETEST
-    if REJECTED in verdicts and verdict != REJECTED:
-        reasons += [Reason.of(ReasonKind.REJECTED, f"{c.spec.key}: rejected")
-                    for c in cs if c.verdict == REJECTED]
+    # "which parts hold" names the decided comparisons; the reasons explain the undecided
     reasons += [Reason.joined(c.spec.key, c.reasons) for c in cs
                 if c.verdict == NEEDS_RETEST and c.reasons]
     # parts only say something when the comparisons disagree

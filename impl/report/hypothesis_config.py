@@ -268,15 +268,23 @@ def parse_aa_control(config: dict) -> list[Hypothesis]:
             raise HypothesisConfigError(f"{where}: missing field {req!r}")
     thr = _threshold(where, raw.get("threshold"), 0.10)
     out = []
-    for sc, metric, params in aa_pairs(raw, where):
-        sc = _check_scenario(where, sc, config)
-        metric = _check_metric(where, "metric", metric)
-        if contract.METRICS[metric].family is None:
+    families: dict[str, str] = {}
+    pairs = aa_pairs(raw, where)
+    for i, (sc, metric, params) in enumerate(pairs):
+        here = f"{where}.pairs[{i}]" if "pairs" in raw else where
+        sc = _check_scenario(here, sc, config)
+        if metric not in METRICS or contract.METRICS[metric].family is None:
             raise HypothesisConfigError(
-                f"{where}: metric {metric!r} has no noise family; allowed: "
+                f"{here}: metric {metric!r} is not a time with a noise family; allowed: "
                 f"{_allowed(m for m in METRICS if contract.METRICS[m].family)}")
-        a = _check_label(where, "a", raw["a"], config, sc)
-        b = _check_label(where, "b", raw["b"], config, sc)
+        family = contract.METRICS[metric].family
+        if family in families:
+            raise HypothesisConfigError(
+                f"{here}: a second {family} pair ({families[family]} is the first); "
+                "one A/A pair per metric family: latency, throughput")
+        families[family] = f"pairs[{i}]" if "pairs" in raw else f"scenario {sc!r}"
+        a = _check_label(here, "a", raw["a"], config, sc)
+        b = _check_label(here, "b", raw["b"], config, sc)
         if a == b:
             raise HypothesisConfigError(f"{where}: a and b must be two labels, got {a!r} twice")
         out.append(Hypothesis(

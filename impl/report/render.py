@@ -290,7 +290,8 @@ def _recommendation(d: Doc, hi: int) -> str:
         return f"{head}: {d.text(*base, 'recommend', key)}"
     if key == "validated":
         return (f"{head}: act on it: {d.text(*base, 'a')} differs from the compared "
-                f"implementation(s) in the predicted direction by more than the threshold.")
+                f"implementation(s) in the predicted direction by more than the effective "
+                f"threshold.")
     if key == "rejected":
         return f"{head}: do not act on this hypothesis; the predicted difference is ruled out."
     if key == "mixed":

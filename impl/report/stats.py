@@ -64,7 +64,12 @@ class ProcessSamples:
         return int(sum(len(b) for b in self.blocks))
 
     def on_host(self, host: str) -> ProcessSamples:
-        keep = [i for i, h in enumerate(self.hosts) if h == host]
+        return self.on_hosts([host])
+
+    def on_hosts(self, hosts) -> ProcessSamples:
+        """The processes that ran on one of ``hosts``."""
+        wanted = set(hosts)
+        keep = [i for i, h in enumerate(self.hosts) if h in wanted]
         return ProcessSamples(self.values[keep], tuple(self.blocks[i] for i in keep),
                               tuple(self.hosts[i] for i in keep))
 
