@@ -4,7 +4,7 @@
 # this file and workflow/rules/*.smk only wire it up. See README, section "Pipeline".
 #
 #   snakemake --cores 10                          # the study (config.yaml, profile: full)
-#   snakemake --cores 10 --config profile=quick   # thinned grid, about 4 minutes
+#   snakemake --cores 10 --config profile=quick   # thinned grid, about 4.5 minutes
 
 import sys
 
