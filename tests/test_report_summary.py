@@ -383,6 +383,37 @@ def test_only_processes_on_a_shared_host_count(tmp_path):
                for r in doc["hypotheses"][0]["reasons"]), doc["hypotheses"][0]["reasons"]
 
 
+def test_a_comparison_over_two_hosts_pairs_within_them(tmp_path):
+    # host h2 is 3x slower for both designs: paired within hosts, the ratio is 1.5 on each
+    import pyarrow as pa
+
+    from impl.runner.parquet_io import with_metadata, write_table
+
+    cfg = config(aa=False)
+    cfg["hypotheses"] = [dict(cfg["hypotheses"][0], each=None, params={"producers": 1})]
+    p1 = {"producers": 1}
+    files = []
+    for label, base in (("main", 150.0), ("alternate_three", 100.0)):
+        parts = [syn.cell_table(label, "submit_contention", p1,
+                                {"ns_per_op": jitter(base * f, 8, 1.0)}, processes=8, host=h)
+                 for f, h in ((1, "h1"), (3, "h2"))]
+        proc = parts[1].schema.get_field_index("process")
+        parts[1] = parts[1].set_column(
+            proc, "process", pa.compute.add(parts[1].column(proc), pa.scalar(8, pa.int32())))
+        meta = syn.default_meta(impl=label, label=label, design=label,
+                                scenario="submit_contention", params=p1, impl_params={},
+                                cell_id=syn.cell_id(label, "submit_contention", p1),
+                                processes=16)
+        files.append(write_table(with_metadata(pa.concat_tables(parts), meta),
+                                 syn.cell_path(tmp_path, label, "submit_contention", p1)))
+    out = build_summary(None, files, cfg, tmp_path / "rep", [], [])
+    doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
+    c = doc["comparisons"][0]
+    assert c["hosts"] == ["h1", "h2"] and c["ratio"] == pytest.approx(1.5, rel=0.01)
+    assert c["verdict"] == "VALIDATED"
+    assert "1.50 (within hosts)" in out.read_text()
+
+
 def test_an_empty_cell_needs_retest(tmp_path):
     # a cell file without the compared metric (e.g. a runner that wrote only counters)
     cfg = config(aa=False)

@@ -192,7 +192,9 @@ def _comparison_rows(d: Doc, indices: list[int]) -> list[dict]:
             row.update(
                 median_a=d.value(unit, *base, "median_a"),
                 median_b=d.value(unit, *base, "median_b"),
-                ratio=d.qty(*base, "ratio"),
+                # with several hosts the ratio pairs processes within each host, so it is not
+                # median a / median b (the cells' medians over all their processes)
+                ratio=d.qty(*base, "ratio") + (" (within hosts)" if len(c["hosts"]) > 1 else ""),
                 ci=f"{d.qty(*base, 'ci', 0)}–{d.qty(*base, 'ci', 1)}",
                 level=d.pct(*base, "confidence"),
                 # benchstat: "~" when the rank test sees no difference
