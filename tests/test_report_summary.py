@@ -605,3 +605,52 @@ def test_smoke_run_says_so_at_the_top(run, tmp_path):
     assert head[0].endswith("(SMOKE RUN)") and head[1] == "" and head[3] == ""
     assert head[2].startswith("> **Smoke run** (profile quick): a thinned grid with 8 processes")
     assert run["md"].splitlines()[1:3] == ["", "**Date (measured):** 2026-11-27T00:00:00+00:00"]
+
+
+def test_the_answer_names_the_known_winners_with_their_ratios(tmp_path):
+    cfg = config()
+    cfg["answer"] = [
+        {"workload": "one producer", "scenario": "submit_contention",
+         "params": {"producers": 1}, "metric": "ns_per_op", "why": ["counter.cas_retries"]},
+        {"workload": "idle round trip", "scenario": "round_trip", "metric": "latency_ns"},
+        {"workload": "nothing here", "scenario": "drain", "params": {"budget": 64},
+         "metric": "drain_ns_per_task"},
+    ]
+    files, expected, failed = make_run(tmp_path)
+    out = build_summary(None, files, cfg, tmp_path / "rep", expected, failed)
+    doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
+    one, rt, none = doc["answer"]
+    # alternate_three 100 ns, baseline 120 ns, main 150 ns (main_aa is a control: never a candidate)
+    assert one["fastest"] == "alternate_three" and one["clear"]
+    assert one["runner_up"]["label"] == "baseline"
+    assert one["runner_up"]["speedup"] == pytest.approx(1.2, rel=0.01)
+    assert [r["label"] for r in one["ranking"]] == ["alternate_three", "baseline", "main"]
+    assert one["why"] == [{"counter": "counter.cas_retries", "fastest": 0.0, "runner_up": None}]
+    # round trip: baseline 10001 vs alternate_three 10000 -> tied, not a winner
+    assert not rt["clear"]
+    assert none["status"] == "one design only" or none["status"] == "not measured"
+    md = out.read_text()
+    assert md.index("## The answer") < md.index("## Executive summary")
+    assert "| one producer | `submit_contention` producers=1, ns_per_op | **alternate_three** | "\
+        "1.20x faster (" in md
+    assert "(tied)" in md
+
+
+def test_answer_config_errors_are_one_line():
+    from impl.report.answer import parse_workloads
+    from impl.report.hypothesis_config import HypothesisConfigError
+
+    cfg = config()
+    for entry, needle in (
+        ({"workload": "w", "scenario": "nope", "metric": "ns_per_op"}, "unknown scenario 'nope'"),
+        ({"workload": "w", "scenario": "round_trip", "metric": "counter.spins"}, "not a time"),
+        ({"workload": "w", "scenario": "drain", "metric": "ns_per_op", "params": {"x": 1}},
+         "'x' is not a grid parameter of 'drain'; allowed: budget"),
+        ({"workload": "w", "scenario": "drain", "metric": "ns_per_op", "why": ["spins"]},
+         "'spins' in why is not a counter"),
+    ):
+        cfg["answer"] = [entry]
+        with pytest.raises(HypothesisConfigError) as err:
+            parse_workloads(cfg)
+        assert "\n" not in str(err.value) and needle in str(err.value)
+        assert str(err.value).startswith("config answer[0]")

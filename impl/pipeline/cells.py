@@ -368,7 +368,7 @@ def summary_digest(config: Mapping[str, Any]) -> str:
     A tracked param of the summary rule, so editing a hypothesis, alpha or
     the renderer re-renders the summary (cheap) without remeasuring anything.
     """
-    keys = ("hypotheses", "aa_control", "alpha", "implementations")
+    keys = ("hypotheses", "aa_control", "alpha", "implementations", "answer")
     parts = {k: config.get(k) for k in keys}
     # timeouts are not part of what the summary says (changing one reruns nothing)
     parts["scenarios"] = {

@@ -21,6 +21,7 @@ import yaml
 from impl import registry
 from impl.params import BadParameterError
 from impl.pipeline import cells as cellmod
+from impl.report.answer import parse_workloads
 from impl.report.hypothesis_config import HypothesisConfigError, aa_pairs, parse_hypotheses
 from impl.runner import scenarios as runner_scenarios
 from impl.runner.request import PROFILE_SETTINGS, RUN_SETTINGS
@@ -249,6 +250,7 @@ def check_semantics(config: Mapping[str, Any]) -> None:
 
     try:  # the summary's own validator: one set of rules for the hypotheses' format
         parse_hypotheses(dict(config))
+        parse_workloads(dict(config))
     except HypothesisConfigError as exc:
         raise ConfigError(str(exc)) from None  # already "config hypotheses[i] (id): ..."
     budget = budget_designs()

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from impl.contract import TIME_PER_OP_METRICS, is_env, write_atomic
+from impl.report import answer as ans
 from impl.report import compare as cmp
 from impl.report import fmt, plots, render
 from impl.report import hypotheses as hyp
@@ -338,6 +339,10 @@ def build_summary(
             "smoke": _smoke(config, doc_cells, m),
         }
         doc["rankings"] = _rankings(doc_cells, label_order)
+        controls_labels = {label for label, v in (config.get("implementations") or {}).items()
+                           if isinstance(v, dict) and v.get("control_of")}
+        doc["answer"] = ans.answer(ans.parse_workloads(config), doc_cells, samples,
+                                   controls_labels, hyp_docs, seed)
         json_name = Path(out_name).with_suffix(".json").name
         doc["json_name"] = json_name
         doc = _jsonable(doc)

@@ -345,6 +345,43 @@ def _rankings(d: Doc) -> list[dict]:
     return out
 
 
+def _answer(d: Doc) -> list[dict]:
+    """The first screen's rows: every number from doc["answer"] (impl/report/answer.py)."""
+    rows = []
+    for i, a in enumerate(d.get("answer")):
+        base = ("answer", i)
+        point = _params_text(d, *base, "params")
+        row = {"workload": d.text(*base, "workload"),
+               "where": f"`{d.text(*base, 'scenario')}`" + (f" {point}" if point else "")
+               + f", {d.text(*base, 'metric')}",
+               "fastest": fmt.MISSING, "runner_up": fmt.MISSING, "asyncio": fmt.MISSING,
+               "uvloop": fmt.MISSING, "why": fmt.MISSING,
+               "verdicts": ", ".join(f"{d.text(*base, 'verdicts', j, 'id')} "
+                                     f"{d.text(*base, 'verdicts', j, 'verdict')}"
+                                     for j in range(len(a["verdicts"]))) or fmt.MISSING}
+        if a.get("status") != "ok":
+            row["fastest"] = d.text(*base, "status")
+            rows.append(row)
+            continue
+        fast, run = d.text(*base, "fastest"), d.text(*base, "runner_up", "label")
+        row["fastest"] = f"**{fast}**" if a["clear"] else f"{fast} ≈ {run} (tied)"
+
+        def times(*path) -> str:
+            return (f"{d.qty(*path, 'speedup')}x faster "
+                    f"({d.qty(*path, 'speedup_ci', 0)}–{d.qty(*path, 'speedup_ci', 1)})")
+
+        row["runner_up"] = f"{times(*base, 'runner_up')} than {run}"
+        for k, ref in enumerate(a["references"]):  # asyncio and uvloop, by design
+            row[ref["design"]] = f"{times(*base, 'references', k)} than {ref['label']}"
+        if a["why"]:
+            row["why"] = "; ".join(
+                f"{d.text(*base, 'why', j, 'counter').removeprefix('counter.')} "
+                f"{d.qty(*base, 'why', j, 'fastest')} vs {d.qty(*base, 'why', j, 'runner_up')}"
+                for j in range(len(a["why"])))
+        rows.append(row)
+    return rows
+
+
 def _failed(d: Doc) -> list[dict]:
     rows = []
     for cid, c in sorted(d.get("cells").items()):
@@ -433,6 +470,7 @@ def context(doc: dict, config: dict) -> dict:
                    for fam in sorted(doc["floors"])],
         "other": _other_sections(d, covered, label_order),
         "rankings": _rankings(d),
+        "answer": _answer(d),
         "recommendations": [_recommendation(d, i) for i in range(len(doc["hypotheses"]))],
         "failed": _failed(d),
         "run": {k: d.int("run", k) for k in ("n_planned", "n_cells", "n_ok", "n_failed",

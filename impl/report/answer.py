@@ -1,0 +1,154 @@
+"""The answer first (issue 12, item 1): per workload, which design is fastest, by how much, why.
+
+Workloads are declared in config.yaml (``answer:``): a scenario, the parameter
+point that stands for the workload, the metric (a time per op or latency:
+lower is better) and the mechanism counters that explain a difference. The
+rules, printed under the section:
+
+* candidates are the measured, non-control labels at that point;
+* the fastest is the one with the lowest median over processes (the cell's
+  headline number); the runner-up the second lowest;
+* "fastest" is claimed only when the 95 % interval of fastest / runner-up
+  (the same paired statistic as every comparison, ``impl.report.compare``)
+  lies below 1; otherwise the two are "tied within this run's noise";
+* the ratios against asyncio and uvloop (the loops Python users already
+  have) come with their intervals too; they are descriptive, outside the
+  verdicts' correction family, and the hypotheses' verdicts on the same
+  scenario are listed beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from impl import contract
+from impl.report import compare as cmp
+from impl.report import stats as st
+from impl.report.hypothesis_config import HypothesisConfigError, _allowed, _grid
+
+#: the level of the answer's intervals (descriptive, like every per-cell interval)
+CONFIDENCE = st.CONFIDENCE
+#: the loops Python users already use: the answer compares the fastest against each
+REFERENCE_DESIGNS = ("asyncio", "uvloop")
+_KEYS = {"workload", "scenario", "params", "metric", "why"}
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    scenario: str
+    params: dict
+    metric: str
+    why: tuple[str, ...]
+
+
+def parse_workloads(config: dict) -> list[Workload]:
+    """The ``answer`` section; HypothesisConfigError (one line) naming the entry and field."""
+    raw = config.get("answer") or []
+    if not isinstance(raw, list):
+        raise HypothesisConfigError("config answer: must be a list of workloads")
+    scenarios = config.get("scenarios") or {}
+    out = []
+    for i, entry in enumerate(raw):
+        where = f"config answer[{i}]"
+        if not isinstance(entry, dict):
+            raise HypothesisConfigError(f"{where}: must be a mapping with workload, scenario, "
+                                        "metric")
+        unknown = sorted(set(entry) - _KEYS)
+        if unknown:
+            raise HypothesisConfigError(f"{where}: unknown field {unknown[0]!r}; allowed: "
+                                        f"{_allowed(sorted(_KEYS))}")
+        for req in ("workload", "scenario", "metric"):
+            if req not in entry:
+                raise HypothesisConfigError(f"{where}: missing field {req!r}")
+        where = f"config answer[{i}] ({entry['workload']})"
+        if entry["scenario"] not in scenarios:
+            raise HypothesisConfigError(f"{where}: unknown scenario {entry['scenario']!r}; "
+                                        f"allowed: {_allowed(scenarios)}")
+        times = [m for m, spec in contract.METRICS.items() if spec.family]
+        if entry["metric"] not in times:
+            raise HypothesisConfigError(f"{where}: metric {entry['metric']!r} is not a time; "
+                                        f"allowed: {_allowed(times)}")
+        params = entry.get("params") or {}
+        grid = _grid(config, entry["scenario"]) or {}
+        for key in params:
+            if key not in grid:
+                raise HypothesisConfigError(f"{where}: {key!r} is not a grid parameter of "
+                                            f"{entry['scenario']!r}; allowed: {_allowed(grid)}")
+        why = tuple(entry.get("why") or ())
+        for counter in why:
+            if counter not in contract.METRICS or not contract.is_counter(counter):
+                counters = [m for m in contract.METRICS if contract.is_counter(m)]
+                raise HypothesisConfigError(f"{where}: {counter!r} in why is not a counter; "
+                                            f"allowed: {_allowed(counters)}")
+        out.append(Workload(str(entry["workload"]), entry["scenario"], dict(params),
+                            entry["metric"], why))
+    return out
+
+
+def _matches(cell: dict, w: Workload) -> bool:
+    return (cell["scenario"] == w.scenario and cell["status"] == "ok"
+            and all(cell["params"].get(k) == v for k, v in w.params.items()))
+
+
+def _versus(w: Workload, fast: dict, other: dict,
+            samples: Callable[[str, str], st.ProcessSamples], seed: int) -> dict:
+    """fastest / other with its interval; speedup = other / fastest."""
+    e = cmp.compare(samples(fast["cell_id"], w.metric), samples(other["cell_id"], w.metric),
+                    f"answer {w.name}: {fast['label']} vs {other['label']}", CONFIDENCE, seed)
+    return {"label": other["label"], "design": other.get("design"), "ratio": e.ratio,
+            "ci": list(e.ci),
+            "speedup": 1 / e.ratio, "speedup_ci": [1 / e.ci[1], 1 / e.ci[0]]}
+
+
+def answer(
+    workloads: list[Workload],
+    cells: dict[str, dict],
+    samples: Callable[[str, str], st.ProcessSamples],
+    controls: set[str],
+    hypotheses: list[dict],
+    seed: int,
+) -> list[dict[str, Any]]:
+    """One entry per workload (module docstring); JSON-ready."""
+    out = []
+    for w in workloads:
+        entry: dict[str, Any] = {"workload": w.name, "scenario": w.scenario, "params": w.params,
+                                 "metric": w.metric}
+        ranked = sorted(
+            (c for c in cells.values() if _matches(c, w) and c["label"] not in controls
+             and (c["metrics"].get(w.metric) or {}).get("median") is not None),
+            key=lambda c: (c["metrics"][w.metric]["median"], c["label"]))
+        # one cell per label: a workload's params may leave a grid axis free
+        seen, unique = set(), []
+        for c in ranked:
+            if c["label"] not in seen:
+                seen.add(c["label"])
+                unique.append(c)
+        entry["ranking"] = [{"label": c["label"], "cell_id": c["cell_id"],
+                             "median": c["metrics"][w.metric]["median"]} for c in unique]
+        entry["verdicts"] = [{"id": h["id"], "verdict": h["verdict"]} for h in hypotheses
+                             if h["scenario"] == w.scenario]
+        if len(unique) < 2:
+            entry["status"] = "not measured" if not unique else "one design only"
+            out.append(entry)
+            continue
+        fast, runner = unique[0], unique[1]
+        entry["fastest"] = fast["label"]
+        try:
+            entry["runner_up"] = _versus(w, fast, runner, samples, seed)
+            entry["clear"] = entry["runner_up"]["ci"][1] < 1
+            entry["references"] = [_versus(w, fast, c, samples, seed) for c in unique[1:]
+                                   if c.get("design") in REFERENCE_DESIGNS]
+        except (cmp.PairingError, ValueError) as exc:
+            entry.update(status=f"no interval ({exc})", clear=False, references=[])
+            out.append(entry)
+            continue
+        entry["status"] = "ok"
+        entry["why"] = [{"counter": k,
+                         "fastest": (fast["metrics"].get(k) or {}).get("per_op"),
+                         "runner_up": (runner["metrics"].get(k) or {}).get("per_op")}
+                        for k in w.why]
+        out.append(entry)
+    return out
