@@ -233,7 +233,30 @@ def test_plots_written(run):
     assert any("round_trip_latency_ns_percentiles" in p for p in pngs)
     for p in pngs:
         assert (run["report"] / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert f"]({p})" in run["md"]
+            # embedded exactly once (beside its table, or under "More plots")
+        assert len(re.findall(r"!\[[^\]]*\]\(" + re.escape(p) + r"\)", run["md"])) == 1
+    h1 = run["md"].split("## H1: Ingress design")[1].split("\n## ")[0]
+    assert "submit_contention_ns_per_op_vs_producers.png)" in h1  # next to H1's table
+    assert {p["scenario"] for p in run["doc"]["plots"]} >= {"submit_contention", "round_trip"}
+
+
+def test_plots_leave_out_controls_and_give_each_label_one_colour(run, tmp_path, monkeypatch):
+    from impl.report import plots
+
+    seen = []
+
+    def capture(cells, *args):
+        seen.extend(c["label"] for c in cells)
+        return "t"
+
+    monkeypatch.setattr(plots, "_sweep_plot", capture)
+    monkeypatch.setattr(plots, "_latency_plot", capture)
+    plots.make_plots(run["doc"], config(), tmp_path, "X")
+    assert seen and "main_aa" not in seen  # an A/A label checks the noise, it does not compete
+    order = [label for label in run["doc"]["label_order"] if label != "main_aa"]
+    colours = [plots._style(label, order)["color"] for label in order]
+    assert len(set(colours)) == len(order) <= len(plots.PALETTE)
+    assert plots._ns_label(1500.0) == "1.5 us" and plots._ns_label(2e6) == "2 ms"
 
 
 def test_noisy_aa_control_widens_thresholds(tmp_path):

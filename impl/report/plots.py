@@ -3,8 +3,12 @@
 Per-op metrics against every swept numeric parameter (submit cost vs
 producers, per-task cost vs burst size or vs budget: the axis is named after
 the parameter that was actually varied, so a burst curve is never labelled a
-budget curve), and latency percentile curves from the pooled samples'
-recorded percentiles. Missing data skips a plot and says so.
+budget curve), and latency percentile curves (one panel per parameter value,
+small multiples). Every implementation keeps one colour in every plot (the
+Okabe-Ito palette, readable with the common colour-vision deficiencies), A/A
+control labels are left out (they are noise checks, not contenders), so a
+panel holds at most 8 series; times are labelled in ns/us/ms. Missing data
+skips a plot and says so.
 """
 
 from __future__ import annotations
@@ -19,6 +23,35 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from impl.contract import POOLED_METRICS, TIME_PER_OP_METRICS, write_atomic  # noqa: E402
 from impl.report.tables import choose_column, param_str, sort_key, varying  # noqa: E402
+
+#: Okabe and Ito (2008), "Color Universal Design": distinguishable with deuteranopia,
+#: protanopia and tritanopia; one per implementation, in config order
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
+           "#F0E442")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def _style(label: str, label_order: list[str]) -> dict:
+    """The label's fixed colour and marker (same in every plot of the run)."""
+    i = label_order.index(label) if label in label_order else len(label_order)
+    return {"color": PALETTE[i % len(PALETTE)], "marker": MARKERS[i % len(MARKERS)]}
+
+
+def _ns_label(v: float, _pos=None) -> str:
+    """A tick label in ns/us/ms/s (plots only: never a printed value of the summary)."""
+    for scale, unit in ((1e9, "s"), (1e6, "ms"), (1e3, "us")):
+        if abs(v) >= scale:
+            return f"{v / scale:g} {unit}"
+    return f"{v:g} ns"
+
+
+def _time_axis(ax) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(_ns_label))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, p: ""))
 
 
 def _slug(s: str) -> str:
@@ -37,7 +70,7 @@ def _numeric(values) -> bool:
 
 
 def _series(cells: list[dict], column: str, metric: str, label_order: list[str]):
-    """(row name -> [(x, median, lo, hi)]) over the ok cells of one metric."""
+    """(label, row name) -> [(x, median, lo, hi)] over the ok cells of one metric."""
     var = varying(cells)
     rank = {label: i for i, label in enumerate(label_order)}
     out: dict[str, list] = {}
@@ -48,7 +81,8 @@ def _series(cells: list[dict], column: str, metric: str, label_order: list[str])
         extra = {k: c["params"][k] for k in sorted(var) if k != column and k in c["params"]}
         name = c["label"] + (f" ({param_str(extra)})" if extra else "")
         ci = s.get("median_ci") or [s["median"], s["median"]]
-        out.setdefault(name, []).append((c["params"][column], s["median"], ci[0], ci[1]))
+        out.setdefault((c["label"], name), []).append(
+            (c["params"][column], s["median"], ci[0], ci[1]))
     return {k: sorted(v, key=lambda t: sort_key(t[0])) for k, v in out.items()}
 
 
@@ -63,12 +97,12 @@ def _sweep_plot(cells, column, metric, scenario, label_order, path: Path) -> str
     def place(x):
         return unbounded_at if (unbounded_at is not None and x == 0) else x
 
-    for name, pts in _series(cells, column, metric, label_order).items():
+    for (label, name), pts in _series(cells, column, metric, label_order).items():
         pts = sorted(pts, key=lambda p: place(p[0]))
         xs = [place(p[0]) for p in pts]
         ys = [p[1] for p in pts]
         err = [[p[1] - p[2] for p in pts], [p[3] - p[1] for p in pts]]
-        ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=name)
+        ax.errorbar(xs, ys, yerr=err, capsize=3, label=name, **_style(label, label_order))
     placed = [place(x) for x in xs_all]
     if placed and min(placed) > 0:
         ax.set_xscale("log", base=2)
@@ -76,39 +110,49 @@ def _sweep_plot(cells, column, metric, scenario, label_order, path: Path) -> str
     ax.set_xticks(ticks, ["unbounded" if t == unbounded_at else f"{t:g}" for t in ticks])
     ax.minorticks_off()
     # designs differ by up to two orders of magnitude: a linear axis flattens the fast ones
-    ax.set_yscale("log")
+    _time_axis(ax)
     ax.set_xlabel(column)
-    ax.set_ylabel(f"median {metric} (ns), 95% interval")
+    ax.set_ylabel(f"median {metric} over processes, 95% interval")
     title = f"{scenario}: median {metric} vs {column}"
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
     _save(fig, path)
     return title
 
 
 def _latency_plot(cells, metric, scenario, pkeys, label_order, path: Path) -> str:
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    rank = {label: i for i, label in enumerate(label_order)}
-    for c in sorted(cells, key=lambda c: (rank.get(c["label"], len(rank)), c["cell_id"])):
-        s = c.get("metrics", {}).get(metric)
-        if c["status"] != "ok" or not s:
-            continue
-        labels = ["median"] + [f"P{k}" for k in pkeys] + ["max"]
-        values = [s["median"]] + [s["percentiles"].get(k) for k in pkeys] + [s["value_max"]]
-        xs = [i for i, v in enumerate(values) if v]
-        name = c["label"] + (f" ({param_str(c['params'])})" if c["params"] else "")
-        ax.plot(xs, [values[i] for i in xs], marker="o", label=name)
-    ax.set_xticks(range(len(labels)), labels)
-    ax.set_yscale("log")
-    ax.set_xlabel("median over processes; tails from pooled values (missing = not supported)")
-    ax.set_ylabel(f"{metric} (ns)")
-    title = f"{scenario}: {metric} percentiles per cell"
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    # one line per cell can be dozens: keep the legend beside the axes, not over the data
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    """Small multiples: one panel per value of the varying parameter, one line per label."""
+    var = varying(cells)
+    column = choose_column(cells, None) if var else None
+    values = sorted({c["params"].get(column) for c in cells}, key=sort_key) if column else [None]
+    fig, axes = plt.subplots(1, len(values), figsize=(3.6 * len(values) + 1.6, 3.8),
+                             sharey=True, squeeze=False)
+    labels = ["median"] + [f"P{k}" for k in pkeys] + ["max"]
+    shown: dict[str, object] = {}
+    for ax, value in zip(axes[0], values, strict=True):
+        panel = [c for c in cells if column is None or c["params"].get(column) == value]
+        for c in sorted(panel, key=lambda c: (label_order.index(c["label"])
+                                              if c["label"] in label_order else 99)):
+            s = c.get("metrics", {}).get(metric)
+            if c["status"] != "ok" or not s:
+                continue
+            ys = [s["median"]] + [s["percentiles"].get(k) for k in pkeys] + [s["value_max"]]
+            xs = [i for i, v in enumerate(ys) if v]
+            (line,) = ax.plot(xs, [ys[i] for i in xs], **_style(c["label"], label_order))
+            shown.setdefault(c["label"], line)
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_title(f"{column}={value}" if column else scenario, fontsize=9)
+        ax.grid(True, alpha=0.3)
+        _time_axis(ax)
+    axes[0][0].set_ylabel(f"{metric}")
+    title = f"{scenario}: {metric}, median over processes and pooled tails"
+    fig.suptitle(title + "\n(a missing point: the tail is not supported by the values, "
+                 "processes or blocks)", fontsize=9)
+    fig.tight_layout()
+    fig.legend(list(shown.values()), list(shown), fontsize=8, loc="upper center",
+               ncol=min(len(shown), 7) or 1, bbox_to_anchor=(0.5, 0.0))
     _save(fig, path)
     return title
 
@@ -130,9 +174,13 @@ def make_plots(doc: dict, config: dict, report_dir: Path, stem: str):
     plots, skipped = [], []
     label_order = doc.get("label_order", [])
     pkeys = doc["constants"]["percentiles"]
+    controls = {label for label, v in (config.get("implementations") or {}).items()
+                if isinstance(v, dict) and v.get("control_of")}
+    label_order = [label for label in label_order if label not in controls]
     by_scenario: dict[str, list[dict]] = {}
     for c in doc["cells"].values():
-        by_scenario.setdefault(c["scenario"], []).append(c)
+        if c["label"] not in controls:  # A/A labels check the noise; they do not compete
+            by_scenario.setdefault(c["scenario"], []).append(c)
     for sc in sorted(by_scenario):
         cells = by_scenario[sc]
         ok = [c for c in cells if c["status"] == "ok"]
@@ -151,14 +199,14 @@ def make_plots(doc: dict, config: dict, report_dir: Path, stem: str):
                 name = f"{_slug(stem)}_{_slug(sc)}_{_slug(metric)}_vs_{_slug(column)}.png"
                 title = _sweep_plot(with_metric, column, metric, sc, label_order,
                                     report_dir / name)
-                plots.append({"file": name, "title": title})
+                plots.append({"file": name, "title": title, "scenario": sc, "metric": metric})
             elif metric in TIME_PER_OP_METRICS:
                 skipped.append(f"{sc} {metric}: no numeric parameter swept")
             if metric in POOLED_METRICS:
                 name = f"{_slug(stem)}_{_slug(sc)}_{_slug(metric)}_percentiles.png"
                 title = _latency_plot(with_metric, metric, sc, pkeys, label_order,
                                       report_dir / name)
-                plots.append({"file": name, "title": title})
+                plots.append({"file": name, "title": title, "scenario": sc, "metric": metric})
     produced = {p["file"] for p in plots}
     for stale in report_dir.glob(f"{_slug(stem)}_*.png"):
         if stale.name not in produced:

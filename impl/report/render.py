@@ -256,6 +256,7 @@ def _hypothesis_section(d: Doc, hi: int, config: dict, label_order: list[str]) -
              for j in range(len(h["parts"]))]
     return {
         "parts": parts,
+        "plots": _plots_of(d, h["scenario"], h["metric"]),
         "id": d.text(*base, "id"), "title": d.text(*base, "title"),
         "question": d.text(*base, "question") if h["question"] else "",
         "verdict": d.text(*base, "verdict"), "icon": _ICON[h["verdict"]],
@@ -320,7 +321,8 @@ def _other_sections(d: Doc, covered: set[str], label_order: list[str]) -> list[d
                    if metric in POOLED_METRICS else None)
             tables.append({"metric": fmt.text(metric, src("metric", metric)), "table": t,
                            "latency": lat})
-        out.append({"scenario": fmt.text(sc, src("scenario", sc)), "tables": tables})
+        out.append({"scenario": fmt.text(sc, src("scenario", sc)), "tables": tables,
+                    "plots": _plots_of(d, sc)})
     return out
 
 
@@ -380,6 +382,13 @@ def _answer(d: Doc) -> list[dict]:
                 for j in range(len(a["why"])))
         rows.append(row)
     return rows
+
+
+def _plots_of(d: Doc, scenario: str, metric: str | None = None) -> list[dict]:
+    """The plots of one scenario (and metric), to embed next to their table."""
+    return [{"file": d.text("plots", i, "file"), "title": d.text("plots", i, "title")}
+            for i, p in enumerate(d.get("plots"))
+            if p.get("scenario") == scenario and (metric is None or p.get("metric") == metric)]
 
 
 def _failed(d: Doc) -> list[dict]:
@@ -443,6 +452,12 @@ def context(doc: dict, config: dict) -> dict:
     label_order = doc["label_order"]
     hyps = [_hypothesis_section(d, i, config, label_order) for i in range(len(doc["hypotheses"]))]
     covered = {h["scenario"] for h in doc["hypotheses"]}
+    other = _other_sections(d, covered, label_order)
+    # each plot once: beside the first table of its scenario and metric, the rest at the end
+    embedded: set[str] = set()
+    for section in hyps + other:
+        section["plots"] = [p for p in section["plots"] if p["file"] not in embedded]
+        embedded |= {p["file"] for p in section["plots"]}
     controls = []
     for ci in range(len(doc["controls"])):
         c = doc["controls"][ci]
@@ -468,7 +483,9 @@ def context(doc: dict, config: dict) -> dict:
         "n_tested": d.int("n_tested"),
         "floors": [f"{fmt.text(fam, src('floors', fam, '__name__'))}: {d.pct('floors', fam)}"
                    for fam in sorted(doc["floors"])],
-        "other": _other_sections(d, covered, label_order),
+        "other": other,
+        "more_plots": [{"file": d.text("plots", i, "file"), "title": d.text("plots", i, "title")}
+                       for i, p in enumerate(doc["plots"]) if p["file"] not in embedded],
         "rankings": _rankings(d),
         "answer": _answer(d),
         "recommendations": [_recommendation(d, i) for i in range(len(doc["hypotheses"]))],
