@@ -27,6 +27,10 @@ except ConfigError as exc:
 configfile: "config.yaml"
 
 
+# `snakemake --report report/report.html`: the summary and its plots on one page
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/cells.smk"
 include: "workflow/rules/report.smk"

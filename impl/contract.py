@@ -236,6 +236,9 @@ RESULTS_DIR = "results"
 LOGS_DIR = "logs"
 REPORT_DIR = "report"
 GENERATED_DIRS: tuple[str, ...] = (RESULTS_DIR, LOGS_DIR, REPORT_DIR)
+#: the summary's plots, a folder inside a report folder (a declared output of the summary
+#: rule, so ``snakemake --report`` embeds every plot)
+PLOTS_DIR = "plots"
 
 #: the metric families an A/A pair sets a noise floor for (Metric.family)
 METRIC_FAMILIES: tuple[str, ...] = ("latency", "throughput")

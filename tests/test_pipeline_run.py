@@ -161,6 +161,17 @@ def test_failures_partial_summary_and_rerun_only_failed(work):
 
     third = smk(work, "-n")
     assert third.returncode == 0 and "Nothing to be done" in third.stdout + third.stderr
+    # the run ended with its digest (at most 10 lines), not file lists
+    digest = second.stderr[second.stderr.index("eventloop-tournament: done."):].splitlines()
+    assert digest[0].startswith("eventloop-tournament: done. Summary: report/quick/SUMMARY.md")
+    assert any("HR" in line for line in digest[:10])
+    # Snakemake's own report: one self-contained page with the summary and its plots
+    plots = sorted(p.name for p in (work / "report" / "quick" / "plots").glob("*.png"))
+    assert plots
+    page = smk(work, "--report", "report/report.html")
+    assert page.returncode == 0, page.stderr[-3000:]
+    html = (work / "report" / "report.html").read_text()
+    assert "SUMMARY.md" in html and plots[0] in html and "eventloop-tournament" in html
 
     # a timeout change reruns nothing
     cfg = yaml.safe_load((work / "config.yaml").read_text())

@@ -227,7 +227,7 @@ def test_percentile_order_violation_raises():
 
 
 def test_plots_written(run):
-    pngs = sorted(p.name for p in run["report"].glob("*.png"))
+    pngs = sorted(f"plots/{p.name}" for p in (run["report"] / "plots").glob("*.png"))
     assert any("submit_contention_ns_per_op_vs_producers" in p for p in pngs)
     assert any("drain" in p and "budget" in p for p in pngs) is False  # one budget cell only
     assert any("round_trip_latency_ns_percentiles" in p for p in pngs)

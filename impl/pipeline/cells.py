@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from impl.contract import LOGS_DIR, REPORT_DIR, RESULTS_DIR, cell_id, param_str
+from impl.contract import LOGS_DIR, PLOTS_DIR, REPORT_DIR, RESULTS_DIR, cell_id, param_str
 from impl.runner import scenarios
 from impl.runner.request import PROFILE_SETTINGS
 
@@ -82,6 +82,11 @@ class Layout:
     @property
     def summary(self) -> str:
         return f"{self.report}/{SUMMARY_NAME}"
+
+    @property
+    def plots(self) -> str:
+        """The summary's plots (a folder inside the report folder)."""
+        return f"{self.report}/{PLOTS_DIR}"
 
 
 #: scenario requirement: only designs whose capabilities declare budget parameters

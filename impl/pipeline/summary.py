@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from impl.contract import PLOTS_DIR
 from impl.pipeline.cells import SUMMARY_NAME
 from impl.report import build_summary
 
@@ -44,8 +45,9 @@ def render(
         out_name=PARTIAL_NAME if partial else FULL_NAME,
     )
     if not partial:  # the partial summary and its side files (plots, JSON) are stale now
-        for stale in report_dir.glob(Path(PARTIAL_NAME).stem + "*"):
-            stale.unlink(missing_ok=True)
+        for folder in (report_dir, report_dir / PLOTS_DIR):
+            for stale in folder.glob(Path(PARTIAL_NAME).stem + "*"):
+                stale.unlink(missing_ok=True)
     return Path(written)
 
 

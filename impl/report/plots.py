@@ -21,7 +21,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from impl.contract import POOLED_METRICS, TIME_PER_OP_METRICS, write_atomic  # noqa: E402
+from impl.contract import (  # noqa: E402
+    PLOTS_DIR,
+    POOLED_METRICS,
+    TIME_PER_OP_METRICS,
+    write_atomic,
+)
 from impl.report.tables import choose_column, param_str, sort_key, varying  # noqa: E402
 
 #: Okabe and Ito (2008), "Color Universal Design": distinguishable with deuteranopia,
@@ -168,9 +173,12 @@ def _swept_column(cells: list[dict]) -> str | None:
 
 
 def make_plots(doc: dict, config: dict, report_dir: Path, stem: str):
-    """Write the PNGs; return ([{file, title}], [why each expected plot was skipped])."""
-    report_dir = Path(report_dir)
-    report_dir.mkdir(parents=True, exist_ok=True)
+    """Write the PNGs into REPORT_DIR/plots; return ([{file, title, ...}], [why skipped]).
+
+    ``file`` is the path relative to the report folder (what the Markdown links).
+    """
+    out_dir = Path(report_dir) / PLOTS_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
     plots, skipped = [], []
     label_order = doc.get("label_order", [])
     pkeys = doc["constants"]["percentiles"]
@@ -198,17 +206,19 @@ def make_plots(doc: dict, config: dict, report_dir: Path, stem: str):
                 # the study's tables have, for per-op and pooled metrics alike
                 name = f"{_slug(stem)}_{_slug(sc)}_{_slug(metric)}_vs_{_slug(column)}.png"
                 title = _sweep_plot(with_metric, column, metric, sc, label_order,
-                                    report_dir / name)
-                plots.append({"file": name, "title": title, "scenario": sc, "metric": metric})
+                                    out_dir / name)
+                plots.append({"file": f"{PLOTS_DIR}/{name}", "title": title, "scenario": sc,
+                              "metric": metric})
             elif metric in TIME_PER_OP_METRICS:
                 skipped.append(f"{sc} {metric}: no numeric parameter swept")
             if metric in POOLED_METRICS:
                 name = f"{_slug(stem)}_{_slug(sc)}_{_slug(metric)}_percentiles.png"
                 title = _latency_plot(with_metric, metric, sc, pkeys, label_order,
-                                      report_dir / name)
-                plots.append({"file": name, "title": title, "scenario": sc, "metric": metric})
-    produced = {p["file"] for p in plots}
-    for stale in report_dir.glob(f"{_slug(stem)}_*.png"):
+                                      out_dir / name)
+                plots.append({"file": f"{PLOTS_DIR}/{name}", "title": title, "scenario": sc,
+                              "metric": metric})
+    produced = {Path(p["file"]).name for p in plots}
+    for stale in out_dir.glob(f"{_slug(stem)}_*.png"):
         if stale.name not in produced:
             stale.unlink()  # a plot of an earlier run would be read as this run's
     return plots, skipped

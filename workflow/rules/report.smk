@@ -27,7 +27,14 @@ rule summary:
         # a summary without its data (fresh checkout, rm -rf results) reruns the study
         stamp=LAYOUT.rerun_stamp,
     output:
-        LAYOUT.summary,
+        # report(): `snakemake --report report/report.html` embeds the summary and plots
+        summary=report(LAYOUT.summary, caption="../report/summary.rst", category="1. Summary"),
+        plots=report(
+            directory(LAYOUT.plots),
+            patterns=["{name}.png"],
+            caption="../report/plot.rst",
+            category="2. Plots",
+        ),
     log:
         f"{LAYOUT.logs}/summary.log",
     localrule: True
