@@ -550,3 +550,21 @@ def test_digest_is_at_most_ten_lines_with_verdicts_and_the_path(tmp_path):
     assert str(md) in lines[0] and "5 of 6 cells measured, 1 failed" in lines[0]
     assert "smoke run" in lines[1] and "H0 NEEDS RETEST | H1 VALIDATED" in lines[2]
     assert lines[-1].startswith("  ... (") and "more lines in the summary" in lines[-1]
+
+
+def test_progress_line_counts_records_and_estimates_the_time_left(tmp_path):
+    from impl.pipeline import progress
+
+    assert progress.line(tmp_path / "missing.json") is None
+    path = progress.start(tmp_path / "progress.json", total=10, now=1000.0)
+    rounds = tmp_path / "rounds" / "a" / "s" / "p"
+    rounds.mkdir(parents=True)
+    old = rounds / "r0.json"  # measured by an earlier run
+    old.write_text("{}")
+    os.utime(old, (500.0, 500.0))
+    for i in (1, 2):  # measured in this run, 60 s in
+        (rounds / f"r{i}.json").write_text("{}")
+        os.utime(rounds / f"r{i}.json", (1030.0, 1030.0))
+    text = progress.line(path, now=1060.0)
+    # 3 of 10 done; 2 in 60 s of this run -> 7 left take about 210 s
+    assert text == "eventloop-tournament: 3 of 10 cell rounds measured (30%); about 4 min left"

@@ -161,6 +161,8 @@ def test_failures_partial_summary_and_rerun_only_failed(work):
 
     third = smk(work, "-n")
     assert third.returncode == 0 and "Nothing to be done" in third.stdout + third.stderr
+    # after each batch one progress line: cell rounds measured of the total
+    assert re.search(r"eventloop-tournament: \d+ of \d+ cell rounds measured", second.stderr)
     # the run ended with its digest (at most 10 lines), not file lists
     digest = second.stderr[second.stderr.index("eventloop-tournament: done."):].splitlines()
     assert digest[0].startswith("eventloop-tournament: done. Summary: report/quick/SUMMARY.md")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +36,8 @@ from typing import Any
 
 from impl.contract import write_atomic
 from impl.pipeline import cell_wrapper as cw
+from impl.pipeline.progress import PROGRESS_ENV
+from impl.pipeline.progress import line as progress_line
 
 
 def plan_entry(cell: Any, spec: Mapping[str, Any], r: int) -> dict[str, Any]:
@@ -160,9 +163,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", required=True, help="the batch manifest (written last)")
     parser.add_argument("--log", required=True, help="one line per cell")
+    parser.add_argument("--progress", default=os.environ.get(PROGRESS_ENV),
+                        help="the run's progress file: print cell rounds done and time left "
+                        f"(default: ${PROGRESS_ENV}, which the workflow sets)")
     args = parser.parse_args(argv)
-    return run_batch(json.loads(args.plan), round_index=args.round, timeout_s=args.timeout,
+    code = run_batch(json.loads(args.plan), round_index=args.round, timeout_s=args.timeout,
                      out=args.out, log=args.log, seed=args.seed)
+    if args.progress:
+        text = progress_line(args.progress)
+        if text:
+            print(text, file=sys.stderr, flush=True)
+    return code
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from impl.contract import LOGS_DIR, PLOTS_DIR, REPORT_DIR, RESULTS_DIR, cell_id, param_str
+from impl.pipeline.progress import PROGRESS_NAME
 from impl.runner import scenarios
 from impl.runner.request import PROFILE_SETTINGS
 
@@ -82,6 +83,11 @@ class Layout:
     @property
     def summary(self) -> str:
         return f"{self.report}/{SUMMARY_NAME}"
+
+    @property
+    def progress(self) -> str:
+        """When this run started and how many cell rounds it has (impl/pipeline/progress.py)."""
+        return f"{self.results}/{PROGRESS_NAME}"
 
     @property
     def plots(self) -> str:

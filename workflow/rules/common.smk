@@ -1,4 +1,5 @@
 # Start-up: validate the config, expand the cells, helpers for the rules.
+import os
 import sys
 
 from snakemake.utils import validate
@@ -118,6 +119,12 @@ def _bench_slot_limited():
 if workflow.is_main_process:
     preflight()
     reopen_what_went_missing()
+    if not workflow.dryrun:  # cell rounds done / total, with the time left, after each batch
+        from impl.pipeline.progress import PROGRESS_ENV
+        from impl.pipeline.progress import start as start_progress
+
+        start_progress(LAYOUT.progress, sum(len(c.round_outputs) for c in CELLS))
+        os.environ[PROGRESS_ENV] = LAYOUT.progress
 
 if workflow.is_main_process and not _bench_slot_limited():
     print(
