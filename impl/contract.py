@@ -236,6 +236,14 @@ RESULTS_DIR = "results"
 LOGS_DIR = "logs"
 REPORT_DIR = "report"
 GENERATED_DIRS: tuple[str, ...] = (RESULTS_DIR, LOGS_DIR, REPORT_DIR)
+def details_name(summary_name: str) -> str:
+    """DETAILS.md beside SUMMARY.md (DETAILS.partial.md beside SUMMARY.partial.md): the
+    summary's companion with every table, comparison and ranking."""
+    if "SUMMARY" in summary_name:
+        return summary_name.replace("SUMMARY", "DETAILS")
+    return f"DETAILS_{summary_name}"
+
+
 #: the summary's plots, a folder inside a report folder (a declared output of the summary
 #: rule, so ``snakemake --report`` embeds every plot)
 PLOTS_DIR = "plots"

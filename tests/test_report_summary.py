@@ -131,6 +131,7 @@ def run(tmp_path_factory):
     out = build_summary(all_parquet, files, config(), report, expected, failed)
     doc = json.loads((report / "SUMMARY.json").read_text())
     return {"root": root, "files": files, "md": out.read_text(), "doc": doc, "out": out,
+            "details": (report / "DETAILS.md").read_text(),
             "report": report, "all": all_parquet, "expected": expected, "failed": failed}
 
 
@@ -165,9 +166,13 @@ def test_markdown_sections(run):
     assert "PARTIAL" not in md
     for head in ("## Executive summary", "## H1: Ingress design", "## H2: Wake-up cost",
                  "## H3: Drain budget", "## H4: Real world", "## Methodology",
-                 "## Failed or missing cells", "## Files generated", "### Rankings",
+                 "## Failed or missing cells", "## Files generated",
                  "### Recommendations", "## A/A control", "## Conclusions"):
-        assert head in md, head
+        assert head in md and head in run["details"], head
+    # the rankings and every comparison table live in DETAILS.md, which the summary links
+    assert "### Rankings" in run["details"] and "### Rankings" not in md
+    assert "### Comparisons" in run["details"] and "### Comparisons" not in md
+    assert "[DETAILS.md](DETAILS.md)" in md
     assert "- **H1 Ingress design:** ✅ VALIDATED" in md
     assert "- **H2 Wake-up cost:** ❌ REJECTED" in md
     assert "prefer the lock+chunk ingress" in md
@@ -188,12 +193,13 @@ def test_known_medians_and_ops(run):
     s = cells["main/submit_contention/producers=1"]["metrics"]["ns_per_op"]
     assert s["median"] == pytest.approx(150.0) and s["n_processes"] == 8
     assert s["ops_per_s"] == pytest.approx(1e9 / 150.0)
-    assert "6.67 M ops/s" in md  # ops/s of main at producers=1 in the ranking
+    assert "6.67 M ops/s" in run["details"]  # ops/s of main at producers=1 in the ranking
     # context counters per op: 5 retries per block of 1000 loops
     assert cells["main/submit_contention/producers=1"]["metrics"]["counter.cas_retries"][
         "per_op"] == pytest.approx(0.005)
-    assert "| **main** | 0.00500 | 0.0100 |" not in md  # both producer cells have 5/1000
-    assert "| **main** | 0.00500 | 0.00500 |" in md
+    details = run["details"]
+    assert "| **main** | 0.00500 | 0.0100 |" not in details  # both producer cells have 5/1000
+    assert "| **main** | 0.00500 | 0.00500 |" in details
 
 
 def test_percentiles_ordered_and_suppressed(run):
@@ -202,10 +208,10 @@ def test_percentiles_ordered_and_suppressed(run):
     p = s["percentiles"]
     assert s["median"] <= p["95"] <= p["99"] <= s["value_max"]
     assert p["99.9"] is None  # n < 3688
-    assert "tail not supported" in run["md"]
+    assert "tail not supported" in run["details"]
     # each latency row in the Markdown is in increasing order too
     rows = 0
-    for line in run["md"].splitlines():
+    for line in run["details"].splitlines():
         if line.startswith("| **baseline** |") and " / 2,000 |" in line:
             vals = [c.strip() for c in line.split("|")[2:]]
             med, p95, p99 = (parse_ns(v) for v in vals[0:3])
@@ -278,7 +284,8 @@ def test_noisy_aa_control_widens_thresholds(tmp_path):
     assert verdicts(doc)["H2"] == "NEEDS RETEST"
     assert any(w.startswith("noisy run (throughput)") for w in doc["warnings"])
     md = out.read_text()
-    assert "noisy run" in md and "10.0% → " in md  # the widened threshold is shown
+    details = (tmp_path / "rep" / "DETAILS.md").read_text()
+    assert "noisy run" in md and "10.0% → " in details  # the widened threshold is shown
 
 
 def test_h3_validated_when_budget_cell_present(tmp_path):
@@ -434,7 +441,7 @@ def test_a_comparison_over_two_hosts_pairs_within_them(tmp_path):
     c = doc["comparisons"][0]
     assert c["hosts"] == ["h1", "h2"] and c["ratio"] == pytest.approx(1.5, rel=0.01)
     assert c["verdict"] == "VALIDATED"
-    assert "1.50 (within hosts)" in out.read_text()
+    assert out.exists() and "1.50 (within hosts)" in (tmp_path / "rep" / "DETAILS.md").read_text()
 
 
 def test_an_empty_cell_needs_retest(tmp_path):
@@ -463,9 +470,10 @@ def _resolve(doc, path):
     return cur
 
 
-def test_every_number_in_markdown_is_recorded(run):
+@pytest.mark.parametrize("which", ["md", "details"])
+def test_every_number_in_markdown_is_recorded(run, which):
     """Strip every printed value recorded in the JSON: no digit may remain."""
-    md, doc = run["md"], run["doc"]
+    md, doc = run[which], run["doc"]
     texts = sorted({e["text"] for e in doc["printed"]}, key=len, reverse=True)
     rest = md
     for t in texts:
@@ -473,6 +481,40 @@ def test_every_number_in_markdown_is_recorded(run):
             rest = re.sub(r"(?<![\d.])" + re.escape(t) + r"(?!\d)", " ", rest)
     leftover = [line for line in rest.splitlines() if _NUM.search(line)]
     assert leftover == []
+
+
+def test_default_config_summary_is_short_and_prints_each_row_once(tmp_path):
+    """The study's own config, one synthetic cell per planned cell: at most 300 lines."""
+    import yaml
+
+    from impl.pipeline import cells as cellmod
+    from impl.pipeline.config_check import budget_designs
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((root / "config.yaml").read_text())
+    planned = cellmod.expand(cfg, budget_designs())
+    rng = np.random.default_rng(3)
+    files, expected = [], []
+    for c in planned:
+        expected.append(c.expected())
+        metrics = {"ns_per_op": list(1000 * rng.lognormal(0, 0.1, 10)),
+                   "counter.wake_syscalls": [1] * 10, "counter.batches": [2] * 10}
+        if c.scenario in ("round_trip", "wakeup"):
+            metrics["latency_ns"] = [list(5e4 * rng.lognormal(0, 0.1, 20)) for _ in range(10)]
+        if c.scenario == "budget_sweep":
+            metrics["drain_ns_per_task"] = list(100 * rng.lognormal(0, 0.1, 10))
+            metrics["internal_wait_ns"] = [list(1e4 * rng.lognormal(0, 0.1, 5))
+                                           for _ in range(10)]
+        files.append(syn.write_cell(tmp_path, c.label, c.scenario, c.params, metrics,
+                                    design=c.design, processes=10))
+    out = build_summary(None, files, cfg, tmp_path / "rep", expected, [])
+    lines = out.read_text().splitlines()
+    assert len(lines) <= 300, len(lines)
+    rows = [line for line in lines if line.startswith("| **")]
+    assert len(rows) == len(set(rows))  # no table row twice
+    findings = [line for line in lines if line.startswith("- ") and "→" in line]
+    assert len(findings) == len(set(findings))  # no finding twice
+    assert "## The answer" in out.read_text()
 
 
 def test_printed_values_match_json(run):

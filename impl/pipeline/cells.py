@@ -30,7 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from impl.contract import LOGS_DIR, PLOTS_DIR, REPORT_DIR, RESULTS_DIR, cell_id, param_str
+from impl.contract import (
+    LOGS_DIR,
+    PLOTS_DIR,
+    REPORT_DIR,
+    RESULTS_DIR,
+    cell_id,
+    details_name,
+    param_str,
+)
 from impl.pipeline.progress import PROGRESS_NAME
 from impl.runner import scenarios
 from impl.runner.request import PROFILE_SETTINGS
@@ -83,6 +91,11 @@ class Layout:
     @property
     def summary(self) -> str:
         return f"{self.report}/{SUMMARY_NAME}"
+
+    @property
+    def details(self) -> str:
+        """The summary's companion with every table (contract.details_name)."""
+        return f"{self.report}/{details_name(SUMMARY_NAME)}"
 
     @property
     def progress(self) -> str:

@@ -21,8 +21,12 @@ import yaml
 from impl import registry
 from impl.params import BadParameterError
 from impl.pipeline import cells as cellmod
-from impl.report.answer import parse_workloads
-from impl.report.hypothesis_config import HypothesisConfigError, aa_pairs, parse_hypotheses
+from impl.report.hypothesis_config import (
+    HypothesisConfigError,
+    aa_pairs,
+    parse_hypotheses,
+    parse_workloads,
+)
 from impl.runner import scenarios as runner_scenarios
 from impl.runner.request import PROFILE_SETTINGS, RUN_SETTINGS
 

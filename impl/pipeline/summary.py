@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from impl.contract import PLOTS_DIR
+from impl.contract import PLOTS_DIR, details_name
 from impl.pipeline.cells import SUMMARY_NAME
 from impl.report import build_summary
 
@@ -45,9 +45,11 @@ def render(
         out_name=PARTIAL_NAME if partial else FULL_NAME,
     )
     if not partial:  # the partial summary and its side files (plots, JSON) are stale now
+        stem = Path(PARTIAL_NAME).stem
         for folder in (report_dir, report_dir / PLOTS_DIR):
-            for stale in folder.glob(Path(PARTIAL_NAME).stem + "*"):
-                stale.unlink(missing_ok=True)
+            for prefix in (stem, details_name(stem)):
+                for stale in folder.glob(prefix + "*"):
+                    stale.unlink(missing_ok=True)
     return Path(written)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from impl.contract import TIME_PER_OP_METRICS, is_env, write_atomic
+from impl.contract import TIME_PER_OP_METRICS, details_name, is_env, write_atomic
 from impl.report import answer as ans
 from impl.report import compare as cmp
 from impl.report import fmt, plots, render
@@ -349,9 +349,11 @@ def build_summary(
         doc["plots"], doc["plots_skipped"] = plots.make_plots(doc, config, report_dir,
                                                               Path(out_name).stem)
         markdown = render.render(doc, config)
+        details = render.render(doc, config, detailed=True)
         doc["printed"] = printed.entries
     write_atomic(report_dir / json_name, json.dumps(_jsonable(doc), indent=1, sort_keys=True,
                                                     ensure_ascii=False))
+    write_atomic(report_dir / details_name(out_name), details)
     out = report_dir / out_name
     write_atomic(out, markdown)
     return out

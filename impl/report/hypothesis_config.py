@@ -320,3 +320,62 @@ def parse_hypotheses(config: dict) -> list[Hypothesis]:
     parse_aa_control(config)
     parse_alpha(config)
     return hyps
+
+
+# ---------------------------------------------------------------- the answer section
+
+
+_ANSWER_KEYS = {"workload", "scenario", "params", "metric", "why"}
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    scenario: str
+    params: dict
+    metric: str
+    why: tuple[str, ...]
+
+
+def parse_workloads(config: dict) -> list[Workload]:
+    """The ``answer`` section; HypothesisConfigError (one line) naming the entry and field."""
+    raw = config.get("answer") or []
+    if not isinstance(raw, list):
+        raise HypothesisConfigError("config answer: must be a list of workloads")
+    scenarios = config.get("scenarios") or {}
+    out = []
+    for i, entry in enumerate(raw):
+        where = f"config answer[{i}]"
+        if not isinstance(entry, dict):
+            raise HypothesisConfigError(f"{where}: must be a mapping with workload, scenario, "
+                                        "metric")
+        unknown = sorted(set(entry) - _ANSWER_KEYS)
+        if unknown:
+            raise HypothesisConfigError(f"{where}: unknown field {unknown[0]!r}; allowed: "
+                                        f"{_allowed(sorted(_ANSWER_KEYS))}")
+        for req in ("workload", "scenario", "metric"):
+            if req not in entry:
+                raise HypothesisConfigError(f"{where}: missing field {req!r}")
+        where = f"config answer[{i}] ({entry['workload']})"
+        if entry["scenario"] not in scenarios:
+            raise HypothesisConfigError(f"{where}: unknown scenario {entry['scenario']!r}; "
+                                        f"allowed: {_allowed(scenarios)}")
+        times = [m for m, spec in contract.METRICS.items() if spec.family]
+        if entry["metric"] not in times:
+            raise HypothesisConfigError(f"{where}: metric {entry['metric']!r} is not a time; "
+                                        f"allowed: {_allowed(times)}")
+        params = entry.get("params") or {}
+        grid = _grid(config, entry["scenario"]) or {}
+        for key in params:
+            if key not in grid:
+                raise HypothesisConfigError(f"{where}: {key!r} is not a grid parameter of "
+                                            f"{entry['scenario']!r}; allowed: {_allowed(grid)}")
+        why = tuple(entry.get("why") or ())
+        for counter in why:
+            if counter not in contract.METRICS or not contract.is_counter(counter):
+                counters = [m for m in contract.METRICS if contract.is_counter(m)]
+                raise HypothesisConfigError(f"{where}: {counter!r} in why is not a counter; "
+                                            f"allowed: {_allowed(counters)}")
+        out.append(Workload(str(entry["workload"]), entry["scenario"], dict(params),
+                            entry["metric"], why))
+    return out

@@ -7,17 +7,21 @@ number; it only places strings.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 
 import jinja2
 
-from impl.contract import POOLED_METRICS, TIME_PER_OP_METRICS
+from impl.contract import MAX_COUNTER, POOLED_METRICS, TIME_PER_OP_METRICS, details_name
 from impl.report import fmt
 from impl.report import hypotheses as hyp
 from impl.report.load import is_counter
 from impl.report.tables import Table, choose_column, grid_table, param_str, sort_key, src
 
 _ICON = {hyp.VALIDATED: "✅", hyp.REJECTED: "❌", hyp.MIXED: "◐", hyp.NEEDS_RETEST: "⚠️"}
+#: the metric of an uncovered scenario that the short summary shows (the rest: DETAILS.md)
+PRIMARY_METRIC = "ns_per_op"
 #: what an A/A control's verdict says about the run
 _AA_MEANING = {hyp.VALIDATED: "identical code measured different: the run is noisy",
                hyp.REJECTED: "identical code measured the same within the threshold",
@@ -244,6 +248,12 @@ def _hypothesis_section(d: Doc, hi: int, config: dict, label_order: list[str]) -
     column = choose_column(cells, h["each"])
     main = grid_table(cells, label_order, column, _median_cell(d, h["metric"]),
                       _column_title(d, column), "median")
+    # the summary's table: contenders only (the A/A label's numbers are in its section)
+    controls = {label for label, v in (config.get("implementations") or {}).items()
+                if isinstance(v, dict) and v.get("control_of")}
+    short = grid_table([c for c in cells if c["label"] not in controls],
+                       [label for label in label_order if label not in controls], column,
+                       _median_cell(d, h["metric"]), _column_title(d, column), "median")
     latency = (_latency_table(d, cells, h["metric"], label_order)
                if h["metric"] in POOLED_METRICS else None)
     context = []
@@ -264,10 +274,46 @@ def _hypothesis_section(d: Doc, hi: int, config: dict, label_order: list[str]) -
         "prediction": _prediction(d, hi),
         "reasons": [d.text(*base, "reasons", j) for j in range(len(h["reasons"]))],
         "categories": [d.text(*base, "categories", j) for j in range(len(h["categories"]))],
-        "table": main, "latency": latency, "context": context,
+        "table": main, "short_table": short, "latency": latency, "context": context,
+        "mechanism": _mechanism(d, hi),
         "comparisons": _comparison_rows(d, h["comparisons"]), "findings": findings,
         "warn_note": any(WARN in cell for r in main.rows for cell in r["cells"]),
     }
+
+
+def _mechanism(d: Doc, hi: int) -> str:
+    """The counters that explain the result, per op, for each label compared (root cause).
+
+    Read at the first comparison with data on both sides: its two cells, plus the
+    other b labels' cells at the same point. Empty when the hypothesis has no context
+    counters or no measured comparison.
+    """
+    h = d.get("hypotheses", hi)
+    measured = [i for i in h["comparisons"] if "ratio" in d.get("comparisons", i)]
+    if not h["context"] or not measured:
+        return ""
+    first = d.get("comparisons", measured[0])
+    cells = [first["cell_a"]] + [d.get("comparisons", i)["cell_b"] for i in measured
+                                 if d.get("comparisons", i)["each_value"] == first["each_value"]]
+    cells = list(dict.fromkeys(cells))
+    # the same label on both sides (e.g. budget 64 vs 0): name the params that differ
+    differ = sorted(k for k in set(h["a_params"]) | set(h["b_params"])
+                    if h["a_params"].get(k) != h["b_params"].get(k))
+
+    def name(cid: str) -> str:
+        params = {k: d.get("cells", cid, "params").get(k) for k in differ}
+        return d.text("cells", cid, "label") + (f" ({param_str(params)})" if differ else "")
+
+    parts = []
+    for metric in h["context"]:
+        vals = [f"{name(cid)} {d.qty('cells', cid, 'metrics', metric, 'per_op')}"
+                for cid in cells if metric in d.get("cells", cid, "metrics")]
+        if vals:
+            what = "largest batch" if metric == MAX_COUNTER else \
+                f"{metric.removeprefix('counter.')} per op"
+            parts.append(f"{what}: {', '.join(vals)}")
+    where = f" (at {first['each']}={first['each_value']})" if first["each"] else ""
+    return "; ".join(parts) + where if parts else ""
 
 
 def _prediction(d: Doc, hi: int) -> str:
@@ -301,7 +347,8 @@ def _recommendation(d: Doc, hi: int) -> str:
         parts = "; ".join(f"{d.text(*base, 'parts', j, 'verdict')} "
                           f"{d.text(*base, 'parts', j, 'where')}" for j in range(len(h["parts"])))
         return f"{head}: act only where it holds ({parts})."
-    return f"{head}: no recommendation until the hypothesis is retested (reasons above)."
+    return (f"{head}: no recommendation until the hypothesis is retested (its section says "
+            f"which parts hold; the reasons are in the details).")
 
 
 def _other_sections(d: Doc, covered: set[str], label_order: list[str]) -> list[dict]:
@@ -319,10 +366,15 @@ def _other_sections(d: Doc, covered: set[str], label_order: list[str]) -> list[d
                            _column_title(d, column), "median")
             lat = (_latency_table(d, cells, metric, label_order)
                    if metric in POOLED_METRICS else None)
+            # the summary shows the time per op (what the answer ranks); DETAILS.md all
             tables.append({"metric": fmt.text(metric, src("metric", metric)), "table": t,
-                           "latency": lat})
+                           "latency": lat, "primary": metric == PRIMARY_METRIC})
+        plots = _plots_of(d, sc)
+        for p, raw in zip(plots, [q for q in d.get("plots") if q.get("scenario") == sc],
+                          strict=True):
+            p["primary"] = raw.get("metric") == PRIMARY_METRIC
         out.append({"scenario": fmt.text(sc, src("scenario", sc)), "tables": tables,
-                    "plots": _plots_of(d, sc)})
+                    "plots": plots})
     return out
 
 
@@ -453,6 +505,13 @@ def context(doc: dict, config: dict) -> dict:
     hyps = [_hypothesis_section(d, i, config, label_order) for i in range(len(doc["hypotheses"]))]
     covered = {h["scenario"] for h in doc["hypotheses"]}
     other = _other_sections(d, covered, label_order)
+    # a table shown under an earlier hypothesis (same scenario, metric, params) is not
+    # repeated in the summary: every number once
+    first_of: dict[tuple, str] = {}
+    for h, raw in zip(hyps, doc["hypotheses"], strict=True):
+        key = (raw["scenario"], raw["metric"], json.dumps(raw["params"], sort_keys=True))
+        h["table_of"] = first_of.get(key, "")
+        first_of.setdefault(key, h["id"])
     # each plot once: beside the first table of its scenario and metric, the rest at the end
     embedded: set[str] = set()
     for section in hyps + other:
@@ -517,9 +576,14 @@ def context(doc: dict, config: dict) -> dict:
                   for i in range(len(doc["plots"]))],
         "plots_skipped": [d.text("plots_skipped", i) for i in range(len(doc["plots_skipped"]))],
         "json_name": d.text("json_name"),
+        "details_name": details_name(doc["out_name"]),
         "out_name": d.text("out_name"),
     }
 
 
-def render(doc: dict, config: dict) -> str:
-    return environment().get_template("summary.md.j2").render(**context(doc, config))
+def render(doc: dict, config: dict, detailed: bool = False) -> str:
+    """SUMMARY.md (``detailed=False``: the answer, one table per hypothesis, findings) or
+    DETAILS.md (every table, comparison, ranking and A/A comparison)."""
+    ctx = context(doc, config)
+    text = environment().get_template("summary.md.j2").render(detailed=detailed, **ctx)
+    return re.sub(r"\n{3,}", "\n\n", text)  # one blank line between blocks, never two

@@ -29,6 +29,7 @@ rule summary:
     output:
         # report(): `snakemake --report report/report.html` embeds the summary and plots
         summary=report(LAYOUT.summary, caption="../report/summary.rst", category="1. Summary"),
+        details=report(LAYOUT.details, caption="../report/details.rst", category="1. Summary"),
         plots=report(
             directory(LAYOUT.plots),
             patterns=["{name}.png"],
