@@ -39,7 +39,10 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
+        # every output of the summary (Snakemake rebuilds only what a target asks for)
         LAYOUT.summary,
+        LAYOUT.details,
+        LAYOUT.plots,
 
 
 onsuccess:
