@@ -73,7 +73,7 @@ def answer(
         entry["verdicts"] = [{"id": h["id"], "verdict": h["verdict"]} for h in hypotheses
                              if h["scenario"] == w.scenario]
         if len(unique) < 2:
-            entry["status"] = "not measured" if not unique else "one design only"
+            entry["status"] = "not measured in this run" if not unique else "one design only"
             out.append(entry)
             continue
         fast, runner = unique[0], unique[1]
