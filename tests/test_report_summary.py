@@ -719,3 +719,18 @@ def test_answer_config_errors_are_one_line():
             parse_workloads(cfg)
         assert "\n" not in str(err.value) and needle in str(err.value)
         assert str(err.value).startswith("config answer[0]")
+
+
+def test_the_go_study_beside_the_reproduction(run):
+    """go_seed.yaml's findings: the Go figure, ours for the same cell, survives or not."""
+    go = {g["id"]: g for g in run["doc"]["go"]}
+    assert set(go) >= {"G1", "G2", "G9"}
+    # G1: AlternateThree faster than Main at one producer; here 100 ns vs 150 ns: survives
+    g1 = go["G1"]
+    assert g1["go_faster"] == 78.51 and g1["go_slower"] == 152.2
+    assert g1["ratio"] == pytest.approx(100 / 150, rel=0.01) and g1["survives"] == "survives"
+    assert go["G2"]["status"] == "not measured in this run"  # no 16-producer cell here
+    details = run["details"]
+    assert "## The Go study beside this reproduction" in details
+    assert "| G1 | AlternateThree is ~50% faster than Main at a single producer" in details
+    assert "The Go study's" in run["md"] and "## The Go study beside" not in run["md"]

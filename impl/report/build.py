@@ -17,7 +17,7 @@ import numpy as np
 from impl.contract import TIME_PER_OP_METRICS, details_name, is_env, write_atomic
 from impl.report import answer as ans
 from impl.report import compare as cmp
-from impl.report import fmt, plots, render
+from impl.report import fmt, plots, render, reproduction
 from impl.report import hypotheses as hyp
 from impl.report import load as ld
 from impl.report import stats as st
@@ -343,6 +343,10 @@ def build_summary(
                            if isinstance(v, dict) and v.get("control_of")}
         doc["answer"] = ans.answer(ans.parse_workloads(config), doc_cells, samples,
                                    controls_labels, hyp_docs, seed)
+        go = reproduction.load()
+        doc["go_source"] = go.get("source", "")
+        doc["go"] = reproduction.compare_with_go(go, doc_cells, samples, seed)
+        doc["go_counts"] = reproduction.tally(doc["go"])
         json_name = Path(out_name).with_suffix(".json").name
         doc["json_name"] = json_name
         doc = _jsonable(doc)

@@ -78,13 +78,15 @@ def compare(a: ProcessSamples, b: ProcessSamples, key: str, confidence: float,
             base_seed: int = DEFAULT_SEED, n_resamples: int | None = None) -> Effect:
     """Ratio of medians a/b within hosts, its interval at ``confidence``, and Mann-Whitney U.
 
-    Both sides need finite, positive medians and at least one process on a
+    Both sides need positive process values and at least one process on a
     common host; raises PairingError when they share no host, ValueError on
-    an empty side. ``median_a``/``median_b`` are the cells' medians over all
+    an empty side or a value that is not positive. ``median_a``/``median_b`` are the cells' medians over all
     their processes (the number every table shows).
     """
     if a.n == 0 or b.n == 0:
         raise ValueError("compare needs processes on both sides")
+    if np.any(a.values <= 0) or np.any(b.values <= 0):
+        raise ValueError("process values not all positive: no ratio of medians")
     hosts = common_hosts(a, b)
     if not hosts:
         raise PairingError(f"no common host ({', '.join(sorted(set(a.hosts)))} vs "

@@ -443,6 +443,40 @@ def _plots_of(d: Doc, scenario: str, metric: str | None = None) -> list[dict]:
             if p.get("scenario") == scenario and (metric is None or p.get("metric") == metric)]
 
 
+def _go(d: Doc) -> dict:
+    """The Go study's findings beside this run's numbers (doc["go"], reproduction.py)."""
+    rows = []
+    for i, g in enumerate(d.get("go")):
+        base = ("go", i)
+        point = _params_text(d, *base, "params")
+        row = {"id": d.text(*base, "id"), "claim": d.text(*base, "claim"),
+               "where": d.text(*base, "where"),
+               "cell": f"`{d.text(*base, 'scenario')}`" + (f" {point}" if point else "")
+               + f", {d.text(*base, 'metric')}",
+               "go": f"{d.text(*base, 'faster')} {d.qty(*base, 'go_faster')} vs "
+                     f"{d.text(*base, 'slower')} {d.qty(*base, 'go_slower')} "
+                     f"(ratio {d.qty(*base, 'go_ratio')})",
+               "ours": fmt.MISSING, "survives": d.text(*base, "status"), "why": fmt.MISSING}
+        if g.get("status") == "ok":
+            unit = "ns"
+            row["ours"] = (f"{d.value(unit, *base, 'ours_faster')} vs "
+                           f"{d.value(unit, *base, 'ours_slower')} (ratio {d.qty(*base, 'ratio')}, "
+                           f"{d.qty(*base, 'ci', 0)}–{d.qty(*base, 'ci', 1)})")
+            row["survives"] = d.text(*base, "survives")
+            row["why"] = "; ".join(
+                f"{d.text(*base, 'mechanism', j, 'counter').removeprefix('counter.')} "
+                f"{d.qty(*base, 'mechanism', j, 'faster')} vs "
+                f"{d.qty(*base, 'mechanism', j, 'slower')}"
+                for j in range(len(g["mechanism"]))) or fmt.MISSING
+        rows.append(row)
+    plural = {"survives": "survive"}
+    tally = ", ".join(f"{d.int('go_counts', what)} "
+                      f"{plural.get(what, what) if n != 1 else what}"
+                      for what, n in sorted(d.get("go_counts").items()))
+    return {"rows": rows, "tally": tally, "n": len(rows),
+            "source": fmt.text(d.get("go_source"), src("go_source"))}
+
+
 def _failed(d: Doc) -> list[dict]:
     rows = []
     for cid, c in sorted(d.get("cells").items()):
@@ -547,6 +581,7 @@ def context(doc: dict, config: dict) -> dict:
                        for i, p in enumerate(doc["plots"]) if p["file"] not in embedded],
         "rankings": _rankings(d),
         "answer": _answer(d),
+        "go": _go(d),
         "recommendations": [_recommendation(d, i) for i in range(len(doc["hypotheses"]))],
         "failed": _failed(d),
         "run": {k: d.int("run", k) for k in ("n_planned", "n_cells", "n_ok", "n_failed",

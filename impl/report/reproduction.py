@@ -1,0 +1,89 @@
+"""The original beside the reproduction (issue 12, item 8).
+
+For each finding of the Go study that a cell of this study measures
+(``go_seed.yaml``: the claim, where the study says it, its figures), this run's
+number for the same cell and whether the conclusion survives in Python. Rule:
+the ratio median(faster)/median(slower) of the claim's two implementations,
+with the 95 % interval of every comparison (``impl.report.compare``):
+"survives" when the interval lies below 1 (same ordering), "reversed" when it
+lies above 1, otherwise "not decided in this run". The counters per op of both
+implementations at that cell are shown as the mechanism beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from impl.report import compare as cmp
+from impl.report import stats as st
+
+#: the data file, beside this module (package data)
+DATA = "go_seed.yaml"
+SURVIVES, REVERSED, UNDECIDED = "survives", "reversed", "not decided in this run"
+#: the counters shown as the mechanism at each finding's cell
+MECHANISM = ("counter.wake_syscalls", "counter.lock_waits", "counter.cas_retries",
+             "counter.batches")
+
+
+def load() -> dict[str, Any]:
+    """The Go study's findings (``go_seed.yaml``)."""
+    return yaml.safe_load(resources.files("impl.report").joinpath(DATA).read_text())
+
+
+def _cell(cells: dict[str, dict], label: str, cell: dict) -> dict | None:
+    for c in cells.values():
+        if (c["label"] == label and c["scenario"] == cell["scenario"] and c["status"] == "ok"
+                and all(c["params"].get(k) == v for k, v in (cell.get("params") or {}).items())
+                and (c["metrics"].get(cell["metric"]) or {}).get("median") is not None):
+            return c
+    return None
+
+
+def tally(entries: list[dict[str, Any]]) -> dict[str, int]:
+    """How many findings survive, are reversed, undecided or not measured (for the summary)."""
+    counts: dict[str, int] = {}
+    for e in entries:
+        key = e.get("survives") or e.get("status", "")
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def compare_with_go(data: dict[str, Any], cells: dict[str, dict],
+                    samples: Callable[[str, str], st.ProcessSamples], seed: int
+                    ) -> list[dict[str, Any]]:
+    """One JSON-ready entry per finding (module docstring)."""
+    out = []
+    for f in data.get("findings", []):
+        metric = f["cell"]["metric"]
+        entry = {"id": f["id"], "claim": f["claim"], "where": f["where"],
+                 "scenario": f["cell"]["scenario"], "params": f["cell"].get("params") or {},
+                 "metric": metric, "faster": f["faster"]["label"],
+                 "slower": f["slower"]["label"], "go_faster": float(f["faster"]["go"]),
+                 "go_slower": float(f["slower"]["go"]),
+                 "go_ratio": float(f["faster"]["go"]) / float(f["slower"]["go"])}
+        fast = _cell(cells, f["faster"]["label"], f["cell"])
+        slow = _cell(cells, f["slower"]["label"], f["cell"])
+        if fast is None or slow is None:
+            entry["status"] = "not measured in this run"
+            out.append(entry)
+            continue
+        try:
+            e = cmp.compare(samples(fast["cell_id"], metric), samples(slow["cell_id"], metric),
+                            f"go {f['id']}", st.CONFIDENCE, seed)
+        except (cmp.PairingError, ValueError) as exc:
+            entry["status"] = f"no interval ({exc})"
+            out.append(entry)
+            continue
+        verdict = SURVIVES if e.ci[1] < 1 else REVERSED if e.ci[0] > 1 else UNDECIDED
+        entry.update(status="ok", ours_faster=e.median_a, ours_slower=e.median_b,
+                     ratio=e.ratio, ci=list(e.ci), survives=verdict,
+                     mechanism=[{"counter": k,
+                                 "faster": (fast["metrics"].get(k) or {}).get("per_op"),
+                                 "slower": (slow["metrics"].get(k) or {}).get("per_op")}
+                                for k in MECHANISM if k in fast["metrics"]])
+        out.append(entry)
+    return out
