@@ -80,8 +80,9 @@ def compare(a: ProcessSamples, b: ProcessSamples, key: str, confidence: float,
 
     Both sides need positive process values and at least one process on a
     common host; raises PairingError when they share no host, ValueError on
-    an empty side or a value that is not positive. ``median_a``/``median_b`` are the cells' medians over all
-    their processes (the number every table shows).
+    an empty side or a value that is not positive. ``median_a``/``median_b``
+    are the cells' medians over all their processes (the number every table
+    shows).
     """
     if a.n == 0 or b.n == 0:
         raise ValueError("compare needs processes on both sides")
