@@ -697,8 +697,9 @@ def test_the_answer_names_the_known_winners_with_their_ratios(tmp_path):
     md = out.read_text()
     assert md.index("## The answer") < md.index("## Executive summary")
     assert "| one producer | `submit_contention` producers=1, ns_per_op | **alternate_three** | "\
-        "1.20x faster (" in md
-    assert "(tied)" in md
+        "1.20x (" in md
+    assert "(within the noise)" in md
+    assert one["threshold"] == pytest.approx(max(0.10, doc["floors"]["throughput"]))
 
 
 def test_answer_config_errors_are_one_line():

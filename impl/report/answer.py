@@ -10,7 +10,9 @@ rules, printed under the section:
   headline number); the runner-up the second lowest;
 * "fastest" is claimed only when the 95 % interval of fastest / runner-up
   (the same paired statistic as every comparison, ``impl.report.compare``)
-  lies below 1; otherwise the two are "tied within this run's noise";
+  lies below 1/(1 + t), t = max(10 %, the run's A/A noise floor of the
+  metric's family), the hypotheses' effective threshold; otherwise the two
+  are "within this run's noise";
 * the ratios against asyncio and uvloop (the loops Python users already
   have) come with their intervals too; they are descriptive, outside the
   verdicts' correction family, and the hypotheses' verdicts on the same
@@ -22,12 +24,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from impl import contract
 from impl.report import compare as cmp
 from impl.report import stats as st
 from impl.report.hypothesis_config import Workload, parse_workloads  # noqa: F401 - re-exported
 
 #: the level of the answer's intervals (descriptive, like every per-cell interval)
 CONFIDENCE = st.CONFIDENCE
+#: the practical threshold of "faster" (the hypotheses' default; asv: 10 %), raised to the
+#: run's A/A noise floor of the metric's family like every verdict
+THRESHOLD = 0.10
 #: the loops Python users already use: the answer compares the fastest against each
 REFERENCE_DESIGNS = ("asyncio", "uvloop")
 def _matches(cell: dict, w: Workload) -> bool:
@@ -39,7 +45,7 @@ def _versus(w: Workload, fast: dict, other: dict,
             samples: Callable[[str, str], st.ProcessSamples], seed: int) -> dict:
     """fastest / other with its interval; speedup = other / fastest."""
     e = cmp.compare(samples(fast["cell_id"], w.metric), samples(other["cell_id"], w.metric),
-                    f"answer {w.name}: {fast['label']} vs {other['label']}", CONFIDENCE, seed)
+                    cmp.pair_key(fast["cell_id"], other["cell_id"]), CONFIDENCE, seed)
     return {"label": other["label"], "design": other.get("design"), "ratio": e.ratio,
             "ci": list(e.ci),
             "speedup": 1 / e.ratio, "speedup_ci": [1 / e.ci[1], 1 / e.ci[0]]}
@@ -52,8 +58,10 @@ def answer(
     controls: set[str],
     hypotheses: list[dict],
     seed: int,
+    floors: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """One entry per workload (module docstring); JSON-ready."""
+    floors = floors or {}
     out = []
     for w in workloads:
         entry: dict[str, Any] = {"workload": w.name, "scenario": w.scenario, "params": w.params,
@@ -80,7 +88,10 @@ def answer(
         entry["fastest"] = fast["label"]
         try:
             entry["runner_up"] = _versus(w, fast, runner, samples, seed)
-            entry["clear"] = entry["runner_up"]["ci"][1] < 1
+            # the hypotheses' rule: beyond the threshold raised to the A/A noise floor
+            entry["threshold"] = max(THRESHOLD, floors.get(
+                contract.METRICS[w.metric].family or "", 0.0))
+            entry["clear"] = cmp.side(entry["runner_up"]["ci"], entry["threshold"]) < 0
             entry["references"] = [_versus(w, fast, c, samples, seed) for c in unique[1:]
                                    if c.get("design") in REFERENCE_DESIGNS]
         except (cmp.PairingError, ValueError) as exc:

@@ -342,10 +342,10 @@ def build_summary(
         controls_labels = {label for label, v in (config.get("implementations") or {}).items()
                            if isinstance(v, dict) and v.get("control_of")}
         doc["answer"] = ans.answer(ans.parse_workloads(config), doc_cells, samples,
-                                   controls_labels, hyp_docs, seed)
+                                   controls_labels, hyp_docs, seed, floors)
         go = reproduction.load()
         doc["go_source"] = go.get("source", "")
-        doc["go"] = reproduction.compare_with_go(go, doc_cells, samples, seed)
+        doc["go"] = reproduction.compare_with_go(go, doc_cells, samples, seed, floors)
         doc["go_counts"] = reproduction.tally(doc["go"])
         json_name = Path(out_name).with_suffix(".json").name
         doc["json_name"] = json_name

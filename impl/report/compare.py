@@ -118,6 +118,21 @@ def compare(a: ProcessSamples, b: ProcessSamples, key: str, confidence: float,
                   tuple(hosts), n_resamples)
 
 
+def pair_key(cell_a: str, cell_b: str) -> str:
+    """The seed key of a descriptive comparison: the same two cells give the same interval
+    wherever they are compared (the answer, the Go table)."""
+    return f"{cell_a} / {cell_b}"
+
+
+def side(ci: tuple[float, float] | list[float], threshold: float) -> int:
+    """-1 when the ratio's interval lies below 1/(1+t), +1 above 1+t, 0 otherwise."""
+    if ci[1] < 1 / (1 + threshold):
+        return -1
+    if ci[0] > 1 + threshold:
+        return 1
+    return 0
+
+
 def processes_needed(n: int, ci_log: tuple[float, float], estimate_log: float,
                      boundaries_log: list[float]) -> int | None:
     """Processes per side after which the interval would no longer straddle a boundary.

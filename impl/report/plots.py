@@ -111,6 +111,10 @@ def _sweep_plot(cells, column, metric, scenario, label_order, path: Path) -> str
     placed = [place(x) for x in xs_all]
     if placed and min(placed) > 0:
         ax.set_xscale("log", base=2)
+    elif placed and max(placed) > 0:
+        # a 0 beside positive values (idle_us=0): linear near 0, log beyond, so 0 and 200
+        # do not print on top of each other
+        ax.set_xscale("symlog", linthresh=min(x for x in placed if x > 0), base=10)
     ticks = sorted(set(placed))
     ax.set_xticks(ticks, ["unbounded" if t == unbounded_at else f"{t:g}" for t in ticks])
     ax.minorticks_off()

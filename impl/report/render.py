@@ -418,15 +418,16 @@ def _answer(d: Doc) -> list[dict]:
             rows.append(row)
             continue
         fast, run = d.text(*base, "fastest"), d.text(*base, "runner_up", "label")
-        row["fastest"] = f"**{fast}**" if a["clear"] else f"{fast} ≈ {run} (tied)"
+        row["fastest"] = (f"**{fast}**" if a["clear"]
+                          else f"{fast} ≈ {run} (within the noise)")
 
         def times(*path) -> str:
-            return (f"{d.qty(*path, 'speedup')}x faster "
+            return (f"{d.qty(*path, 'speedup')}x "
                     f"({d.qty(*path, 'speedup_ci', 0)}–{d.qty(*path, 'speedup_ci', 1)})")
 
-        row["runner_up"] = f"{times(*base, 'runner_up')} than {run}"
+        row["runner_up"] = f"{times(*base, 'runner_up')} vs {run}"
         for k, ref in enumerate(a["references"]):  # asyncio and uvloop, by design
-            row[ref["design"]] = f"{times(*base, 'references', k)} than {ref['label']}"
+            row[ref["design"]] = f"{times(*base, 'references', k)} vs {ref['label']}"
         if a["why"]:
             row["why"] = "; ".join(
                 f"{d.text(*base, 'why', j, 'counter').removeprefix('counter.')} "
@@ -453,8 +454,9 @@ def _go(d: Doc) -> dict:
                "where": d.text(*base, "where"),
                "cell": f"`{d.text(*base, 'scenario')}`" + (f" {point}" if point else "")
                + f", {d.text(*base, 'metric')}",
-               "go": f"{d.text(*base, 'faster')} {d.qty(*base, 'go_faster')} vs "
-                     f"{d.text(*base, 'slower')} {d.qty(*base, 'go_slower')} "
+               # the Go figures exactly as the study printed them
+               "go": f"{d.text(*base, 'faster')} {d.setting(*base, 'go_faster')} vs "
+                     f"{d.text(*base, 'slower')} {d.setting(*base, 'go_slower')} "
                      f"(ratio {d.qty(*base, 'go_ratio')})",
                "ours": fmt.MISSING, "survives": d.text(*base, "status"), "why": fmt.MISSING}
         if g.get("status") == "ok":

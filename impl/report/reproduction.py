@@ -2,11 +2,13 @@
 
 For each finding of the Go study that a cell of this study measures
 (``go_seed.yaml``: the claim, where the study says it, its figures), this run's
-number for the same cell and whether the conclusion survives in Python. Rule:
-the ratio median(faster)/median(slower) of the claim's two implementations,
-with the 95 % interval of every comparison (``impl.report.compare``):
-"survives" when the interval lies below 1 (same ordering), "reversed" when it
-lies above 1, otherwise "not decided in this run". The counters per op of both
+number for the same cell and whether the conclusion survives in Python. Rule
+(the ordering, not the size: the sizes stand beside it): the ratio
+median(faster)/median(slower) of the claim's two implementations, with the
+95 % interval of every comparison (``impl.report.compare``) against the
+hypotheses' effective threshold t = max(10 %, the A/A noise floor):
+"survives" when the interval lies below 1/(1+t), "reversed" when it lies above
+1+t, otherwise "not decided in this run". The counters per op of both
 implementations at that cell are shown as the mechanism beside it.
 """
 
@@ -18,8 +20,10 @@ from typing import Any
 
 import yaml
 
+from impl import contract
 from impl.report import compare as cmp
 from impl.report import stats as st
+from impl.report.answer import THRESHOLD
 
 #: the data file, beside this module (package data)
 DATA = "go_seed.yaml"
@@ -53,9 +57,10 @@ def tally(entries: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def compare_with_go(data: dict[str, Any], cells: dict[str, dict],
-                    samples: Callable[[str, str], st.ProcessSamples], seed: int
-                    ) -> list[dict[str, Any]]:
+                    samples: Callable[[str, str], st.ProcessSamples], seed: int,
+                    floors: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """One JSON-ready entry per finding (module docstring)."""
+    floors = floors or {}
     out = []
     for f in data.get("findings", []):
         metric = f["cell"]["metric"]
@@ -73,12 +78,15 @@ def compare_with_go(data: dict[str, Any], cells: dict[str, dict],
             continue
         try:
             e = cmp.compare(samples(fast["cell_id"], metric), samples(slow["cell_id"], metric),
-                            f"go {f['id']}", st.CONFIDENCE, seed)
+                            cmp.pair_key(fast["cell_id"], slow["cell_id"]), st.CONFIDENCE,
+                            seed)
         except (cmp.PairingError, ValueError) as exc:
             entry["status"] = f"no interval ({exc})"
             out.append(entry)
             continue
-        verdict = SURVIVES if e.ci[1] < 1 else REVERSED if e.ci[0] > 1 else UNDECIDED
+        t = max(THRESHOLD, floors.get(contract.METRICS[metric].family or "", 0.0))
+        verdict = {-1: SURVIVES, 1: REVERSED, 0: UNDECIDED}[cmp.side(e.ci, t)]
+        entry["threshold"] = t
         entry.update(status="ok", ours_faster=e.median_a, ours_slower=e.median_b,
                      ratio=e.ratio, ci=list(e.ci), survives=verdict,
                      mechanism=[{"counter": k,
