@@ -246,14 +246,16 @@ def _hypothesis_section(d: Doc, hi: int, config: dict, label_order: list[str]) -
     base = ("hypotheses", hi)
     cells = _scope_cells(d, h["scenario"], h["params"])
     column = choose_column(cells, h["each"])
+    # one column (a fixed point, e.g. H4a at burst=4096): title it with that point
+    single = _params_text(d, *base, "params") or "median"
     main = grid_table(cells, label_order, column, _median_cell(d, h["metric"]),
-                      _column_title(d, column), "median")
+                      _column_title(d, column), single)
     # the summary's table: contenders only (the A/A label's numbers are in its section)
     controls = {label for label, v in (config.get("implementations") or {}).items()
                 if isinstance(v, dict) and v.get("control_of")}
     short = grid_table([c for c in cells if c["label"] not in controls],
                        [label for label in label_order if label not in controls], column,
-                       _median_cell(d, h["metric"]), _column_title(d, column), "median")
+                       _median_cell(d, h["metric"]), _column_title(d, column), single)
     latency = (_latency_table(d, cells, h["metric"], label_order)
                if h["metric"] in POOLED_METRICS else None)
     context = []
