@@ -24,21 +24,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from impl import contract
 from impl.report import compare as cmp
 from impl.report import stats as st
-from impl.report.hypothesis_config import Workload, parse_workloads  # noqa: F401 - re-exported
+from impl.report.hypotheses import effective_threshold, matches
+from impl.report.hypothesis_config import (  # noqa: F401 - parse_workloads re-exported
+    DEFAULT_THRESHOLD,
+    Workload,
+    parse_workloads,
+)
 
 #: the level of the answer's intervals (descriptive, like every per-cell interval)
 CONFIDENCE = st.CONFIDENCE
-#: the practical threshold of "faster" (the hypotheses' default; asv: 10 %), raised to the
-#: run's A/A noise floor of the metric's family like every verdict
-THRESHOLD = 0.10
 #: the loops Python users already use: the answer compares the fastest against each
 REFERENCE_DESIGNS = ("asyncio", "uvloop")
-def _matches(cell: dict, w: Workload) -> bool:
-    return (cell["scenario"] == w.scenario and cell["status"] == "ok"
-            and all(cell["params"].get(k) == v for k, v in w.params.items()))
+def measured(cells: dict[str, dict], scenario: str, params: dict, metric: str,
+             label: str | None = None) -> list[dict]:
+    """The ok cells at that point (of ``label``, or of every label) with a value of ``metric``."""
+    return [c for c in cells.values()
+            if c["status"] == "ok" and (label is None or c["label"] == label)
+            and matches(c, c["label"], scenario, params)
+            and (c["metrics"].get(metric) or {}).get("median") is not None]
 
 
 def _versus(w: Workload, fast: dict, other: dict,
@@ -67,8 +72,8 @@ def answer(
         entry: dict[str, Any] = {"workload": w.name, "scenario": w.scenario, "params": w.params,
                                  "metric": w.metric}
         ranked = sorted(
-            (c for c in cells.values() if _matches(c, w) and c["label"] not in controls
-             and (c["metrics"].get(w.metric) or {}).get("median") is not None),
+            (c for c in measured(cells, w.scenario, w.params, w.metric)
+             if c["label"] not in controls),
             key=lambda c: (c["metrics"][w.metric]["median"], c["label"]))
         # one cell per label: a workload's params may leave a grid axis free
         seen, unique = set(), []
@@ -89,8 +94,7 @@ def answer(
         try:
             entry["runner_up"] = _versus(w, fast, runner, samples, seed)
             # the hypotheses' rule: beyond the threshold raised to the A/A noise floor
-            entry["threshold"] = max(THRESHOLD, floors.get(
-                contract.METRICS[w.metric].family or "", 0.0))
+            entry["threshold"] = effective_threshold(w.metric, DEFAULT_THRESHOLD, floors)
             entry["clear"] = cmp.side(entry["runner_up"]["ci"], entry["threshold"]) < 0
             entry["references"] = [_versus(w, fast, c, samples, seed) for c in unique[1:]
                                    if c.get("design") in REFERENCE_DESIGNS]

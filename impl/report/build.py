@@ -339,10 +339,8 @@ def build_summary(
             "smoke": _smoke(config, doc_cells, m),
         }
         doc["rankings"] = _rankings(doc_cells, label_order)
-        controls_labels = {label for label, v in (config.get("implementations") or {}).items()
-                           if isinstance(v, dict) and v.get("control_of")}
         doc["answer"] = ans.answer(ans.parse_workloads(config), doc_cells, samples,
-                                   controls_labels, hyp_docs, seed, floors)
+                                   hyp.control_labels(config), hyp_docs, seed, floors)
         go = reproduction.load()
         doc["go_source"] = go.get("source", "")
         doc["go"] = reproduction.compare_with_go(go, doc_cells, samples, seed, floors)

@@ -48,6 +48,7 @@ from impl.report.hypothesis_config import (  # noqa: F401 - re-exported: the par
     Hypothesis,
     HypothesisConfigError,
     _grid,
+    control_labels,
     parse_aa_control,
     parse_alpha,
     parse_hypotheses,
@@ -325,10 +326,15 @@ def _pct(t: float) -> str:
     return f"{t:.0%}" if t >= 0.01 else f"{t:.1%}"
 
 
+def effective_threshold(metric: str, threshold: float, floors: dict[str, float]) -> float:
+    """max(threshold, the A/A noise floor of the metric's family): what every decision needs."""
+    return max(threshold, floors.get(contract.METRICS[metric].family or "", 0.0))
+
+
 def _decide(c: Comparison, threshold: float, floor: float | None) -> None:
     """Verdict of one measured comparison from its interval alone (module docstring)."""
     e, s = c.effect, c.spec
-    t_eff = max(threshold, floor or 0.0)
+    t_eff = max(threshold, floor or 0.0)  # effective_threshold, the floor already looked up
     c.floor, c.threshold_eff = floor, t_eff
     noisy = t_eff > threshold
     up, up_eff = math.log1p(threshold), math.log1p(t_eff)

@@ -15,6 +15,8 @@ from typing import Any
 from impl import contract
 
 EXPECTS = ("greater", "less", "different")
+#: a comparison's practical threshold unless the config says otherwise (asv: 10 %)
+DEFAULT_THRESHOLD = 0.10
 #: the metrics a hypothesis may compare: the measured times, then the counters
 METRICS = tuple(
     sorted(m for m in contract.METRICS if not contract.is_counter(m) and not contract.is_env(m))
@@ -207,7 +209,8 @@ def parse_hypothesis(i: int, raw: Any, config: dict) -> Hypothesis:
     return Hypothesis(
         id=hid, title=title, question=str(raw.get("question") or ""), scenario=scenario,
         metric=metric, a=a, b=bs, each=each, params=params, a_params=a_params,
-        b_params=b_params, expect=expect, threshold=_threshold(where, raw.get("threshold"), 0.10),
+        b_params=b_params, expect=expect,
+        threshold=_threshold(where, raw.get("threshold"), DEFAULT_THRESHOLD),
         context=context, recommend=rec,
     )
 
@@ -266,7 +269,7 @@ def parse_aa_control(config: dict) -> list[Hypothesis]:
     for req in ("a", "b"):
         if req not in raw:
             raise HypothesisConfigError(f"{where}: missing field {req!r}")
-    thr = _threshold(where, raw.get("threshold"), 0.10)
+    thr = _threshold(where, raw.get("threshold"), DEFAULT_THRESHOLD)
     out = []
     families: dict[str, str] = {}
     pairs = aa_pairs(raw, where)
@@ -297,6 +300,12 @@ def parse_aa_control(config: dict) -> list[Hypothesis]:
     if len(set(ids)) != len(ids):
         raise HypothesisConfigError(f"{where}: a scenario and metric pair is listed twice")
     return out
+
+
+def control_labels(config: dict) -> set[str]:
+    """The A/A control labels (``control_of``): noise checks, never contenders."""
+    return {label for label, v in (config.get("implementations") or {}).items()
+            if isinstance(v, dict) and v.get("control_of")}
 
 
 def parse_alpha(config: dict) -> float:

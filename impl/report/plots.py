@@ -27,6 +27,7 @@ from impl.contract import (  # noqa: E402
     TIME_PER_OP_METRICS,
     write_atomic,
 )
+from impl.report.hypothesis_config import control_labels  # noqa: E402
 from impl.report.tables import choose_column, param_str, sort_key, varying  # noqa: E402
 
 #: Okabe and Ito (2008), "Color Universal Design": distinguishable with deuteranopia,
@@ -186,8 +187,7 @@ def make_plots(doc: dict, config: dict, report_dir: Path, stem: str):
     plots, skipped = [], []
     label_order = doc.get("label_order", [])
     pkeys = doc["constants"]["percentiles"]
-    controls = {label for label, v in (config.get("implementations") or {}).items()
-                if isinstance(v, dict) and v.get("control_of")}
+    controls = control_labels(config)
     label_order = [label for label in label_order if label not in controls]
     by_scenario: dict[str, list[dict]] = {}
     for c in doc["cells"].values():

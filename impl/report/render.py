@@ -251,8 +251,7 @@ def _hypothesis_section(d: Doc, hi: int, config: dict, label_order: list[str]) -
     main = grid_table(cells, label_order, column, _median_cell(d, h["metric"]),
                       _column_title(d, column), single)
     # the summary's table: contenders only (the A/A label's numbers are in its section)
-    controls = {label for label, v in (config.get("implementations") or {}).items()
-                if isinstance(v, dict) and v.get("control_of")}
+    controls = hyp.control_labels(config)
     short = grid_table([c for c in cells if c["label"] not in controls],
                        [label for label in label_order if label not in controls], column,
                        _median_cell(d, h["metric"]), _column_title(d, column), single)
@@ -371,12 +370,8 @@ def _other_sections(d: Doc, covered: set[str], label_order: list[str]) -> list[d
             # the summary shows the time per op (what the answer ranks); DETAILS.md all
             tables.append({"metric": fmt.text(metric, src("metric", metric)), "table": t,
                            "latency": lat, "primary": metric == PRIMARY_METRIC})
-        plots = _plots_of(d, sc)
-        for p, raw in zip(plots, [q for q in d.get("plots") if q.get("scenario") == sc],
-                          strict=True):
-            p["primary"] = raw.get("metric") == PRIMARY_METRIC
         out.append({"scenario": fmt.text(sc, src("scenario", sc)), "tables": tables,
-                    "plots": plots})
+                    "plots": _plots_of(d, sc)})
     return out
 
 
@@ -441,7 +436,8 @@ def _answer(d: Doc) -> list[dict]:
 
 def _plots_of(d: Doc, scenario: str, metric: str | None = None) -> list[dict]:
     """The plots of one scenario (and metric), to embed next to their table."""
-    return [{"file": d.text("plots", i, "file"), "title": d.text("plots", i, "title")}
+    return [{"file": d.text("plots", i, "file"), "title": d.text("plots", i, "title"),
+             "primary": p.get("metric") == PRIMARY_METRIC}
             for i, p in enumerate(d.get("plots"))
             if p.get("scenario") == scenario and (metric is None or p.get("metric") == metric)]
 

@@ -14,16 +14,18 @@ implementations at that cell are shown as the mechanism beside it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
 import yaml
 
-from impl import contract
 from impl.report import compare as cmp
 from impl.report import stats as st
-from impl.report.answer import THRESHOLD
+from impl.report.answer import measured
+from impl.report.hypotheses import effective_threshold
+from impl.report.hypothesis_config import DEFAULT_THRESHOLD
 
 #: the data file, beside this module (package data)
 DATA = "go_seed.yaml"
@@ -39,21 +41,13 @@ def load() -> dict[str, Any]:
 
 
 def _cell(cells: dict[str, dict], label: str, cell: dict) -> dict | None:
-    for c in cells.values():
-        if (c["label"] == label and c["scenario"] == cell["scenario"] and c["status"] == "ok"
-                and all(c["params"].get(k) == v for k, v in (cell.get("params") or {}).items())
-                and (c["metrics"].get(cell["metric"]) or {}).get("median") is not None):
-            return c
-    return None
+    found = measured(cells, cell["scenario"], cell.get("params") or {}, cell["metric"], label)
+    return found[0] if found else None
 
 
 def tally(entries: list[dict[str, Any]]) -> dict[str, int]:
     """How many findings survive, are reversed, undecided or not measured (for the summary)."""
-    counts: dict[str, int] = {}
-    for e in entries:
-        key = e.get("survives") or e.get("status", "")
-        counts[key] = counts.get(key, 0) + 1
-    return counts
+    return dict(Counter(e.get("survives") or e.get("status", "") for e in entries))
 
 
 def compare_with_go(data: dict[str, Any], cells: dict[str, dict],
@@ -84,7 +78,7 @@ def compare_with_go(data: dict[str, Any], cells: dict[str, dict],
             entry["status"] = f"no interval ({exc})"
             out.append(entry)
             continue
-        t = max(THRESHOLD, floors.get(contract.METRICS[metric].family or "", 0.0))
+        t = effective_threshold(metric, DEFAULT_THRESHOLD, floors)
         verdict = {-1: SURVIVES, 1: REVERSED, 0: UNDECIDED}[cmp.side(e.ci, t)]
         entry["threshold"] = t
         entry.update(status="ok", ours_faster=e.median_a, ours_slower=e.median_b,
