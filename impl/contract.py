@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from impl.base import COUNTER_NAMES
+from impl.base import COUNTER_MEANINGS, COUNTER_NAMES
 
 # --------------------------------------------------------------------- columns
 
@@ -218,7 +218,8 @@ _ENV: tuple[Metric, ...] = (
     Metric(ENV_PREFIX + "timed_ns", "ns", "block", "the block's timed region"),
 )
 _COUNTERS: tuple[Metric, ...] = tuple(
-    Metric(COUNTER_PREFIX + n, "count", "block", f"the block's delta of counter {n}")
+    Metric(COUNTER_PREFIX + n, "count", "block",
+           f"the block's delta of counter {n} ({COUNTER_MEANINGS[n]})")
     for n in COUNTER_NAMES
 )
 #: every metric a cell file may hold, by name

@@ -72,6 +72,26 @@ def test_tails_need_values_processes_and_blocks():
     assert "at least 5 processes and 20 blocks" in s.tails_note
 
 
+def test_tail_intervals_resample_processes():
+    """One process holds every extreme value: the P99's interval spans with and without it."""
+    rng = np.random.default_rng(1)
+    values = np.concatenate([rng.uniform(0, 1, 900), np.full(100, 100.0)])
+    process = np.repeat(np.arange(10), 100)  # process 9 is the slow one
+    order = np.argsort(values, kind="stable")
+    pcts = {"95": float(np.percentile(values, 95)), "99": float(np.percentile(values, 99)),
+            "99.9": None}
+    ci = st.tail_intervals(values[order], process[order], pcts, seed=3)
+    assert ci["99.9"] is None  # a suppressed tail gets no interval
+    assert ci["99"][0] < 1 and ci["99"][1] == 100.0
+    assert ci == st.tail_intervals(values[order], process[order], pcts, seed=3)  # seeded
+    # every process alike: the interval is narrow and holds the point estimate
+    even = np.sort(rng.uniform(0, 1, 2000))
+    ci = st.tail_intervals(even, rng.integers(0, 10, 2000), {"95": float(np.percentile(even, 95))},
+                           seed=3)
+    assert ci["95"][0] <= np.percentile(even, 95) <= ci["95"][1]
+    assert ci["95"][1] - ci["95"][0] < 0.05
+
+
 def test_compare_deterministic_and_sane():
     a, b = _ps(np.linspace(140, 160, 10)), _ps(np.linspace(95, 105, 10))
     e1, e2 = cmp.compare(a, b, "k", 0.99), cmp.compare(a, b, "k", 0.99)

@@ -17,7 +17,7 @@ import numpy as np
 from impl.contract import TIME_PER_OP_METRICS, details_name, is_env, write_atomic
 from impl.report import answer as ans
 from impl.report import compare as cmp
-from impl.report import fmt, plots, render, reproduction
+from impl.report import fmt, mechanism, pick, plots, render, reproduction
 from impl.report import hypotheses as hyp
 from impl.report import load as ld
 from impl.report import stats as st
@@ -99,9 +99,9 @@ def _cell_metrics(m: ld.Measurements, cid: str, seed: int) -> dict[str, dict]:
             out[metric] = {"unit": unit, "per_op": float(np.median(ps.values)) if ps.n else None,
                            "n_processes": ps.n, "n_blocks": ps.n_blocks}
             continue
-        cs = st.cell_stats(metric, ps, ld.pooled(r, metric),
-                           per_op=metric in TIME_PER_OP_METRICS,
-                           seed=cmp.seed_for(f"{cid} {metric}", seed))
+        pooled, process = ld.pooled_with_process(r, metric)
+        cs = st.cell_stats(metric, ps, pooled, per_op=metric in TIME_PER_OP_METRICS,
+                           seed=cmp.seed_for(f"{cid} {metric}", seed), pooled_process=process)
         out[metric] = {"unit": unit, **cs.to_dict()}
     return out
 
@@ -124,6 +124,24 @@ def _conditions(m: ld.Measurements, cid: str) -> dict:
         vals = r["value"].to_numpy(dtype=float)
         out[str(metric)] = {"median": float(np.median(vals)), "max": float(np.max(vals)),
                             "n_blocks": len(vals)}
+    return out
+
+
+#: the conditions the summary's header quotes: env metric -> how it is summed up over the run
+CONDITIONS = ("env.loadavg", "env.foreign_cpu")
+
+
+def _run_conditions(doc_cells: dict) -> dict:
+    """Per CONDITIONS metric, over every measured cell's blocks: the median of the cells'
+    medians and the largest value of any block (what the machine was doing while measuring)."""
+    out = {}
+    for metric in CONDITIONS:
+        got = [c["conditions"][metric] for c in doc_cells.values()
+               if metric in c.get("conditions", {})]
+        if got:
+            out[metric.removeprefix("env.")] = {
+                "median": float(np.median([g["median"] for g in got])),
+                "max": float(max(g["max"] for g in got))}
     return out
 
 
@@ -289,6 +307,8 @@ def build_summary(
         for r in control_results:
             ctl_docs.append(_hyp_doc(r, len(comparisons)))
             comparisons += [_comparison_doc(c, alpha) for c in r.comparisons]
+        for h in hyp_docs:
+            h["root_cause"] = mechanism.root_cause(h, comparisons, doc_cells)
         n_tested = sum(len(r.comparisons) for r in results)
         doc: dict[str, Any] = {
             "partial": partial,
@@ -321,6 +341,9 @@ def build_summary(
                 # the runner's block rules, quoted by the methodology section
                 "min_switch_intervals": MIN_SWITCH_INTERVALS,
                 "short_block_ns": SHORT_BLOCK_NS,
+                # when a mechanism counter explains a result (impl/report/mechanism.py)
+                "mechanism_min_rate": mechanism.MIN_RATE,
+                "mechanism_min_factor": mechanism.MIN_FACTOR,
             },
             "platform": _platform(m, doc_cells),
             "run": {
@@ -330,6 +353,7 @@ def build_summary(
                 "n_failed": sum(c["status"] != "ok" for c in doc_cells.values()),
                 "warmup_rows_dropped": m.warmup_rows_dropped,
                 **_quality_totals(doc_cells),
+                "conditions": _run_conditions(doc_cells),
                 "rows": len(m.rows),
                 "inputs": inputs,
                 "n_inputs": len(inputs),
@@ -341,6 +365,7 @@ def build_summary(
         doc["rankings"] = _rankings(doc_cells, label_order)
         doc["answer"] = ans.answer(ans.parse_workloads(config), doc_cells, samples,
                                    hyp.control_labels(config), hyp_docs, seed, floors)
+        doc["pick"] = pick.pick(doc["answer"], doc_cells, samples, seed, label_order)
         go = reproduction.load()
         doc["go_source"] = go.get("source", "")
         doc["go"] = reproduction.compare_with_go(go, doc_cells, samples, seed, floors)

@@ -29,7 +29,7 @@ from impl.runner.schema import SCHEMA
 log = logging.getLogger("impl.report")
 
 __all__ = ["Measurements", "load", "is_counter", "cell_rows", "pooled", "process_samples",
-           "hosts", "source_hashes", "readable_cell_files"]
+           "hosts", "source_hashes", "readable_cell_files", "pooled_with_process"]
 
 
 @dataclass
@@ -129,6 +129,13 @@ def pooled(rows: pd.DataFrame, metric: str) -> np.ndarray:
     rate (value / loops).
     """
     return np.sort(_columns(rows, metric)[3])
+
+
+def pooled_with_process(rows: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(pooled values, the process of each) sorted by value: the tails' process bootstrap."""
+    proc, _, _, value, _ = _columns(rows, metric)
+    order = np.argsort(value, kind="stable")
+    return value[order], proc[order]
 
 
 def _columns(rows: pd.DataFrame, metric: str):

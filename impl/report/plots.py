@@ -28,6 +28,7 @@ from impl.contract import (  # noqa: E402
     write_atomic,
 )
 from impl.report.hypothesis_config import control_labels  # noqa: E402
+from impl.report.stats import CONFIDENCE  # noqa: E402
 from impl.report.tables import choose_column, param_str, sort_key, varying  # noqa: E402
 
 #: Okabe and Ito (2008), "Color Universal Design": distinguishable with deuteranopia,
@@ -149,8 +150,21 @@ def _latency_plot(cells, metric, scenario, pkeys, label_order, path: Path) -> st
             if c["status"] != "ok" or not s:
                 continue
             ys = [s["median"]] + [s["percentiles"].get(k) for k in pkeys] + [s["value_max"]]
+            cis = ([s.get("median_ci")] + [(s.get("percentile_ci") or {}).get(k) for k in pkeys]
+                   + [None])  # the maximum is one value: no interval
+            # each label a little to the side, so that the intervals do not hide each other
+            shift = 0.06 * (label_order.index(c["label"]) - (len(label_order) - 1) / 2
+                            if c["label"] in label_order else 0)
             xs = [i for i, v in enumerate(ys) if v]
-            (line,) = ax.plot(xs, [ys[i] for i in xs], **_style(c["label"], label_order))
+            style = _style(c["label"], label_order)
+            (line,) = ax.plot([x + shift for x in xs], [ys[i] for i in xs], **style)
+            bars = [i for i in xs if cis[i]]
+            if bars:
+                ax.errorbar([i + shift for i in bars], [ys[i] for i in bars],
+                            yerr=[[ys[i] - cis[i][0] for i in bars],
+                                  [cis[i][1] - ys[i] for i in bars]],
+                            fmt="none", ecolor=style["color"], elinewidth=1, capsize=2,
+                            alpha=0.8)
             shown.setdefault(c["label"], line)
         ax.set_xticks(range(len(labels)), labels)
         ax.set_title(f"{column}={value}" if column else scenario, fontsize=9)
@@ -158,8 +172,9 @@ def _latency_plot(cells, metric, scenario, pkeys, label_order, path: Path) -> st
         _time_axis(ax)
     axes[0][0].set_ylabel(f"{metric}")
     title = f"{scenario}: {metric}, median over processes and pooled tails"
-    fig.suptitle(title + "\n(a missing point: the tail is not supported by the values, "
-                 "processes or blocks)", fontsize=9)
+    fig.suptitle(title + f"\n(bars: {CONFIDENCE:.0%} process-bootstrap intervals; a missing "
+                 "point: the tail is not supported by the values, processes or blocks)",
+                 fontsize=9)
     fig.tight_layout()
     fig.legend(list(shown.values()), list(shown), fontsize=8, loc="upper center",
                ncol=min(len(shown), 7) or 1, bbox_to_anchor=(0.5, 0.0))

@@ -13,9 +13,11 @@ import re
 
 import jinja2
 
+from impl.base import COUNTER_MEANINGS
 from impl.contract import MAX_COUNTER, POOLED_METRICS, TIME_PER_OP_METRICS, details_name
 from impl.report import fmt
 from impl.report import hypotheses as hyp
+from impl.report import mechanism as mech
 from impl.report.load import is_counter
 from impl.report.tables import Table, choose_column, grid_table, param_str, sort_key, src
 
@@ -276,45 +278,70 @@ def _hypothesis_section(d: Doc, hi: int, config: dict, label_order: list[str]) -
         "reasons": [d.text(*base, "reasons", j) for j in range(len(h["reasons"]))],
         "categories": [d.text(*base, "categories", j) for j in range(len(h["categories"]))],
         "table": main, "short_table": short, "latency": latency, "context": context,
-        "mechanism": _mechanism(d, hi),
+        "conclusion": _conclusion(d, hi),
         "comparisons": _comparison_rows(d, h["comparisons"]), "findings": findings,
         "warn_note": any(WARN in cell for r in main.rows for cell in r["cells"]),
     }
 
 
-def _mechanism(d: Doc, hi: int) -> str:
-    """The counters that explain the result, per op, for each label compared (root cause).
+def _side_name(d: Doc, ci: int, side: str) -> str:
+    """A comparison's side as the findings name it: its label, plus params when both differ."""
+    c = d.get("comparisons", ci)
+    name = d.text("comparisons", ci, side)
+    if c["a_params"] != c["b_params"]:
+        name += f" ({_params_text(d, 'comparisons', ci, side + '_params')})"
+    return name
 
-    Read at the first comparison with data on both sides: its two cells, plus the
-    other b labels' cells at the same point. Empty when the hypothesis has no context
-    counters or no measured comparison.
-    """
-    h = d.get("hypotheses", hi)
-    measured = [i for i in h["comparisons"] if "ratio" in d.get("comparisons", i)]
-    if not h["context"] or not measured:
-        return ""
-    first = d.get("comparisons", measured[0])
-    cells = [first["cell_a"]] + [d.get("comparisons", i)["cell_b"] for i in measured
-                                 if d.get("comparisons", i)["each_value"] == first["each_value"]]
-    cells = list(dict.fromkeys(cells))
-    # the same label on both sides (e.g. budget 64 vs 0): name the params that differ
-    differ = sorted(k for k in set(h["a_params"]) | set(h["b_params"])
-                    if h["a_params"].get(k) != h["b_params"].get(k))
 
-    def name(cid: str) -> str:
-        params = {k: d.get("cells", cid, "params").get(k) for k in differ}
-        return d.text("cells", cid, "label") + (f" ({param_str(params)})" if differ else "")
-
-    parts = []
-    for metric in h["context"]:
-        vals = [f"{name(cid)} {d.qty('cells', cid, 'metrics', metric, 'per_op')}"
-                for cid in cells if metric in d.get("cells", cid, "metrics")]
-        if vals:
-            what = "largest batch" if metric == MAX_COUNTER else \
-                f"{metric.removeprefix('counter.')} per op"
-            parts.append(f"{what}: {', '.join(vals)}")
-    where = f" (at {first['each']}={first['each_value']})" if first["each"] else ""
-    return "; ".join(parts) + where if parts else ""
+def _conclusion(d: Doc, hi: int) -> str:
+    """The root-cause sentence of a hypothesis (rules: impl/report/mechanism.py)."""
+    rc = d.get("hypotheses", hi, "root_cause")
+    ci = rc["comparison"]
+    if ci is None:
+        return "no comparison has data on both sides, so there is nothing to explain yet"
+    c = d.get("comparisons", ci)
+    base = ("comparisons", ci)
+    a, b = _side_name(d, ci, "a"), _side_name(d, ci, "b")
+    where = f" at {d.text(*base, 'each')}={d.text(*base, 'each_value')}" if c["each"] else ""
+    rcb = ("hypotheses", hi, "root_cause")
+    faster = c["ratio"] < 1
+    if c["metric"] in TIME_PER_OP_METRICS:
+        effect = f"{a} is {d.qty(*rcb, 'factor')}x {'faster' if faster else 'slower'} than {b}"
+    else:
+        effect = (f"{a}'s {d.text(*base, 'metric')} is {d.qty(*rcb, 'factor')}x "
+                  f"{'lower' if faster else 'higher'} than {b}'s")
+    head = (f"{where.strip()}, " if where else "") + (
+        f"{effect} ({d.text(*base, 'verdict')}, ratio interval {d.qty(*base, 'ci', 0)}–"
+        f"{d.qty(*base, 'ci', 1)})")
+    declared = ", ".join(d.text(*rcb, "counters", j, "counter").removeprefix("counter.")
+                         for j in range(len(rc["counters"])))
+    counter = ""
+    if rc.get("counter"):
+        name = d.text(*rcb, "counter").removeprefix("counter.")
+        per = "" if rc["counter"] == MAX_COUNTER else " per op"
+        counter = (f"{d.qty(*rcb, 'a')} {name}{per} for {a} vs {d.qty(*rcb, 'b')} for {b} "
+                   f"({COUNTER_MEANINGS[name]})")
+    outcome = rc["outcome"]
+    if outcome == mech.EXPLAINED:
+        tail = f"explained by its counters: {counter}"
+    elif outcome == mech.OUTSIDE:
+        tail = (f"none of its counters ({declared}) differs, so the cause lies outside what "
+                f"they count")
+    elif outcome == mech.NOT_DECIDING:
+        tail = (f"the mechanism is there ({counter}) but it does not set the time: another "
+                f"cost outweighs it")
+    elif outcome == mech.NOT_EXERCISED:
+        tail = (f"its counters ({declared}) do not differ, so the mechanism it names is "
+                f"hardly exercised here and another cost decides")
+    elif outcome == mech.NO_COUNTERS:
+        tail = "no mechanism counter is declared for it"
+    else:
+        tail = ("not decided in this run" + (f"; the mechanism is present ({counter}), more "
+                                             f"processes would tell whether it matters"
+                                             if counter else
+                                             f"; its counters ({declared}) do not differ"
+                                             if declared else ""))
+    return f"{head}: {tail}"
 
 
 def _prediction(d: Doc, hi: int) -> str:
@@ -329,27 +356,49 @@ def _prediction(d: Doc, hi: int) -> str:
     return f"the medians differ by more than {t}, in either direction"
 
 
-def _recommendation(d: Doc, hi: int) -> str:
-    """Stated rule: config text for the verdict if given, else a default per verdict."""
-    h = d.get("hypotheses", hi)
+_VERDICT_KEY = {hyp.VALIDATED: "validated", hyp.REJECTED: "rejected", hyp.MIXED: "mixed",
+                hyp.NEEDS_RETEST: "needs_retest"}
+
+
+def _advice(d: Doc, hi: int, verdict: str) -> str:
+    """The config's ``recommend`` text for a verdict, else the default for it."""
     base = ("hypotheses", hi)
-    key = {hyp.VALIDATED: "validated", hyp.REJECTED: "rejected", hyp.MIXED: "mixed",
-           hyp.NEEDS_RETEST: "needs_retest"}[h["verdict"]]
-    head = f"**{d.text(*base, 'id')} {d.text(*base, 'verdict')}**"
-    if h["recommend"].get(key):
-        return f"{head}: {d.text(*base, 'recommend', key)}"
-    if key == "validated":
-        return (f"{head}: act on it: {d.text(*base, 'a')} differs from the compared "
-                f"implementation(s) in the predicted direction by more than the effective "
-                f"threshold.")
-    if key == "rejected":
-        return f"{head}: do not act on this hypothesis; the predicted difference is ruled out."
-    if key == "mixed":
-        parts = "; ".join(f"{d.text(*base, 'parts', j, 'verdict')} "
-                          f"{d.text(*base, 'parts', j, 'where')}" for j in range(len(h["parts"])))
-        return f"{head}: act only where it holds ({parts})."
-    return (f"{head}: no recommendation until the hypothesis is retested (its section says "
-            f"which parts hold; the reasons are in the details).")
+    key = _VERDICT_KEY[verdict]
+    if d.get(*base, "recommend").get(key):
+        return d.text(*base, "recommend", key)
+    if verdict == hyp.VALIDATED:
+        return (f"act on it: {d.text(*base, 'a')} differs from the compared implementation(s) "
+                f"in the predicted direction by more than the effective threshold.")
+    return "do not act on this hypothesis; the predicted difference is ruled out."
+
+
+def _recommendations(d: Doc) -> list[str]:
+    """Stated rule: a decided hypothesis gets its verdict's text (config ``recommend``, else a
+    default); an undecided one gets the text of each part that is decided, where it holds;
+    the rest share one line (no recommendation without a verdict)."""
+    lines, undecided = [], []
+    for hi, h in enumerate(d.get("hypotheses")):
+        base = ("hypotheses", hi)
+        head = f"**{d.text(*base, 'id')}**"
+        if h["verdict"] in (hyp.VALIDATED, hyp.REJECTED):
+            lines.append(f"{head} {d.text(*base, 'verdict')}: {_advice(d, hi, h['verdict'])}")
+            continue
+        if h["recommend"].get(_VERDICT_KEY[h["verdict"]]):
+            lines.append(f"{head} {d.text(*base, 'verdict')}: "
+                         f"{d.text(*base, 'recommend', _VERDICT_KEY[h['verdict']])}")
+            continue
+        parts = [f"{d.text(*base, 'parts', j, 'verdict')} {d.text(*base, 'parts', j, 'where')}: "
+                 f"{_advice(d, hi, p['verdict'])}"
+                 for j, p in enumerate(h["parts"])
+                 if p["verdict"] in (hyp.VALIDATED, hyp.REJECTED)]
+        if parts:
+            lines.append(f"{head}, where decided: " + " ".join(parts))
+        else:
+            undecided.append(d.text(*base, "id"))
+    if undecided:
+        lines.append(f"**Not decided** ({', '.join(undecided)}): no recommendation until a run "
+                     f"decides them; their comparisons say how many processes per side would.")
+    return lines
 
 
 def _other_sections(d: Doc, covered: set[str], label_order: list[str]) -> list[dict]:
@@ -432,6 +481,53 @@ def _answer(d: Doc) -> list[dict]:
                 for j in range(len(a["why"])))
         rows.append(row)
     return rows
+
+
+def _pick(d: Doc) -> dict:
+    """"Which design to pick": the slowdown table and the picks (impl/report/pick.py)."""
+    p = d.get("pick")
+    out: dict = {"columns": [d.text("pick", "workloads", k) for k in range(len(p["workloads"]))],
+                 "rows": [], "lines": []}
+    if not p["pick"]:
+        return out
+    for i, r in enumerate(p["rows"]):
+        base = ("pick", "rows", i)
+        cells = ["fastest" if r["slowdowns"][k] == 1 else f"{d.qty(*base, 'slowdowns', k)}x"
+                 for k in range(len(r["slowdowns"]))]
+        cells.append(f"{d.qty(*base, 'worst')}x")
+        cells.append({True: "yes", False: "**no**", None: "unknown"}[r["conserves"]])
+        out["rows"].append({"name": d.text(*base, "label"), "cells": cells})
+
+    def worst(*base) -> str:
+        r = d.get(*base)
+        ci = (f" ({d.qty(*base, 'ci', 0)}–{d.qty(*base, 'ci', 1)})" if r.get("ci") else "")
+        if r["ratio"] == 1:
+            return "the fastest on every workload"
+        noise = "" if r.get("clear") else ", within this run's noise"
+        return (f"at most {d.qty(*base, 'ratio')}x{ci} behind a workload's fastest (its worst: "
+                f"{d.text(*base, 'worst_workload')}, behind {d.text(*base, 'behind')}{noise})")
+
+    top = d.get("pick", "pick")
+    drops = "" if top["conserves"] else (
+        "; it does **not** run tasks still queued at shutdown" if top["conserves"] is False
+        else "; whether it runs tasks still queued at shutdown is unknown")
+    out["lines"].append(f"**All-round pick: {d.text('pick', 'pick', 'label')}**, "
+                        f"{worst('pick', 'pick')}{drops}.")
+    if p["conserving_pick"]:
+        out["lines"].append(
+            f"**If every accepted task must run at shutdown: "
+            f"{d.text('pick', 'conserving_pick', 'label')}**, "
+            f"{worst('pick', 'conserving_pick')}.")
+    for j, r in enumerate(p["not_safe"]):
+        base = ("pick", "not_safe", j)
+        where = ", ".join(d.text(*base, "fastest_on", k) for k in range(len(r["fastest_on"])))
+        ci = (f" ({d.qty(*base, 'ci', 0)}–{d.qty(*base, 'ci', 1)})" if r.get("ci") else "")
+        out["lines"].append(
+            f"**Not a safe default: {d.text(*base, 'label')}**: the fastest at {where}, but "
+            f"{d.qty(*base, 'ratio')}x{ci} behind {d.text(*base, 'behind')} at "
+            f"{d.text(*base, 'worst_workload')}"
+            + ("." if r.get("clear") else " (within this run's noise)."))
+    return out
 
 
 def _plots_of(d: Doc, scenario: str, metric: str | None = None) -> list[dict]:
@@ -523,6 +619,22 @@ def _platform(d: Doc) -> dict:
     }
 
 
+def _conditions(d: Doc) -> str:
+    """The header's line on the machine during the blocks (build.CONDITIONS)."""
+    cond = d.get("run", "conditions")
+    parts = []
+    if "loadavg" in cond:
+        parts.append(f"load average {d.qty('run', 'conditions', 'loadavg', 'median')} "
+                     f"(max {d.qty('run', 'conditions', 'loadavg', 'max')})")
+    if "foreign_cpu" in cond:
+        parts.append(f"CPU share used by other processes "
+                     f"{d.pct('run', 'conditions', 'foreign_cpu', 'median')} "
+                     f"(max {d.pct('run', 'conditions', 'foreign_cpu', 'max')})")
+    parts.append(f"{d.int('run', 'blocks_discarded')} blocks discarded for foreign load and "
+                 f"re-measured, {d.int('run', 'processes_replaced')} processes replaced")
+    return "; ".join(parts)
+
+
 def _inputs(d: Doc) -> list[str]:
     """all.parquet, or the cell files (by count and common directory when there are many)."""
     inputs = d.get("run", "inputs")
@@ -539,6 +651,12 @@ def context(doc: dict, config: dict) -> dict:
     hyps = [_hypothesis_section(d, i, config, label_order) for i in range(len(doc["hypotheses"]))]
     covered = {h["scenario"] for h in doc["hypotheses"]}
     other = _other_sections(d, covered, label_order)
+    # the summary keeps the uncovered scenarios the answer uses (continuous, mixed); the
+    # rest are in DETAILS.md
+    answered = {a["scenario"] for a in doc.get("answer", [])}
+    for o, sc in zip(other, sorted({c["scenario"] for c in doc["cells"].values()} - covered),
+                     strict=True):
+        o["in_summary"] = sc in answered
     # a table shown under an earlier hypothesis (same scenario, metric, params) is not
     # repeated in the summary: every number once
     first_of: dict[tuple, str] = {}
@@ -568,6 +686,7 @@ def context(doc: dict, config: dict) -> dict:
         "partial": doc["partial"],
         "smoke": doc.get("smoke", False),
         "platform": _platform(d),
+        "conditions": _conditions(d),
         "hypotheses": hyps,
         "controls": controls,
         "warnings": [d.text("warnings", i) for i in range(len(doc["warnings"]))],
@@ -581,8 +700,11 @@ def context(doc: dict, config: dict) -> dict:
                        for i, p in enumerate(doc["plots"]) if p["file"] not in embedded],
         "rankings": _rankings(d),
         "answer": _answer(d),
+        "pick": _pick(d),
+        "mech": {"min_rate": d.setting("constants", "mechanism_min_rate"),
+                 "min_factor": d.setting("constants", "mechanism_min_factor")},
         "go": _go(d),
-        "recommendations": [_recommendation(d, i) for i in range(len(doc["hypotheses"]))],
+        "recommendations": _recommendations(d),
         "failed": _failed(d),
         "run": {k: d.int("run", k) for k in ("n_planned", "n_cells", "n_ok", "n_failed",
                                              "warmup_rows_dropped", "rows", "blocks_discarded",

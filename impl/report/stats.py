@@ -34,6 +34,10 @@ MIN_TAIL_PROCESSES = 5
 MIN_TAIL_BLOCKS = 20
 #: bootstrap resamples of a per-cell interval
 N_RESAMPLES = 4000
+#: resamples of a tail's process-bootstrap interval (each re-sorts nothing: see tail_intervals)
+N_TAIL_RESAMPLES = 1000
+#: resamples weighted at once in tail_intervals (memory: TAIL_CHUNK x pooled values)
+TAIL_CHUNK = 100
 
 
 class PercentileOrderError(AssertionError):
@@ -177,6 +181,8 @@ class CellStats:
     ops_per_s: float | None
     #: "95", "99", "99.9" -> pooled percentile, or None when n, processes or blocks are too few
     percentiles: dict[str, float | None] = field(default_factory=dict)
+    #: "95", ... -> its process-bootstrap interval (tail_intervals), None where the tail is
+    percentile_ci: dict[str, list[float] | None] = field(default_factory=dict)
     #: why a tail is missing ("" when every tail is shown)
     tails_note: str = ""
     #: the largest pooled value (the end of the tail)
@@ -211,8 +217,42 @@ def _tails(pooled: np.ndarray, n_processes: int, n_blocks: int
     return pcts, "; ".join(short)
 
 
+def tail_intervals(pooled: np.ndarray, process: np.ndarray, pcts: dict[str, float | None],
+                   seed: int, n_resamples: int = N_TAIL_RESAMPLES,
+                   confidence: float = CONFIDENCE) -> dict[str, list[float] | None]:
+    """Process-bootstrap intervals of the shown tails (issue 10, item 6).
+
+    ``pooled``: every value, sorted; ``process``: the process of each value
+    (same shape). A resample draws the processes with replacement and pools
+    their values, i.e. weights each value by its process's draw count; its
+    percentile is the weighted inverted CDF (the first value whose cumulative
+    weight reaches p %). The interval is the percentile interval of the
+    resampled tails at ``confidence``. Tails that are None stay None.
+    """
+    out: dict[str, list[float] | None] = {k: None for k in pcts}
+    shown = [k for k, v in pcts.items() if v is not None]
+    if not shown or len(pooled) == 0:
+        return out
+    ids, proc = np.unique(process, return_inverse=True)
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=n_resamples)
+    qs = np.array([float(k) / 100 for k in shown])
+    res = np.empty((n_resamples, len(shown)))
+    for start in range(0, n_resamples, TAIL_CHUNK):  # bounded memory: chunk x values
+        w = draws[start:start + TAIL_CHUNK][:, proc].astype(float)
+        cum = np.cumsum(w, axis=1)
+        targets = cum[:, -1:] * qs[None, :]
+        idx = np.array([np.searchsorted(row, t) for row, t in zip(cum, targets, strict=True)])
+        res[start:start + len(w)] = pooled[np.minimum(idx, len(pooled) - 1)]
+    tail = (1 - confidence) / 2
+    for j, k in enumerate(shown):
+        lo, hi = np.quantile(res[:, j], [tail, 1 - tail])
+        out[k] = [float(lo), float(hi)]
+    return out
+
+
 def cell_stats(metric: str, ps: ProcessSamples, pooled: np.ndarray, per_op: bool,
-               seed: int = 0) -> CellStats:
+               seed: int = 0, pooled_process: np.ndarray | None = None) -> CellStats:
     """All statistics of one metric of one cell; raises PercentileOrderError on a bug.
 
     ``ps``: the process values (and their blocks); ``pooled``: every per-op
@@ -221,8 +261,14 @@ def cell_stats(metric: str, ps: ProcessSamples, pooled: np.ndarray, per_op: bool
     where a number cannot be computed, never an exception.
     """
     x = ps.values[np.isfinite(ps.values)]
-    pooled = np.sort(np.asarray(pooled, dtype=float))
-    pooled = pooled[np.isfinite(pooled)]
+    pooled = np.asarray(pooled, dtype=float)
+    if pooled_process is not None:
+        pooled_process = np.asarray(pooled_process)
+    order = np.argsort(pooled, kind="stable")
+    keep = np.isfinite(pooled[order])
+    pooled = pooled[order][keep]
+    if pooled_process is not None:
+        pooled_process = pooled_process[order][keep]
     n = len(x)
     empty = {pct_key(p): None for p in PERCENTILES}
     if n == 0:
@@ -253,6 +299,8 @@ def cell_stats(metric: str, ps: ProcessSamples, pooled: np.ndarray, per_op: bool
         cv=cv,
         ops_per_s=(1e9 / median) if per_op and median > 0 else None,
         percentiles=pcts,
+        percentile_ci=(tail_intervals(pooled, pooled_process, pcts, seed)
+                       if pooled_process is not None else {k: None for k in pcts}),
         tails_note=note,
         value_max=value_max,
         hosts=sorted(set(ps.hosts)),

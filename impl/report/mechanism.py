@@ -1,0 +1,94 @@
+"""The root cause of a hypothesis's result, from its mechanism counters (issue 12, conclusions).
+
+A hypothesis declares the counters that carry its mechanism (config
+``context``: e.g. ``counter.wake_syscalls`` for the wake-up hypotheses). Its
+conclusion is one generated sentence, by these rules:
+
+* the comparison it speaks for: among the hypothesis's measured comparisons,
+  a decided one (VALIDATED or REJECTED) before an undecided one, then the
+  largest effect (|log ratio|);
+* a counter *differs* between the two cells when the larger per-op rate is at
+  least ``MIN_RATE`` (one event per 100 ops: rarer events cannot move a time
+  per op) and at least ``MIN_FACTOR`` times the smaller one (or the smaller is
+  0); ``max_batch`` (a size, not a rate) needs the factor only. The rate
+  that differs most is quoted (``max_batch`` only when no rate differs);
+* the outcome: VALIDATED with a differing counter is *explained* by it;
+  VALIDATED without one is *outside the counters*; REJECTED with one means
+  the mechanism is there but *does not decide* the time; REJECTED without one
+  means the mechanism is *not exercised*; anything else is *undecided*.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from impl.contract import MAX_COUNTER
+from impl.report.hypotheses import REJECTED, VALIDATED
+
+#: a per-op rate below this cannot explain a difference in time per op
+MIN_RATE = 0.01
+#: how many times larger one side's counter must be to count as a difference
+MIN_FACTOR = 2.0
+
+EXPLAINED, OUTSIDE, NOT_DECIDING, NOT_EXERCISED, UNDECIDED, NO_COUNTERS = (
+    "explained", "outside the counters", "does not decide", "not exercised", "undecided",
+    "no counters")
+
+
+def _factor(a: float, b: float) -> float:
+    lo, hi = sorted((a, b))
+    return math.inf if lo == 0 else hi / lo
+
+
+def differing(counter: str, a: float | None, b: float | None) -> float | None:
+    """How many times the counter differs between the two cells; None when it does not."""
+    if a is None or b is None or (a == 0 and b == 0):
+        return None
+    f = _factor(a, b)
+    if f < MIN_FACTOR or (counter != MAX_COUNTER and max(a, b) < MIN_RATE):
+        return None
+    return f
+
+
+def root_cause(h: dict, comparisons: list[dict], cells: dict[str, dict]) -> dict[str, Any]:
+    """The conclusion's facts for hypothesis doc ``h`` (module docstring); JSON-ready.
+
+    ``{"outcome", "comparison" (index into comparisons, or None), "factor"
+    (max(ratio, 1/ratio)), "counter", "a", "b" (per op at the two cells),
+    "counters": [every declared counter with both sides]}``.
+    """
+    measured = [i for i in h["comparisons"] if comparisons[i].get("ratio")]
+    if not measured:
+        return {"outcome": UNDECIDED, "comparison": None, "counters": []}
+
+    def rank(i: int) -> tuple:
+        c = comparisons[i]
+        return (c["verdict"] not in (VALIDATED, REJECTED), -abs(math.log(c["ratio"])))
+
+    i = min(measured, key=rank)
+    c = comparisons[i]
+    ma = cells[c["cell_a"]].get("metrics", {})
+    mb = cells[c["cell_b"]].get("metrics", {})
+    counters = [{"counter": k, "a": (ma.get(k) or {}).get("per_op"),
+                 "b": (mb.get(k) or {}).get("per_op")} for k in h["context"]]
+    # the effect as "N times faster/slower" (>= 1), printed by the conclusion
+    factor = max(c["ratio"], 1 / c["ratio"])
+    out: dict[str, Any] = {"comparison": i, "counters": counters, "counter": None,
+                           "factor": factor}
+    found = [(differing(x["counter"], x["a"], x["b"]), j) for j, x in enumerate(counters)]
+    found = [(f, j) for f, j in found if f is not None]
+    if found:
+        # a rate explains a time per op better than a batch size: rates first
+        _, j = max(found, key=lambda fj: (counters[fj[1]]["counter"] != MAX_COUNTER, fj[0],
+                                          -fj[1]))
+        out.update(counter=counters[j]["counter"], a=counters[j]["a"], b=counters[j]["b"])
+    if not h["context"]:
+        out["outcome"] = NO_COUNTERS
+    elif c["verdict"] == VALIDATED:
+        out["outcome"] = EXPLAINED if found else OUTSIDE
+    elif c["verdict"] == REJECTED:
+        out["outcome"] = NOT_DECIDING if found else NOT_EXERCISED
+    else:
+        out["outcome"] = UNDECIDED
+    return out
