@@ -559,11 +559,21 @@ def _go(d: Doc) -> dict:
                            f"{d.value(unit, *base, 'ours_slower')} (ratio {d.qty(*base, 'ratio')}, "
                            f"{d.qty(*base, 'ci', 0)}–{d.qty(*base, 'ci', 1)})")
             row["survives"] = d.text(*base, "survives")
-            row["why"] = "; ".join(
-                f"{d.text(*base, 'mechanism', j, 'counter').removeprefix('counter.')} "
-                f"{d.qty(*base, 'mechanism', j, 'faster')} vs "
-                f"{d.qty(*base, 'mechanism', j, 'slower')}"
-                for j in range(len(g["mechanism"]))) or fmt.MISSING
+            fast, slow = d.text(*base, "faster"), d.text(*base, "slower")
+            if g["ratio"] <= 1:
+                why = (f"the gap is {d.pct(*base, 'share_ours')} of {slow}'s time here, "
+                       f"{d.pct(*base, 'share_go')} in Go")
+            else:
+                why = f"here {fast} takes {d.qty(*base, 'ratio')}x {slow}'s time"
+            j = g.get("counter")
+            if j is not None:
+                name = d.text(*base, "mechanism", j, "counter").removeprefix("counter.")
+                why += (f"; {name} per op {d.qty(*base, 'mechanism', j, 'faster')} ({fast}) vs "
+                        f"{d.qty(*base, 'mechanism', j, 'slower')} ({slow}): "
+                        f"{COUNTER_MEANINGS[name]}")
+            else:
+                why += "; no counter differs between them"
+            row["why"] = why
         rows.append(row)
     plural = {"survives": "survive"}
     tally = ", ".join(f"{d.int('go_counts', what)} "

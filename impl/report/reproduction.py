@@ -8,8 +8,11 @@ median(faster)/median(slower) of the claim's two implementations, with the
 95 % interval of every comparison (``impl.report.compare``) against the
 hypotheses' effective threshold t = max(10 %, the A/A noise floor):
 "survives" when the interval lies below 1/(1+t), "reversed" when it lies above
-1+t, otherwise "not decided in this run". The counters per op of both
-implementations at that cell are shown as the mechanism beside it.
+1+t, otherwise "not decided in this run". The why, generated: the gap as a share of the
+slower implementation's time, here and in Go (a gap that shrinks from 99 %
+to 50 % means a cost both designs share grew), and the counter that differs
+most between the two at that cell (``impl.report.mechanism``'s rule), or
+that none does.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 import yaml
 
 from impl.report import compare as cmp
+from impl.report import mechanism
 from impl.report import stats as st
 from impl.report.answer import measured
 from impl.report.hypotheses import effective_threshold
@@ -81,11 +85,17 @@ def compare_with_go(data: dict[str, Any], cells: dict[str, dict],
         t = effective_threshold(metric, DEFAULT_THRESHOLD, floors)
         verdict = {-1: SURVIVES, 1: REVERSED, 0: UNDECIDED}[cmp.side(e.ci, t)]
         entry["threshold"] = t
+        mech_rows = [{"counter": k, "faster": (fast["metrics"].get(k) or {}).get("per_op"),
+                      "slower": (slow["metrics"].get(k) or {}).get("per_op")}
+                     for k in MECHANISM if k in fast["metrics"]]
+        differ = [(mechanism.differing(r["counter"], r["faster"], r["slower"]), j)
+                  for j, r in enumerate(mech_rows)]
+        differ = [fj for fj in differ if fj[0] is not None]
         entry.update(status="ok", ours_faster=e.median_a, ours_slower=e.median_b,
-                     ratio=e.ratio, ci=list(e.ci), survives=verdict,
-                     mechanism=[{"counter": k,
-                                 "faster": (fast["metrics"].get(k) or {}).get("per_op"),
-                                 "slower": (slow["metrics"].get(k) or {}).get("per_op")}
-                                for k in MECHANISM if k in fast["metrics"]])
+                     ratio=e.ratio, ci=list(e.ci), survives=verdict, mechanism=mech_rows,
+                     # the why: how much of the slower one's time the gap is, here and in Go
+                     share_ours=1 - e.ratio, share_go=1 - entry["go_ratio"],
+                     # the counter that differs most (mechanism.py's rule), or None
+                     counter=max(differ)[1] if differ else None)
         out.append(entry)
     return out
