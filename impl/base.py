@@ -89,21 +89,6 @@ class CounterSnapshot:
 
 COUNTER_NAMES: tuple[str, ...] = tuple(f.name for f in fields(CounterSnapshot))
 
-#: what each counter counts, in words (the report quotes it beside a counter it explains by)
-COUNTER_MEANINGS: dict[str, str] = {
-    "tasks_executed": "tasks run",
-    "task_errors": "tasks that raised",
-    "wakeups_requested": "producers that found the loop asleep",
-    "wake_syscalls": "fd writes made to wake the loop",
-    "wakeups_received": "returns from the loop's blocking wait because of a wake",
-    "cas_retries": "compare-and-set attempts that had to retry",
-    "spins": "consumer spins on a half-linked queue node",
-    "lock_waits": "lock acquisitions that failed at the first try",
-    "batches": "drain batches, one per tick with work",
-    "max_batch": "the largest batch drained in one go",
-}
-assert set(COUNTER_MEANINGS) == set(COUNTER_NAMES)
-
 
 def log_task_error(exc: BaseException, task: Task) -> None:
     """Default error handler: a failing task is logged, never fatal to the loop."""

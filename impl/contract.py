@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from impl.base import COUNTER_MEANINGS, COUNTER_NAMES
+from impl.base import COUNTER_NAMES
 
 # --------------------------------------------------------------------- columns
 
@@ -217,6 +217,22 @@ _ENV: tuple[Metric, ...] = (
     Metric(ENV_PREFIX + "block_start", "s", "block", "when the block started, Unix time"),
     Metric(ENV_PREFIX + "timed_ns", "ns", "block", "the block's timed region"),
 )
+#: what each counter counts, in words (impl.base.CounterSnapshot; the report quotes it beside
+#: a counter that explains a result). Kept here, not in impl.base: that module is part of
+#: every design's source hash, and a wording change must not invalidate measurements.
+COUNTER_MEANINGS: dict[str, str] = {
+    "tasks_executed": "tasks run",
+    "task_errors": "tasks that raised",
+    "wakeups_requested": "producers that found the loop asleep",
+    "wake_syscalls": "fd writes made to wake the loop",
+    "wakeups_received": "returns from the loop's blocking wait because of a wake",
+    "cas_retries": "compare-and-set attempts that had to retry",
+    "spins": "consumer spins on a half-linked queue node",
+    "lock_waits": "lock acquisitions that failed at the first try",
+    "batches": "drain batches, one per tick with work",
+    "max_batch": "the largest batch drained in one go",
+}
+assert set(COUNTER_MEANINGS) == set(COUNTER_NAMES)
 _COUNTERS: tuple[Metric, ...] = tuple(
     Metric(COUNTER_PREFIX + n, "count", "block",
            f"the block's delta of counter {n} ({COUNTER_MEANINGS[n]})")

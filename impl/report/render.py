@@ -13,8 +13,13 @@ import re
 
 import jinja2
 
-from impl.base import COUNTER_MEANINGS
-from impl.contract import MAX_COUNTER, POOLED_METRICS, TIME_PER_OP_METRICS, details_name
+from impl.contract import (
+    COUNTER_MEANINGS,
+    MAX_COUNTER,
+    POOLED_METRICS,
+    TIME_PER_OP_METRICS,
+    details_name,
+)
 from impl.report import fmt
 from impl.report import hypotheses as hyp
 from impl.report import mechanism as mech
