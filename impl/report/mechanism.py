@@ -51,6 +51,13 @@ def differing(counter: str, a: float | None, b: float | None) -> float | None:
     return f
 
 
+def most_differing(rows: list[tuple[str, float | None, float | None]]) -> int | None:
+    """Index of the (counter, a, b) that differs most (rates before ``max_batch``), or None."""
+    found = [(counter != MAX_COUNTER, f, -j) for j, (counter, a, b) in enumerate(rows)
+             if (f := differing(counter, a, b)) is not None]
+    return -max(found)[2] if found else None
+
+
 def root_cause(h: dict, comparisons: list[dict], cells: dict[str, dict]) -> dict[str, Any]:
     """The conclusion's facts for hypothesis doc ``h`` (module docstring); JSON-ready.
 
@@ -76,12 +83,9 @@ def root_cause(h: dict, comparisons: list[dict], cells: dict[str, dict]) -> dict
     factor = max(c["ratio"], 1 / c["ratio"])
     out: dict[str, Any] = {"comparison": i, "counters": counters, "counter": None,
                            "factor": factor}
-    found = [(differing(x["counter"], x["a"], x["b"]), j) for j, x in enumerate(counters)]
-    found = [(f, j) for f, j in found if f is not None]
+    j = most_differing([(x["counter"], x["a"], x["b"]) for x in counters])
+    found = j is not None
     if found:
-        # a rate explains a time per op better than a batch size: rates first
-        _, j = max(found, key=lambda fj: (counters[fj[1]]["counter"] != MAX_COUNTER, fj[0],
-                                          -fj[1]))
         out.update(counter=counters[j]["counter"], a=counters[j]["a"], b=counters[j]["b"])
     if not h["context"]:
         out["outcome"] = NO_COUNTERS

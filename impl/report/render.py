@@ -480,10 +480,18 @@ def _answer(d: Doc) -> list[dict]:
         for k, ref in enumerate(a["references"]):  # asyncio and uvloop, by design
             row[ref["design"]] = f"{times(*base, 'references', k)} vs {ref['label']}"
         if a["why"]:
-            row["why"] = "; ".join(
-                f"{d.text(*base, 'why', j, 'counter').removeprefix('counter.')} "
-                f"{d.qty(*base, 'why', j, 'fastest')} vs {d.qty(*base, 'why', j, 'runner_up')}"
-                for j in range(len(a["why"])))
+            # the conclusions' rule (impl/report/mechanism.py): quote the counter that differs
+            j = mech.most_differing([(w["counter"], w["fastest"], w["runner_up"])
+                                     for w in a["why"]])
+            if j is not None:
+                name = d.text(*base, "why", j, "counter").removeprefix("counter.")
+                row["why"] = (f"{name} {d.qty(*base, 'why', j, 'fastest')} vs "
+                              f"{d.qty(*base, 'why', j, 'runner_up')} per op "
+                              f"({COUNTER_MEANINGS[name]})")
+            else:
+                names = ", ".join(d.text(*base, "why", j, "counter").removeprefix("counter.")
+                                  for j in range(len(a["why"])))
+                row["why"] = f"none of {names} differs"
         rows.append(row)
     return rows
 
@@ -508,7 +516,7 @@ def _pick(d: Doc) -> dict:
         ci = (f" ({d.qty(*base, 'ci', 0)}–{d.qty(*base, 'ci', 1)})" if r.get("ci") else "")
         if r["ratio"] == 1:
             return "the fastest on every workload"
-        noise = "" if r.get("clear") else ", within this run's noise"
+        noise = "" if r.get("clear") else "; that gap is within this run's noise"
         return (f"at most {d.qty(*base, 'ratio')}x{ci} behind a workload's fastest (its worst: "
                 f"{d.text(*base, 'worst_workload')}, behind {d.text(*base, 'behind')}{noise})")
 

@@ -88,14 +88,12 @@ def compare_with_go(data: dict[str, Any], cells: dict[str, dict],
         mech_rows = [{"counter": k, "faster": (fast["metrics"].get(k) or {}).get("per_op"),
                       "slower": (slow["metrics"].get(k) or {}).get("per_op")}
                      for k in MECHANISM if k in fast["metrics"]]
-        differ = [(mechanism.differing(r["counter"], r["faster"], r["slower"]), j)
-                  for j, r in enumerate(mech_rows)]
-        differ = [fj for fj in differ if fj[0] is not None]
         entry.update(status="ok", ours_faster=e.median_a, ours_slower=e.median_b,
                      ratio=e.ratio, ci=list(e.ci), survives=verdict, mechanism=mech_rows,
                      # the why: how much of the slower one's time the gap is, here and in Go
                      share_ours=1 - e.ratio, share_go=1 - entry["go_ratio"],
                      # the counter that differs most (mechanism.py's rule), or None
-                     counter=max(differ)[1] if differ else None)
+                     counter=mechanism.most_differing(
+                         [(r["counter"], r["faster"], r["slower"]) for r in mech_rows]))
         out.append(entry)
     return out
