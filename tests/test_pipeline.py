@@ -550,6 +550,15 @@ def test_digest_is_at_most_ten_lines_with_verdicts_and_the_path(tmp_path):
     assert str(md) in lines[0] and "5 of 6 cells measured, 1 failed" in lines[0]
     assert "smoke run" in lines[1] and "H0 NEEDS RETEST | H1 VALIDATED" in lines[2]
     assert lines[-1].startswith("  ... (") and "more lines in the summary" in lines[-1]
+    # the pick (impl.report.pick) comes before the verdicts
+    md.with_suffix(".json").write_text(json.dumps({
+        "run": {"n_ok": 6, "n_planned": 6}, "hypotheses": hyps[:3],
+        "pick": {"pick": {"label": "alternate_two", "ratio": 1.44},
+                 "conserving_pick": {"label": "main", "ratio": 2.17}}}))
+    lines = digest(md)
+    assert lines[1] == ("  pick: alternate_two (at most 1.44x behind the fastest on any workload); "
+                        "main if queued tasks must run at shutdown")
+    assert lines[2] == "  H0 NEEDS RETEST | H1 VALIDATED | H2 NEEDS RETEST"
 
 
 def test_progress_line_counts_records_and_estimates_the_time_left(tmp_path):

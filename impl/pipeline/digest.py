@@ -31,6 +31,13 @@ def digest(summary_md: str | Path) -> list[str]:
              f"{run.get('n_failed', 0)} failed or missing)"]
     if doc.get("smoke"):
         lines.append("  smoke run: indicative only; `snakemake --cores 10` runs the study")
+    pick = doc.get("pick") or {}
+    if pick.get("pick"):
+        line = f"  pick: {pick['pick']['label']} (at most {pick['pick']['ratio']:.2f}x behind " \
+               f"the fastest on any workload)"
+        if pick.get("conserving_pick"):
+            line += f"; {pick['conserving_pick']['label']} if queued tasks must run at shutdown"
+        lines.append(line)
     hyps = [f"{h['id']} {h['verdict']}" for h in doc.get("hypotheses", [])]
     rows = [" | ".join(hyps[i:i + PER_LINE]) for i in range(0, len(hyps), PER_LINE)]
     for fam, floor in sorted((doc.get("floors") or {}).items()):
