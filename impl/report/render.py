@@ -333,7 +333,7 @@ def _conclusion(d: Doc, hi: int) -> str:
         tail = (f"none of its counters ({declared}) differs, so the cause lies outside what "
                 f"they count")
     elif outcome == mech.NOT_DECIDING:
-        tail = (f"the mechanism is there ({counter}) but it does not set the time: another "
+        tail = (f"the mechanism is there, {counter}, but it does not set the time: another "
                 f"cost outweighs it")
     elif outcome == mech.NOT_EXERCISED:
         tail = (f"its counters ({declared}) do not differ, so the mechanism it names is "
@@ -341,7 +341,7 @@ def _conclusion(d: Doc, hi: int) -> str:
     elif outcome == mech.NO_COUNTERS:
         tail = "no mechanism counter is declared for it"
     else:
-        tail = ("not decided in this run" + (f"; the mechanism is present ({counter}), more "
+        tail = ("not decided in this run" + (f"; the mechanism is present, {counter}; more "
                                              f"processes would tell whether it matters"
                                              if counter else
                                              f"; its counters ({declared}) do not differ"
