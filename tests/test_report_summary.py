@@ -61,6 +61,9 @@ def config(aa: bool = True) -> dict:
             {"id": "H4", "title": "Real world", "scenario": "continuous", "metric": "ns_per_op",
              "a": "asyncio", "b": "baseline", "expect": "greater", "threshold": 0.10},
         ],
+        "rank_at": [{"scenario": "submit_contention", "params": {"producers": 1},
+                     "metric": "ns_per_op"},
+                    {"scenario": "round_trip", "metric": "latency_ns"}],
         "alpha": 0.05,
     }
     if aa:
@@ -193,7 +196,13 @@ def test_known_medians_and_ops(run):
     s = cells["main/submit_contention/producers=1"]["metrics"]["ns_per_op"]
     assert s["median"] == pytest.approx(150.0) and s["n_processes"] == 8
     assert s["ops_per_s"] == pytest.approx(1e9 / 150.0)
-    assert "6.67 M ops/s" in run["details"]  # ops/s of main at producers=1 in the ranking
+    # the ranking at its declared point (rank_at: producers=1), lowest first, controls left out
+    details = run["details"]
+    block = details[details.index("**`submit_contention` producers=1, ns_per_op:**"):]
+    block = block[:block.index("\n\n", block.index("- "))]
+    assert [line.split(":")[0] for line in block.splitlines()[2:]] == [
+        "- alternate_three", "- baseline", "- main"]
+    assert "- main: 150 ns (" in block and "1.50x the first" in block
     # context counters per op: 5 retries per block of 1000 loops
     assert cells["main/submit_contention/producers=1"]["metrics"]["counter.cas_retries"][
         "per_op"] == pytest.approx(0.005)
@@ -594,10 +603,11 @@ def test_each_cell_number_is_the_same_everywhere(run):
         assert c["ci"][0] <= c["ratio"] <= c["ci"][1]
         compared += 1
     assert compared >= 6
-    for r in doc["rankings"]:
+    assert doc["rankings"]["points"]
+    for r in doc["rankings"]["points"]:
         for e in r["entries"]:
             s = cells[e["cell_id"]]["metrics"][r["metric"]]
-            assert e["value"] == (s["ops_per_s"] if r["by"] == "ops_per_s" else s["median"])
+            assert (e["median"], e["ci"]) == (s["median"], s["median_ci"])
     # a latency cell's median is printed from one field: its table, latency table, comparison
     src = json.dumps(["cells", "alternate_three/round_trip/default", "metrics", "latency_ns",
                       "median"])
@@ -720,6 +730,14 @@ def test_answer_config_errors_are_one_line():
             parse_workloads(cfg)
         assert "\n" not in str(err.value) and needle in str(err.value)
         assert str(err.value).startswith("config answer[0]")
+    # rank_at: the same checks, naming its entry
+    from impl.report.hypothesis_config import parse_rank_points
+
+    cfg.pop("answer")
+    cfg["rank_at"] = [{"scenario": "drain", "metric": "ns_per_op", "params": {"x": 1}}]
+    with pytest.raises(HypothesisConfigError, match=r"^config rank_at\[0\] \(drain\): 'x' is "
+                       "not a grid parameter of 'drain'; allowed: budget$"):
+        parse_rank_points(cfg)
 
 
 def test_the_go_study_beside_the_reproduction(run):

@@ -25,7 +25,7 @@ from impl.report.hypothesis_config import (
     HypothesisConfigError,
     aa_pairs,
     parse_hypotheses,
-    parse_workloads,
+    parse_rank_points,
 )
 from impl.runner import scenarios as runner_scenarios
 from impl.runner.request import PROFILE_SETTINGS, RUN_SETTINGS
@@ -254,7 +254,7 @@ def check_semantics(config: Mapping[str, Any]) -> None:
 
     try:  # the summary's own validator: one set of rules for the hypotheses' format
         parse_hypotheses(dict(config))
-        parse_workloads(dict(config))
+        parse_rank_points(dict(config))  # the answer's workloads, then rank_at
     except HypothesisConfigError as exc:
         raise ConfigError(str(exc)) from None  # already "config hypotheses[i] (id): ..."
     budget = budget_designs()

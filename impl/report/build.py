@@ -21,6 +21,7 @@ from impl.report import fmt, mechanism, pick, plots, render, reproduction
 from impl.report import hypotheses as hyp
 from impl.report import load as ld
 from impl.report import stats as st
+from impl.report.hypothesis_config import parse_rank_points
 from impl.runner.measure import MIN_SWITCH_INTERVALS, SHORT_BLOCK_NS
 
 _FAILED_STATUSES = ("crashed", "timeout", "bad_input", "missing")
@@ -223,33 +224,36 @@ def _hyp_doc(r: hyp.HypothesisResult, first_index: int) -> dict:
             "is_control": h.is_control}
 
 
-def _rankings(doc_cells: dict, label_order: list[str]) -> list[dict]:
-    """Per scenario: each label's best cell (highest ops/s; lowest median latency)."""
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b > 0 else None
+
+
+def _rankings(doc_cells: dict, config: dict) -> dict:
+    """Each scenario ranked at its declared point(s) (``parse_rank_points``), lowest median
+    first, with each cell's 95 % interval; the scenarios with no declared point are named."""
+    controls = hyp.control_labels(config)
     out = []
-    scenarios = sorted({c["scenario"] for c in doc_cells.values() if c["status"] == "ok"})
-    for sc in scenarios:
-        for metric, key, best in (("ns_per_op", "ops_per_s", max),
-                                  ("drain_ns_per_task", "ops_per_s", max),
-                                  ("latency_ns", "median", min)):
-            per_label: dict[str, tuple[float, str]] = {}
-            for cid, c in doc_cells.items():
-                s = c.get("metrics", {}).get(metric)
-                if c["scenario"] != sc or c["status"] != "ok" or not s:
-                    continue
-                v = s["ops_per_s"] if key == "ops_per_s" else s.get("median")
-                if v is None:
-                    continue
-                cur = per_label.get(c["label"])
-                if cur is None or best(v, cur[0]) == v and v != cur[0]:
-                    per_label[c["label"]] = (v, cid)
-            if not per_label:
+    for w in parse_rank_points(config):
+        ranked = sorted((c for c in ans.measured(doc_cells, w.scenario, w.params, w.metric)
+                         if c["label"] not in controls),
+                        key=lambda c: (c["metrics"][w.metric]["median"], c["label"]))
+        seen: set[str] = set()
+        entries = []
+        for c in ranked:  # one cell per label: a point may leave a grid axis free
+            if c["label"] in seen:
                 continue
-            order = sorted(per_label.items(), key=lambda kv: (-kv[1][0] if best is max
-                                                              else kv[1][0], kv[0]))
-            out.append({"scenario": sc, "metric": metric, "by": key,
-                        "entries": [{"label": lab, "value": v, "cell_id": cid}
-                                    for lab, (v, cid) in order]})
-    return out
+            seen.add(c["label"])
+            s = c["metrics"][w.metric]
+            entries.append({"label": c["label"], "cell_id": c["cell_id"],
+                            "median": s["median"], "ci": s.get("median_ci"),
+                            "vs_first": _ratio(s["median"],
+                                               ranked[0]["metrics"][w.metric]["median"])})
+        if entries:
+            out.append({"scenario": w.scenario, "params": w.params, "metric": w.metric,
+                        "entries": entries})
+    measured = {c["scenario"] for c in doc_cells.values() if c["status"] == "ok"}
+    return {"points": out,
+            "unranked": sorted(measured - {r["scenario"] for r in out})}
 
 
 def build_summary(
@@ -362,7 +366,7 @@ def build_summary(
             # a thinned profile (quick) is a smoke run: the summary says so at its top
             "smoke": _smoke(config, doc_cells, m),
         }
-        doc["rankings"] = _rankings(doc_cells, label_order)
+        doc["rankings"] = _rankings(doc_cells, config)
         doc["answer"] = ans.answer(ans.parse_workloads(config), doc_cells, samples,
                                    hyp.control_labels(config), hyp_docs, seed, floors)
         doc["pick"] = pick.pick(doc["answer"], doc_cells, samples, seed, label_order)

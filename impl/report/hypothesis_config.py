@@ -7,6 +7,7 @@ hypothesis fails before any measuring) and the summary uses the parsed
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -346,45 +347,73 @@ class Workload:
     why: tuple[str, ...]
 
 
+def _workload(where: str, entry, config: dict, keys: set[str], required: tuple[str, ...],
+              name: str) -> Workload:
+    """One validated entry of ``answer`` or ``rank_at`` (HypothesisConfigError: one line)."""
+    scenarios = config.get("scenarios") or {}
+    if not isinstance(entry, dict):
+        raise HypothesisConfigError(f"{where}: must be a mapping with {', '.join(required)}")
+    unknown = sorted(set(entry) - keys)
+    if unknown:
+        raise HypothesisConfigError(f"{where}: unknown field {unknown[0]!r}; allowed: "
+                                    f"{_allowed(sorted(keys))}")
+    for req in required:
+        if req not in entry:
+            raise HypothesisConfigError(f"{where}: missing field {req!r}")
+    where = f"{where} ({entry[name]})"
+    if entry["scenario"] not in scenarios:
+        raise HypothesisConfigError(f"{where}: unknown scenario {entry['scenario']!r}; "
+                                    f"allowed: {_allowed(scenarios)}")
+    times = [m for m, spec in contract.METRICS.items() if spec.family]
+    if entry["metric"] not in times:
+        raise HypothesisConfigError(f"{where}: metric {entry['metric']!r} is not a time; "
+                                    f"allowed: {_allowed(times)}")
+    params = entry.get("params") or {}
+    grid = _grid(config, entry["scenario"]) or {}
+    for key in params:
+        if key not in grid:
+            raise HypothesisConfigError(f"{where}: {key!r} is not a grid parameter of "
+                                        f"{entry['scenario']!r}; allowed: {_allowed(grid)}")
+    why = tuple(entry.get("why") or ())
+    for counter in why:
+        if counter not in contract.METRICS or not contract.is_counter(counter):
+            counters = [m for m in contract.METRICS if contract.is_counter(m)]
+            raise HypothesisConfigError(f"{where}: {counter!r} in why is not a counter; "
+                                        f"allowed: {_allowed(counters)}")
+    return Workload(str(entry[name]), entry["scenario"], dict(params), entry["metric"], why)
+
+
 def parse_workloads(config: dict) -> list[Workload]:
     """The ``answer`` section; HypothesisConfigError (one line) naming the entry and field."""
     raw = config.get("answer") or []
     if not isinstance(raw, list):
         raise HypothesisConfigError("config answer: must be a list of workloads")
-    scenarios = config.get("scenarios") or {}
-    out = []
-    for i, entry in enumerate(raw):
-        where = f"config answer[{i}]"
-        if not isinstance(entry, dict):
-            raise HypothesisConfigError(f"{where}: must be a mapping with workload, scenario, "
-                                        "metric")
-        unknown = sorted(set(entry) - _ANSWER_KEYS)
-        if unknown:
-            raise HypothesisConfigError(f"{where}: unknown field {unknown[0]!r}; allowed: "
-                                        f"{_allowed(sorted(_ANSWER_KEYS))}")
-        for req in ("workload", "scenario", "metric"):
-            if req not in entry:
-                raise HypothesisConfigError(f"{where}: missing field {req!r}")
-        where = f"config answer[{i}] ({entry['workload']})"
-        if entry["scenario"] not in scenarios:
-            raise HypothesisConfigError(f"{where}: unknown scenario {entry['scenario']!r}; "
-                                        f"allowed: {_allowed(scenarios)}")
-        times = [m for m, spec in contract.METRICS.items() if spec.family]
-        if entry["metric"] not in times:
-            raise HypothesisConfigError(f"{where}: metric {entry['metric']!r} is not a time; "
-                                        f"allowed: {_allowed(times)}")
-        params = entry.get("params") or {}
-        grid = _grid(config, entry["scenario"]) or {}
-        for key in params:
-            if key not in grid:
-                raise HypothesisConfigError(f"{where}: {key!r} is not a grid parameter of "
-                                            f"{entry['scenario']!r}; allowed: {_allowed(grid)}")
-        why = tuple(entry.get("why") or ())
-        for counter in why:
-            if counter not in contract.METRICS or not contract.is_counter(counter):
-                counters = [m for m in contract.METRICS if contract.is_counter(m)]
-                raise HypothesisConfigError(f"{where}: {counter!r} in why is not a counter; "
-                                            f"allowed: {_allowed(counters)}")
-        out.append(Workload(str(entry["workload"]), entry["scenario"], dict(params),
-                            entry["metric"], why))
+    return [_workload(f"config answer[{i}]", entry, config, _ANSWER_KEYS,
+                      ("workload", "scenario", "metric"), "workload")
+            for i, entry in enumerate(raw)]
+
+
+_RANK_KEYS = {"scenario", "params", "metric"}
+
+
+def parse_rank_points(config: dict) -> list[Workload]:
+    """Where each scenario is ranked (DETAILS.md): the answer's cells, then config ``rank_at``.
+
+    A scenario is ranked at one declared point (issue 12: never "the best cell of
+    each implementation", which compares different parameters); the answer's
+    workloads are points already, ``rank_at`` adds the scenarios they leave out.
+    Duplicates (same scenario, params and metric) are kept once.
+    """
+    raw = config.get("rank_at") or []
+    if not isinstance(raw, list):
+        raise HypothesisConfigError("config rank_at: must be a list of points")
+    points = parse_workloads(config) + [
+        _workload(f"config rank_at[{i}]", entry, config, _RANK_KEYS, ("scenario", "metric"),
+                  "scenario") for i, entry in enumerate(raw)]
+    seen, out = set(), []
+    for w in points:
+        key = (w.scenario, json.dumps(w.params, sort_keys=True), w.metric)
+        if key not in seen:
+            seen.add(key)
+            out.append(w)
     return out

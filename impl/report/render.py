@@ -429,25 +429,26 @@ def _other_sections(d: Doc, covered: set[str], label_order: list[str]) -> list[d
     return out
 
 
-def _rankings(d: Doc) -> list[dict]:
+def _rankings(d: Doc) -> dict:
+    """DETAILS.md's rankings: per declared point, each label's median with its interval."""
     out = []
-    for ri, r in enumerate(d.get("rankings")):
+    for ri, r in enumerate(d.get("rankings", "points")):
+        base = ("rankings", "points", ri)
+        unit = "ns"
         entries = []
         for ei, e in enumerate(r["entries"]):
-            cid = e["cell_id"]
-            ptxt = _params_text(d, "cells", cid, "params")
-            if r["by"] == "ops_per_s":
-                v = d.rate("rankings", ri, "entries", ei, "value")
-            else:
-                v = d.dur("rankings", ri, "entries", ei, "value")
-            entries.append(f"{d.text('rankings', ri, 'entries', ei, 'label')}: {v}"
-                           + (f" ({ptxt})" if ptxt else ""))
-        out.append({"scenario": d.text("rankings", ri, "scenario"),
-                    "metric": d.text("rankings", ri, "metric"),
-                    "by": "throughput (ops/s)" if r["by"] == "ops_per_s"
-                    else "median latency",
-                    "entries": entries})
-    return out
+            eb = (*base, "entries", ei)
+            ci = (f" ({d.value(unit, *eb, 'ci', 0)}–{d.value(unit, *eb, 'ci', 1)})"
+                  if e.get("ci") else "")
+            first = ("" if ei == 0 or e["vs_first"] is None
+                     else f", {d.qty(*eb, 'vs_first')}x the first")
+            entries.append(f"{d.text(*eb, 'label')}: {d.value(unit, *eb, 'median')}{ci}{first}")
+        point = _params_text(d, *base, "params")
+        out.append({"where": f"`{d.text(*base, 'scenario')}`" + (f" {point}" if point else ""),
+                    "metric": d.text(*base, "metric"), "entries": entries})
+    unranked = [d.text("rankings", "unranked", i)
+                for i in range(len(d.get("rankings", "unranked")))]
+    return {"points": out, "unranked": unranked}
 
 
 def _answer(d: Doc) -> list[dict]:
