@@ -45,6 +45,11 @@ rule all:
         LAYOUT.plots,
 
 
+onstart:
+    # a real run only (not -n, not --report): the progress line's start and total
+    start_progress()
+
+
 onsuccess:
     # at most 10 lines: the verdicts and where to read them (impl/pipeline/digest.py)
     print("\n".join(digest(LAYOUT.summary)), file=sys.stderr)

@@ -577,3 +577,17 @@ def test_progress_line_counts_records_and_estimates_the_time_left(tmp_path):
     text = progress.line(path, now=1060.0)
     # 3 of 10 done; 2 in 60 s of this run -> 7 left take about 210 s
     assert text == "eventloop-tournament: 3 of 10 cell rounds measured (30%); about 4 min left"
+
+
+def test_read_only_invocations_are_told_from_the_command_line():
+    from impl.pipeline.invocation import read_only
+
+    assert read_only(["snakemake", "--report", "report/report.html"])
+    assert read_only(["snakemake", "--report=report/report.html", "--config", "profile=quick"])
+    assert read_only(["snakemake", "--lint"]) and read_only(["snakemake", "--list-changes",
+                                                             "params"])
+    # a run and a dry run prepare the study (the dry run must show what a run would redo)
+    assert not read_only(["snakemake", "--cores", "10"])
+    assert not read_only(["snakemake", "-n", "--config", "profile=quick"])
+    # a value that happens to look like an option name is not the option
+    assert not read_only(["snakemake", "--config", "note=--report"])

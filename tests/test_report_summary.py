@@ -271,7 +271,7 @@ def test_plots_leave_out_controls_and_give_each_label_one_colour(run, tmp_path, 
     order = [label for label in run["doc"]["label_order"] if label != "main_aa"]
     colours = [plots._style(label, order)["color"] for label in order]
     assert len(set(colours)) == len(order) <= len(plots.PALETTE)
-    assert plots._ns_label(1500.0) == "1.5 us" and plots._ns_label(2e6) == "2 ms"
+    assert plots._ns_label(1500.0) == "1.5 µs" and plots._ns_label(2e6) == "2 ms"
 
 
 def test_noisy_aa_control_widens_thresholds(tmp_path):
@@ -708,7 +708,7 @@ def test_the_answer_names_the_known_winners_with_their_ratios(tmp_path):
     assert md.index("## The answer") < md.index("## Executive summary")
     assert "| one producer | `submit_contention` producers=1, ns_per_op | **alternate_three** | "\
         "1.20x (" in md
-    assert "(within the noise)" in md
+    assert "alternate_three ≈ baseline (within the noise: needs 10.0%)" in md
     assert one["threshold"] == pytest.approx(max(0.10, doc["floors"]["throughput"]))
 
 
@@ -738,6 +738,23 @@ def test_answer_config_errors_are_one_line():
     with pytest.raises(HypothesisConfigError, match=r"^config rank_at\[0\] \(drain\): 'x' is "
                        "not a grid parameter of 'drain'; allowed: budget$"):
         parse_rank_points(cfg)
+    cfg["rank_at"] = [{"scenario": "drain", "metric": "ns_per_op", "params": {"budget": 7}}]
+    with pytest.raises(HypothesisConfigError, match=r"^config rank_at\[0\] \(drain\): budget=7 "
+                       "is not in the grid of 'drain'; allowed: 64, 4096$"):
+        parse_rank_points(cfg)
+
+
+def test_a_declared_ranking_point_without_cells_is_named(tmp_path):
+    cfg = config()
+    # drain records drain_ns_per_task, never latency_ns: a valid point with nothing measured
+    cfg["rank_at"].append({"scenario": "drain", "params": {"budget": 64}, "metric": "latency_ns"})
+    files, expected, failed = make_run(tmp_path)
+    build_summary(None, files, cfg, tmp_path / "rep", expected, failed)
+    doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
+    assert [p["scenario"] for p in doc["rankings"]["empty"]] == ["drain"]
+    details = (tmp_path / "rep" / "DETAILS.md").read_text()
+    assert "Declared points without a measured cell" in details
+    assert "`drain` budget=64, latency_ns" in details
 
 
 def test_the_go_study_beside_the_reproduction(run):

@@ -49,8 +49,8 @@ def measured(cells: dict[str, dict], scenario: str, params: dict, metric: str,
 def _versus(w: Workload, fast: dict, other: dict,
             samples: Callable[[str, str], st.ProcessSamples], seed: int) -> dict:
     """fastest / other with its interval; speedup = other / fastest."""
-    e = cmp.compare(samples(fast["cell_id"], w.metric), samples(other["cell_id"], w.metric),
-                    cmp.pair_key(fast["cell_id"], other["cell_id"]), CONFIDENCE, seed)
+    e = cmp.compare_cells(samples, fast["cell_id"], other["cell_id"], w.metric, CONFIDENCE,
+                          seed)
     return {"label": other["label"], "design": other.get("design"), "ratio": e.ratio,
             "ci": list(e.ci),
             "speedup": 1 / e.ratio, "speedup_ci": [1 / e.ci[1], 1 / e.ci[0]]}

@@ -21,7 +21,7 @@ from impl.report import fmt, mechanism, pick, plots, render, reproduction
 from impl.report import hypotheses as hyp
 from impl.report import load as ld
 from impl.report import stats as st
-from impl.report.hypothesis_config import parse_rank_points
+from impl.report.hypothesis_config import DEFAULT_THRESHOLD, parse_rank_points
 from impl.runner.measure import MIN_SWITCH_INTERVALS, SHORT_BLOCK_NS
 
 _FAILED_STATUSES = ("crashed", "timeout", "bad_input", "missing")
@@ -232,7 +232,7 @@ def _rankings(doc_cells: dict, config: dict) -> dict:
     """Each scenario ranked at its declared point(s) (``parse_rank_points``), lowest median
     first, with each cell's 95 % interval; the scenarios with no declared point are named."""
     controls = hyp.control_labels(config)
-    out = []
+    out, empty = [], []  # a declared point without a measured cell is named, not dropped
     for w in parse_rank_points(config):
         ranked = sorted((c for c in ans.measured(doc_cells, w.scenario, w.params, w.metric)
                          if c["label"] not in controls),
@@ -248,12 +248,12 @@ def _rankings(doc_cells: dict, config: dict) -> dict:
                             "median": s["median"], "ci": s.get("median_ci"),
                             "vs_first": _ratio(s["median"],
                                                ranked[0]["metrics"][w.metric]["median"])})
-        if entries:
-            out.append({"scenario": w.scenario, "params": w.params, "metric": w.metric,
-                        "entries": entries})
+        point = {"scenario": w.scenario, "params": w.params, "metric": w.metric,
+                 "entries": entries}
+        (out if entries else empty).append(point)
     measured = {c["scenario"] for c in doc_cells.values() if c["status"] == "ok"}
-    return {"points": out,
-            "unranked": sorted(measured - {r["scenario"] for r in out})}
+    return {"points": out, "empty": empty,
+            "unranked": sorted(measured - {r["scenario"] for r in out + empty})}
 
 
 def build_summary(
@@ -347,6 +347,8 @@ def build_summary(
                 "short_block_ns": SHORT_BLOCK_NS,
                 # when a mechanism counter explains a result (impl/report/mechanism.py)
                 "mechanism_min_rate": mechanism.MIN_RATE,
+                # the practical threshold of the answer and the Go table (asv: 10 %)
+                "default_threshold": DEFAULT_THRESHOLD,
                 "mechanism_min_factor": mechanism.MIN_FACTOR,
             },
             "platform": _platform(m, doc_cells),

@@ -119,9 +119,24 @@ def compare(a: ProcessSamples, b: ProcessSamples, key: str, confidence: float,
 
 
 def pair_key(cell_a: str, cell_b: str) -> str:
-    """The seed key of a descriptive comparison: the same two cells give the same interval
-    wherever they are compared (the answer, the Go table)."""
-    return f"{cell_a} / {cell_b}"
+    """The seed key of a descriptive comparison, the same in either order."""
+    lo, hi = sorted((cell_a, cell_b))
+    return f"{lo} / {hi}"
+
+
+def compare_cells(samples, cell_a: str, cell_b: str, metric: str, confidence: float,
+                  base_seed: int = DEFAULT_SEED) -> Effect:
+    """``compare`` of two cells by id for the descriptive tables (the answer, the pick, the
+    Go table): computed once in a fixed order and inverted when asked the other way round,
+    so a/b and b/a print exactly reciprocal numbers wherever they appear.
+    ``samples(cell_id, metric) -> ProcessSamples``; raises like ``compare``."""
+    lo, hi = sorted((cell_a, cell_b))
+    e = compare(samples(lo, metric), samples(hi, metric), pair_key(lo, hi), confidence,
+                base_seed)
+    if lo == cell_a:
+        return e
+    return Effect(e.n_b, e.n_a, e.median_b, e.median_a, 1 / e.ratio,
+                  (1 / e.ci[1], 1 / e.ci[0]), e.confidence, e.p, e.u, e.hosts, e.n_resamples)
 
 
 def side(ci: tuple[float, float] | list[float], threshold: float) -> int:

@@ -62,7 +62,8 @@ def sig(v: float, digits: int = SIG) -> str:
     return s
 
 
-_TIME_UNITS = ((1.0, "ns"), (1e3, "µs"), (1e6, "ms"), (1e9, "s"))
+#: (scale in ns, unit): the tables' and the plots' time units
+TIME_UNITS = ((1.0, "ns"), (1e3, "µs"), (1e6, "ms"), (1e9, "s"))
 
 
 def _scaled(v: float, units) -> str:
@@ -83,7 +84,7 @@ def duration_ns(v: float | None, source: str) -> str:
     """ns -> "152 ns" / "1.23 µs" / "12.3 ms" / "1.20 s" (3 significant digits)."""
     if v is None or not math.isfinite(v):
         return MISSING
-    return _record(_scaled(v, _TIME_UNITS), v, "duration_ns", source)
+    return _record(_scaled(v, TIME_UNITS), v, "duration_ns", source)
 
 
 def quantity(v: float | None, source: str, unit: str = "") -> str:

@@ -370,10 +370,14 @@ def _workload(where: str, entry, config: dict, keys: set[str], required: tuple[s
                                     f"allowed: {_allowed(times)}")
     params = entry.get("params") or {}
     grid = _grid(config, entry["scenario"]) or {}
-    for key in params:
+    for key, value in params.items():
         if key not in grid:
             raise HypothesisConfigError(f"{where}: {key!r} is not a grid parameter of "
                                         f"{entry['scenario']!r}; allowed: {_allowed(grid)}")
+        if isinstance(grid[key], list) and value not in grid[key]:
+            raise HypothesisConfigError(f"{where}: {key}={value!r} is not in the grid of "
+                                        f"{entry['scenario']!r}; allowed: "
+                                        f"{_allowed([str(v) for v in grid[key]])}")
     why = tuple(entry.get("why") or ())
     for counter in why:
         if counter not in contract.METRICS or not contract.is_counter(counter):

@@ -17,7 +17,9 @@ the usual choice under uncertainty about the workload mix):
   task at shutdown;
 * a design that is fastest on some workload but has a larger worst case than
   the pick (and is not the second pick) is named as "not a safe default",
-  with its worst case;
+  with its worst case, when that worst case is beyond the noise;
+* workloads the run did not measure (a smoke grid) are named: the pick holds
+  only over the measured ones;
 * each quoted worst case carries the 95 % interval of its ratio (the paired
   statistic of ``impl.report.compare``): descriptive, like the answer's; it
   is "beyond the noise" when that interval clears the answer's effective
@@ -64,7 +66,9 @@ def pick(answer: list[dict], cells: dict[str, dict],
     """
     entries = [e for e in answer if e.get("ranking") and e.get("status") == "ok"]
     out: dict[str, Any] = {"workloads": [e["workload"] for e in entries], "rows": [],
-                           "pick": None, "conserving_pick": None, "not_safe": []}
+                           "pick": None, "conserving_pick": None, "not_safe": [],
+                           # declared workloads this run could not rank (e.g. a smoke grid)
+                           "unmeasured": [e["workload"] for e in answer if e not in entries]}
     if len(entries) < 2:
         return out
     everywhere = set.intersection(*({r["label"] for r in e["ranking"]} for e in entries))
@@ -91,10 +95,8 @@ def pick(answer: list[dict], cells: dict[str, dict],
         res = dict(row, behind=fast["label"], ratio=1.0, ci=[1.0, 1.0], clear=False)
         if mine["cell_id"] != fast["cell_id"]:
             try:
-                eff = cmp.compare(samples(mine["cell_id"], e["metric"]),
-                                  samples(fast["cell_id"], e["metric"]),
-                                  cmp.pair_key(mine["cell_id"], fast["cell_id"]),
-                                  st.CONFIDENCE, seed)
+                eff = cmp.compare_cells(samples, mine["cell_id"], fast["cell_id"],
+                                        e["metric"], st.CONFIDENCE, seed)
                 res.update(ratio=eff.ratio, ci=list(eff.ci))
                 # beyond the noise: the answer's effective threshold (10 %, or the A/A floor)
                 res["clear"] = cmp.side(eff.ci, e.get("threshold") or 0.0) > 0
@@ -108,7 +110,8 @@ def pick(answer: list[dict], cells: dict[str, dict],
     if safe is not None and safe["label"] != best["label"]:
         out["conserving_pick"] = with_interval(safe)
     named = {best["label"]} | ({safe["label"]} if safe is not None else set())
-    out["not_safe"] = [with_interval(r) for r in ranked
-                       if r["fastest_on"] and r["worst"] > best["worst"]
-                       and r["label"] not in named]
+    # named only when its worst case is beyond the noise: a label must be earned
+    out["not_safe"] = [x for x in (with_interval(r) for r in ranked
+                                   if r["fastest_on"] and r["worst"] > best["worst"]
+                                   and r["label"] not in named) if x["clear"]]
     return out

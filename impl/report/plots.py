@@ -27,6 +27,7 @@ from impl.contract import (  # noqa: E402
     TIME_PER_OP_METRICS,
     write_atomic,
 )
+from impl.report.fmt import TIME_UNITS  # noqa: E402
 from impl.report.hypothesis_config import control_labels  # noqa: E402
 from impl.report.stats import CONFIDENCE  # noqa: E402
 from impl.report.tables import choose_column, param_str, sort_key, varying  # noqa: E402
@@ -45,8 +46,8 @@ def _style(label: str, label_order: list[str]) -> dict:
 
 
 def _ns_label(v: float, _pos=None) -> str:
-    """A tick label in ns/us/ms/s (plots only: never a printed value of the summary)."""
-    for scale, unit in ((1e9, "s"), (1e6, "ms"), (1e3, "us")):
+    """A tick label in the tables' units, ns/µs/ms/s (plots only: never a printed value)."""
+    for scale, unit in reversed(TIME_UNITS):
         if abs(v) >= scale:
             return f"{v / scale:g} {unit}"
     return f"{v:g} ns"

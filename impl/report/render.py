@@ -33,7 +33,8 @@ PRIMARY_METRIC = "ns_per_op"
 _AA_MEANING = {hyp.VALIDATED: "identical code measured different: the run is noisy",
                hyp.REJECTED: "identical code measured the same within the threshold",
                hyp.MIXED: "identical code measured different at some points: the run is noisy",
-               hyp.NEEDS_RETEST: "undecided: the noise floor is its interval's reach"}
+               hyp.NEEDS_RETEST: "identical code; how far its interval reaches is this run's "
+                                 "noise floor"}
 #: printed beside a number whose process values spread more than pyperf's rule allows
 WARN = "‡"
 
@@ -222,7 +223,7 @@ def _comparison_rows(d: Doc, indices: list[int]) -> list[dict]:
     return rows
 
 
-def _finding(d: Doc, i: int) -> str | None:
+def _finding(d: Doc, i: int, detailed: bool = True) -> str | None:
     """One sentence per measured comparison, every number from the document."""
     c = d.get("comparisons", i)
     if "ratio" not in c:
@@ -242,19 +243,33 @@ def _finding(d: Doc, i: int) -> str | None:
     lo, hi = d.pct(*base, "pct_ci", 0, signed=True), d.pct(*base, "pct_ci", 1, signed=True)
     metric = d.text(*base, "metric")
     conf = d.pct(*base, "confidence")
+    # the medians are in the table right above; DETAILS.md repeats them beside the ratio
+    medians = (f"{d.value(unit, *base, 'median_a')} vs {d.value(unit, *base, 'median_b')}, "
+               if detailed else "")
     sentence = (f"{a}'s median {metric} is {diff} ({direction}) relative to {b}{where}: "
-                f"{d.value(unit, *base, 'median_a')} vs {d.value(unit, *base, 'median_b')}, "
-                f"{conf} interval {lo} to {hi} → {d.text(*base, 'verdict')}.")
+                f"{medians}{conf} interval {lo} to {hi} → {d.text(*base, 'verdict')}.")
     return sentence
 
 
-def _hypothesis_section(d: Doc, hi: int, config: dict, label_order: list[str]) -> dict:
+def _shared_point(cells: list[dict]) -> str:
+    """The parameters every cell has with the same value ("producers=4"), as text."""
+    if not cells:
+        return ""
+    first = cells[0]["params"]
+    shared = {k: v for k, v in first.items() if all(c["params"].get(k) == v for c in cells)}
+    return fmt.text(param_str(shared), src("cells", cells[0]["cell_id"], "params", "__str__")
+                    ) if shared else ""
+
+
+def _hypothesis_section(d: Doc, hi: int, config: dict, label_order: list[str],
+                        detailed: bool = True) -> dict:
     h = d.get("hypotheses", hi)
     base = ("hypotheses", hi)
     cells = _scope_cells(d, h["scenario"], h["params"])
     column = choose_column(cells, h["each"])
-    # one column (a fixed point, e.g. H4a at burst=4096): title it with that point
-    single = _params_text(d, *base, "params") or "median"
+    # one column (a fixed point, e.g. H4a at burst=4096, or a smoke grid's one value):
+    # title it with that point
+    single = _params_text(d, *base, "params") or _shared_point(cells) or "median"
     main = grid_table(cells, label_order, column, _median_cell(d, h["metric"]),
                       _column_title(d, column), single)
     # the summary's table: contenders only (the A/A label's numbers are in its section)
@@ -269,7 +284,7 @@ def _hypothesis_section(d: Doc, hi: int, config: dict, label_order: list[str]) -
         t = grid_table(cells, label_order, column, _median_cell(d, metric),
                        _column_title(d, column), "per op")
         context.append({"metric": d.text(*base, "context", j), "table": t})
-    findings = [f for f in (_finding(d, i) for i in h["comparisons"]) if f]
+    findings = [f for f in (_finding(d, i, detailed) for i in h["comparisons"]) if f]
     parts = [f"{d.text(*base, 'parts', j, 'verdict')} {d.text(*base, 'parts', j, 'where')}"
              for j in range(len(h["parts"]))]
     return {
@@ -418,7 +433,7 @@ def _other_sections(d: Doc, covered: set[str], label_order: list[str]) -> list[d
         column = choose_column(cells, None)
         for metric in metrics or ["(no data)"]:
             t = grid_table(cells, label_order, column, _median_cell(d, metric),
-                           _column_title(d, column), "median")
+                           _column_title(d, column), _shared_point(cells) or "median")
             lat = (_latency_table(d, cells, metric, label_order)
                    if metric in POOLED_METRICS else None)
             # the summary shows the time per op (what the answer ranks); DETAILS.md all
@@ -448,7 +463,13 @@ def _rankings(d: Doc) -> dict:
                     "metric": d.text(*base, "metric"), "entries": entries})
     unranked = [d.text("rankings", "unranked", i)
                 for i in range(len(d.get("rankings", "unranked")))]
-    return {"points": out, "unranked": unranked}
+    empty = []
+    for ri in range(len(d.get("rankings", "empty"))):
+        base = ("rankings", "empty", ri)
+        point = _params_text(d, *base, "params")
+        empty.append(f"`{d.text(*base, 'scenario')}`" + (f" {point}" if point else "")
+                     + f", {d.text(*base, 'metric')}")
+    return {"points": out, "unranked": unranked, "empty": empty}
 
 
 def _answer(d: Doc) -> list[dict]:
@@ -470,8 +491,9 @@ def _answer(d: Doc) -> list[dict]:
             rows.append(row)
             continue
         fast, run = d.text(*base, "fastest"), d.text(*base, "runner_up", "label")
-        row["fastest"] = (f"**{fast}**" if a["clear"]
-                          else f"{fast} ≈ {run} (within the noise)")
+        row["fastest"] = (f"**{fast}**" if a["clear"] else
+                          f"{fast} ≈ {run} (within the noise: needs "
+                          f"{d.pct(*base, 'threshold')})")
 
         def times(*path) -> str:
             return (f"{d.qty(*path, 'speedup')}x "
@@ -521,6 +543,10 @@ def _pick(d: Doc) -> dict:
         return (f"at most {d.qty(*base, 'ratio')}x{ci} behind a workload's fastest (its worst: "
                 f"{d.text(*base, 'worst_workload')}, behind {d.text(*base, 'behind')}{noise})")
 
+    if p["unmeasured"]:
+        missing = ", ".join(d.text("pick", "unmeasured", k) for k in range(len(p["unmeasured"])))
+        out["lines"].append(f"Over the workloads this run measured only ({missing}: not "
+                            f"measured); the study's grid measures every one.")
     top = d.get("pick", "pick")
     drops = "" if top["conserves"] else (
         "; it does **not** run tasks still queued at shutdown" if top["conserves"] is False
@@ -669,10 +695,11 @@ def _inputs(d: Doc) -> list[str]:
             f"`{fmt.text(common, src('run', 'inputs', '__common__'))}`"]
 
 
-def context(doc: dict, config: dict) -> dict:
+def context(doc: dict, config: dict, detailed: bool = True) -> dict:
     d = Doc(doc)
     label_order = doc["label_order"]
-    hyps = [_hypothesis_section(d, i, config, label_order) for i in range(len(doc["hypotheses"]))]
+    hyps = [_hypothesis_section(d, i, config, label_order, detailed)
+            for i in range(len(doc["hypotheses"]))]
     covered = {h["scenario"] for h in doc["hypotheses"]}
     other = _other_sections(d, covered, label_order)
     # the summary keeps the uncovered scenarios the answer uses (continuous, mixed); the
@@ -750,6 +777,7 @@ def context(doc: dict, config: dict) -> dict:
             "seed": d.setting(*consts, "seed"),
             "ops": d.setting(*consts, "ops_per_s_numerator"),
             "min_switch_intervals": d.int(*consts, "min_switch_intervals"),
+            "default_threshold": d.setting(*consts, "default_threshold", as_percent=True),
             "short_block": fmt.duration_ns(d.get(*consts, "short_block_ns"),
                                            src(*consts, "short_block_ns")),
         },
@@ -765,6 +793,6 @@ def context(doc: dict, config: dict) -> dict:
 def render(doc: dict, config: dict, detailed: bool = False) -> str:
     """SUMMARY.md (``detailed=False``: the answer, one table per hypothesis, findings) or
     DETAILS.md (every table, comparison, ranking and A/A comparison)."""
-    ctx = context(doc, config)
+    ctx = context(doc, config, detailed)
     text = environment().get_template("summary.md.j2").render(detailed=detailed, **ctx)
     return re.sub(r"\n{3,}", "\n\n", text)  # one blank line between blocks, never two

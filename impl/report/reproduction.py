@@ -75,9 +75,8 @@ def compare_with_go(data: dict[str, Any], cells: dict[str, dict],
             out.append(entry)
             continue
         try:
-            e = cmp.compare(samples(fast["cell_id"], metric), samples(slow["cell_id"], metric),
-                            cmp.pair_key(fast["cell_id"], slow["cell_id"]), st.CONFIDENCE,
-                            seed)
+            e = cmp.compare_cells(samples, fast["cell_id"], slow["cell_id"], metric,
+                                  st.CONFIDENCE, seed)
         except (cmp.PairingError, ValueError) as exc:
             entry["status"] = f"no interval ({exc})"
             out.append(entry)

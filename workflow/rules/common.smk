@@ -6,6 +6,7 @@ from snakemake.utils import validate
 
 from impl.pipeline import cells as cellmod
 from impl.pipeline.config_check import ConfigError, check_config
+from impl.pipeline.invocation import read_only
 
 # One clear line naming the key and the allowed values, before any job starts
 # (printed as is and exit 1: a WorkflowError would add a traceback line).
@@ -116,15 +117,19 @@ def _bench_slot_limited():
         return True
 
 
-if workflow.is_main_process:
+def start_progress():
+    """Cell rounds done / total, with the time left, after each batch (impl/pipeline/progress.py)."""
+    from impl.pipeline.progress import PROGRESS_ENV
+    from impl.pipeline.progress import start
+
+    start(LAYOUT.progress, sum(len(c.round_outputs) for c in CELLS))
+    os.environ[PROGRESS_ENV] = LAYOUT.progress  # inherited by the batch jobs
+
+
+# --report, --lint, listings: nothing to prepare (impl/pipeline/invocation.py)
+if workflow.is_main_process and not read_only(sys.argv):
     preflight()
     reopen_what_went_missing()
-    if not workflow.dryrun:  # cell rounds done / total, with the time left, after each batch
-        from impl.pipeline.progress import PROGRESS_ENV
-        from impl.pipeline.progress import start as start_progress
-
-        start_progress(LAYOUT.progress, sum(len(c.round_outputs) for c in CELLS))
-        os.environ[PROGRESS_ENV] = LAYOUT.progress
 
 if workflow.is_main_process and not _bench_slot_limited():
     print(
