@@ -31,7 +31,8 @@ def _config() -> dict:
     return {
         "profile": "quick",
         "implementations": {lab: {"design": lab} for lab in ("main", "alternate_two", "baseline")},
-        "scenarios": {"submit_contention": {"grid": {"producers": [1, 16]}}},
+        "scenarios": {"submit_contention": {"grid": {"producers": [1, 16]}},
+                      "round_trip": {"grid": {}}},
         "hypotheses": [
             {"id": "H1", "title": "Ingress", "scenario": "submit_contention",
              "metric": "ns_per_op", "a": "main", "b": "alternate_two", "each": "producers",
@@ -43,6 +44,8 @@ def _config() -> dict:
              "params": {"producers": 1}, "metric": "ns_per_op"},
             {"workload": "many producers", "scenario": "submit_contention",
              "params": {"producers": 16}, "metric": "ns_per_op"},
+            # declared, never measured here (as a smoke grid leaves points out)
+            {"workload": "idle round trip", "scenario": "round_trip", "metric": "latency_ns"},
         ],
         "alpha": 0.05,
     }
@@ -89,6 +92,9 @@ def test_the_pick_is_the_design_with_the_smallest_worst_case(built):
     assert "it does **not** run tasks still queued at shutdown" in md
     assert "**If every accepted task must run at shutdown: main**, at most 3.00x (" in md
     assert "**Not a safe default: baseline**: the fastest at one producer, but 5.00x (" in md
+    assert p["unmeasured"] == ["idle round trip"]
+    assert ("The pick weighs only the workloads this run measured; not measured: idle round "
+            "trip") in md
     row = next(line for line in md.splitlines() if line.startswith("| **baseline** |"))
     assert row == "| **baseline** | fastest | 5.00x | 5.00x | **no** |"
 

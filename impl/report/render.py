@@ -545,8 +545,8 @@ def _pick(d: Doc) -> dict:
 
     if p["unmeasured"]:
         missing = ", ".join(d.text("pick", "unmeasured", k) for k in range(len(p["unmeasured"])))
-        out["lines"].append(f"Over the workloads this run measured only ({missing}: not "
-                            f"measured); the study's grid measures every one.")
+        out["lines"].append(f"The pick weighs only the workloads this run measured; not "
+                            f"measured: {missing} (the study's grid measures every one).")
     top = d.get("pick", "pick")
     drops = "" if top["conserves"] else (
         "; it does **not** run tasks still queued at shutdown" if top["conserves"] is False
