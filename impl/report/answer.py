@@ -46,6 +46,19 @@ def measured(cells: dict[str, dict], scenario: str, params: dict, metric: str,
             and (c["metrics"].get(metric) or {}).get("median") is not None]
 
 
+def ranked(cells: dict[str, dict], w: Workload, controls: set[str]) -> list[dict]:
+    """The non-control cells at ``w``'s point, lowest median first, one per label (a point
+    may leave a grid axis free: a label's best cell there stands for it)."""
+    out, seen = [], set()
+    for c in sorted((c for c in measured(cells, w.scenario, w.params, w.metric)
+                     if c["label"] not in controls),
+                    key=lambda c: (c["metrics"][w.metric]["median"], c["label"])):
+        if c["label"] not in seen:
+            seen.add(c["label"])
+            out.append(c)
+    return out
+
+
 def _versus(w: Workload, fast: dict, other: dict,
             samples: Callable[[str, str], st.ProcessSamples], seed: int) -> dict:
     """fastest / other with its interval; speedup = other / fastest."""
@@ -71,16 +84,7 @@ def answer(
     for w in workloads:
         entry: dict[str, Any] = {"workload": w.name, "scenario": w.scenario, "params": w.params,
                                  "metric": w.metric}
-        ranked = sorted(
-            (c for c in measured(cells, w.scenario, w.params, w.metric)
-             if c["label"] not in controls),
-            key=lambda c: (c["metrics"][w.metric]["median"], c["label"]))
-        # one cell per label: a workload's params may leave a grid axis free
-        seen, unique = set(), []
-        for c in ranked:
-            if c["label"] not in seen:
-                seen.add(c["label"])
-                unique.append(c)
+        unique = ranked(cells, w, controls)
         entry["ranking"] = [{"label": c["label"], "cell_id": c["cell_id"],
                              "median": c["metrics"][w.metric]["median"]} for c in unique]
         entry["verdicts"] = [{"id": h["id"], "verdict": h["verdict"]} for h in hypotheses

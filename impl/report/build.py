@@ -234,20 +234,13 @@ def _rankings(doc_cells: dict, config: dict) -> dict:
     controls = hyp.control_labels(config)
     out, empty = [], []  # a declared point without a measured cell is named, not dropped
     for w in parse_rank_points(config):
-        ranked = sorted((c for c in ans.measured(doc_cells, w.scenario, w.params, w.metric)
-                         if c["label"] not in controls),
-                        key=lambda c: (c["metrics"][w.metric]["median"], c["label"]))
-        seen: set[str] = set()
-        entries = []
-        for c in ranked:  # one cell per label: a point may leave a grid axis free
-            if c["label"] in seen:
-                continue
-            seen.add(c["label"])
-            s = c["metrics"][w.metric]
-            entries.append({"label": c["label"], "cell_id": c["cell_id"],
-                            "median": s["median"], "ci": s.get("median_ci"),
-                            "vs_first": _ratio(s["median"],
-                                               ranked[0]["metrics"][w.metric]["median"])})
+        cells = ans.ranked(doc_cells, w, controls)
+        entries = [{"label": c["label"], "cell_id": c["cell_id"],
+                    "median": c["metrics"][w.metric]["median"],
+                    "ci": c["metrics"][w.metric].get("median_ci"),
+                    "vs_first": _ratio(c["metrics"][w.metric]["median"],
+                                       cells[0]["metrics"][w.metric]["median"])}
+                   for c in cells]
         point = {"scenario": w.scenario, "params": w.params, "metric": w.metric,
                  "entries": entries}
         (out if entries else empty).append(point)

@@ -108,6 +108,18 @@ def _params_text(d: Doc, *path) -> str:
     return fmt.text(param_str(params), src(*path, "__str__"))
 
 
+def _interval(d: Doc, *path) -> str:
+    """"lo–hi" of a ratio's interval at ``path`` (a two-element list in the document)."""
+    return f"{d.qty(*path, 0)}–{d.qty(*path, 1)}"
+
+
+def _point(d: Doc, *base, metric: bool = True) -> str:
+    """"`scenario` k=v, metric" of a document entry with scenario, params and metric."""
+    point = _params_text(d, *base, "params")
+    text = f"`{d.text(*base, 'scenario')}`" + (f" {point}" if point else "")
+    return text + (f", {d.text(*base, 'metric')}" if metric else "")
+
+
 def _unit(d: Doc, cid: str, metric: str) -> str:
     return d.get("cells", cid, "metrics", metric).get("unit", "ns")
 
@@ -207,7 +219,7 @@ def _comparison_rows(d: Doc, indices: list[int]) -> list[dict]:
                 # with several hosts the ratio pairs processes within each host, so it is not
                 # median a / median b (the cells' medians over all their processes)
                 ratio=d.qty(*base, "ratio") + (" (within hosts)" if len(c["hosts"]) > 1 else ""),
-                ci=f"{d.qty(*base, 'ci', 0)}–{d.qty(*base, 'ci', 1)}",
+                ci=_interval(d, *base, "ci"),
                 level=d.pct(*base, "confidence"),
                 # benchstat: "~" when the rank test sees no difference
                 p=d.p(*base, "p") + ("" if c["significant"] else " ~"),
@@ -231,10 +243,7 @@ def _finding(d: Doc, i: int, detailed: bool = True) -> str | None:
     base = ("comparisons", i)
     unit = d.get("cells", c["cell_a"], "metrics", c["metric"]).get("unit", "ns")
     where = f" at {d.text(*base, 'each')}={d.text(*base, 'each_value')}" if c["each"] else ""
-    a = d.text(*base, "a") + (f" ({_params_text(d, *base, 'a_params')})"
-                              if c["a_params"] != c["b_params"] else "")
-    b = d.text(*base, "b") + (f" ({_params_text(d, *base, 'b_params')})"
-                              if c["a_params"] != c["b_params"] else "")
+    a, b = _side_name(d, i, "a"), _side_name(d, i, "b")
     if c["metric"] in TIME_PER_OP_METRICS:  # more ns per op = slower
         direction = "slower" if c["ratio"] > 1 else "faster" if c["ratio"] < 1 else "equal"
     else:
@@ -331,8 +340,7 @@ def _conclusion(d: Doc, hi: int) -> str:
         effect = (f"{a}'s {d.text(*base, 'metric')} is {d.qty(*rcb, 'factor')}x "
                   f"{'lower' if faster else 'higher'} than {b}'s")
     head = (f"{where.strip()}, " if where else "") + (
-        f"{effect} ({d.text(*base, 'verdict')}, ratio interval {d.qty(*base, 'ci', 0)}–"
-        f"{d.qty(*base, 'ci', 1)})")
+        f"{effect} ({d.text(*base, 'verdict')}, ratio interval {_interval(d, *base, 'ci')})")
     declared = ", ".join(d.text(*rcb, "counters", j, "counter").removeprefix("counter.")
                          for j in range(len(rc["counters"])))
     counter = ""
@@ -458,17 +466,14 @@ def _rankings(d: Doc) -> dict:
             first = ("" if ei == 0 or e["vs_first"] is None
                      else f", {d.qty(*eb, 'vs_first')}x the first")
             entries.append(f"{d.text(*eb, 'label')}: {d.value(unit, *eb, 'median')}{ci}{first}")
-        point = _params_text(d, *base, "params")
-        out.append({"where": f"`{d.text(*base, 'scenario')}`" + (f" {point}" if point else ""),
+        out.append({"where": _point(d, *base, metric=False),
                     "metric": d.text(*base, "metric"), "entries": entries})
     unranked = [d.text("rankings", "unranked", i)
                 for i in range(len(d.get("rankings", "unranked")))]
     empty = []
     for ri in range(len(d.get("rankings", "empty"))):
         base = ("rankings", "empty", ri)
-        point = _params_text(d, *base, "params")
-        empty.append(f"`{d.text(*base, 'scenario')}`" + (f" {point}" if point else "")
-                     + f", {d.text(*base, 'metric')}")
+        empty.append(_point(d, *base))
     return {"points": out, "unranked": unranked, "empty": empty}
 
 
@@ -477,10 +482,8 @@ def _answer(d: Doc) -> list[dict]:
     rows = []
     for i, a in enumerate(d.get("answer")):
         base = ("answer", i)
-        point = _params_text(d, *base, "params")
         row = {"workload": d.text(*base, "workload"),
-               "where": f"`{d.text(*base, 'scenario')}`" + (f" {point}" if point else "")
-               + f", {d.text(*base, 'metric')}",
+               "where": _point(d, *base),
                "fastest": fmt.MISSING, "runner_up": fmt.MISSING, "asyncio": fmt.MISSING,
                "uvloop": fmt.MISSING, "why": fmt.MISSING,
                "verdicts": ", ".join(f"{d.text(*base, 'verdicts', j, 'id')} "
@@ -497,7 +500,7 @@ def _answer(d: Doc) -> list[dict]:
 
         def times(*path) -> str:
             return (f"{d.qty(*path, 'speedup')}x "
-                    f"({d.qty(*path, 'speedup_ci', 0)}–{d.qty(*path, 'speedup_ci', 1)})")
+                    f"({_interval(d, *path, 'speedup_ci')})")
 
         row["runner_up"] = f"{times(*base, 'runner_up')} vs {run}"
         for k, ref in enumerate(a["references"]):  # asyncio and uvloop, by design
@@ -536,7 +539,7 @@ def _pick(d: Doc) -> dict:
 
     def worst(*base) -> str:
         r = d.get(*base)
-        ci = (f" ({d.qty(*base, 'ci', 0)}–{d.qty(*base, 'ci', 1)})" if r.get("ci") else "")
+        ci = f" ({_interval(d, *base, 'ci')})" if r.get("ci") else ""
         if r["ratio"] == 1:
             return "the fastest on every workload"
         noise = "" if r.get("clear") else "; that gap is within this run's noise"
@@ -561,7 +564,7 @@ def _pick(d: Doc) -> dict:
     for j, r in enumerate(p["not_safe"]):
         base = ("pick", "not_safe", j)
         where = ", ".join(d.text(*base, "fastest_on", k) for k in range(len(r["fastest_on"])))
-        ci = (f" ({d.qty(*base, 'ci', 0)}–{d.qty(*base, 'ci', 1)})" if r.get("ci") else "")
+        ci = f" ({_interval(d, *base, 'ci')})" if r.get("ci") else ""
         out["lines"].append(
             f"**Not a safe default: {d.text(*base, 'label')}**: the fastest at {where}, but "
             f"{d.qty(*base, 'ratio')}x{ci} behind {d.text(*base, 'behind')} at "
@@ -583,11 +586,9 @@ def _go(d: Doc) -> dict:
     rows = []
     for i, g in enumerate(d.get("go")):
         base = ("go", i)
-        point = _params_text(d, *base, "params")
         row = {"id": d.text(*base, "id"), "claim": d.text(*base, "claim"),
                "where": d.text(*base, "where"),
-               "cell": f"`{d.text(*base, 'scenario')}`" + (f" {point}" if point else "")
-               + f", {d.text(*base, 'metric')}",
+               "cell": _point(d, *base),
                # the Go figures exactly as the study printed them
                "go": f"{d.text(*base, 'faster')} {d.setting(*base, 'go_faster')} vs "
                      f"{d.text(*base, 'slower')} {d.setting(*base, 'go_slower')} "
@@ -597,7 +598,7 @@ def _go(d: Doc) -> dict:
             unit = "ns"
             row["ours"] = (f"{d.value(unit, *base, 'ours_faster')} vs "
                            f"{d.value(unit, *base, 'ours_slower')} (ratio {d.qty(*base, 'ratio')}, "
-                           f"{d.qty(*base, 'ci', 0)}–{d.qty(*base, 'ci', 1)})")
+                           f"{_interval(d, *base, 'ci')})")
             row["survives"] = d.text(*base, "survives")
             fast, slow = d.text(*base, "faster"), d.text(*base, "slower")
             if g["ratio"] <= 1:
