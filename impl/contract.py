@@ -170,7 +170,7 @@ class Metric:
     """One metric of the ``metric`` column."""
 
     name: str
-    unit: str  # ns | count | share | load | s
+    unit: str  # ns | count | share | load | s | cpu | round
     row: RowKind
     meaning: str
 
@@ -216,6 +216,19 @@ _ENV: tuple[Metric, ...] = (
     Metric(ENV_PREFIX + "gc_collections", "count", "block", "GC collections during the block"),
     Metric(ENV_PREFIX + "block_start", "s", "block", "when the block started, Unix time"),
     Metric(ENV_PREFIX + "timed_ns", "ns", "block", "the block's timed region"),
+    Metric(ENV_PREFIX + "own_cpu_ns", "ns", "block",
+           "CPU time of the measuring process (all its threads) during the block, per op"),
+    Metric(ENV_PREFIX + "loop_cpu_ns", "ns", "block",
+           "CPU time of the loop thread during the block, per op"),
+    Metric(ENV_PREFIX + "submitter_cpu_ns", "ns", "block",
+           "CPU time of every other thread (caller, producers) during the block, per op"),
+    Metric(ENV_PREFIX + "submitter_cpu", "cpu", "block",
+           "the CPU the measuring (submitter) thread last ran on in the block"),
+    Metric(ENV_PREFIX + "loop_cpu", "cpu", "block", "the CPU the loop thread last ran on"),
+    Metric(ENV_PREFIX + "migrations", "count", "block",
+           "moves of the submitter and loop threads between CPUs during the block"),
+    Metric(ENV_PREFIX + "round", "round", "block",
+           "the pipeline round the process was measured in (verdicts pair by it)"),
 )
 #: what each counter counts, in words (impl.base.CounterSnapshot; the report quotes it beside
 #: a counter that explains a result). Kept here, not in impl.base: that module is part of

@@ -213,8 +213,11 @@ def test_rounds_and_their_replacements_never_share_a_process_number(monkeypatch)
 
     seen = {}
 
-    def fake(cell, workdir, deadline, first_index, loops):
+    rounds = {}
+
+    def fake(cell, workdir, deadline, first_index, loops, round_index):
         seen[first_index] = loops
+        rounds[first_index] = round_index  # handed to the children: env.round
         return [{"process": first_index, "disturbed": False, "blocks": []}]
 
     monkeypatch.setattr(cellmod, "run_processes", fake)
@@ -222,6 +225,7 @@ def test_rounds_and_their_replacements_never_share_a_process_number(monkeypatch)
     for r in range(3):
         cellmod.measure_round(cell, r, loops=64)
     assert sorted(seen) == [0, 6, 12]
+    assert rounds == {0: 0, 6: 1, 12: 2}
 
 
 def test_calibrating_process_confirms_with_its_own_blocks(monkeypatch):

@@ -98,9 +98,70 @@ def test_rounds_run_in_order_shuffled_inside(config):
     again = cellmod.plan_batches(check_config(copy.deepcopy(config), SCHEMA), seed=1)
     assert [(b.priority, [c.cell_id for c in b.cells]) for b in again] == [
         (b.priority, [c.cell_id for c in b.cells]) for b in batches]  # seeded
-    # each round runs its share of the profile's processes
-    assert {c.profile["processes"] for c in cells} == {
-        config["profiles"][config["profile"]]["processes"] // rounds}
+    # each round runs its share of the profile's processes: verdict cells their own share
+    prof = config["profiles"][config["profile"]]
+    verdict = cellmod.verdict_cell_ids(config, cells)
+    assert verdict and len(verdict) < len(cells)
+    assert {c.profile["processes"] for c in cells if c.cell_id in verdict} == {
+        prof["verdict_processes"] // rounds}
+    assert {c.profile["processes"] for c in cells if c.cell_id not in verdict} == {
+        prof["processes"] // rounds}
+
+
+def test_batch_paths_hold_no_comma(config):
+    """A cluster job names its target as rule:wildcard=value,... and splits on commas: a
+    multi-parameter point must not put one into the batch rule's wildcard."""
+    batches = cellmod.plan_batches(check_config(config, SCHEMA))
+    multi = [b for b in batches if "," in b.paramstr]
+    assert multi  # e.g. wakeup's idle_us, mode and placement
+    for b in batches:
+        assert "," not in b.output and "," not in b.log
+    key = (multi[0].scenario, multi[0].paramstr.replace(",", "+"), str(multi[0].round))
+    assert cellmod.batch_index(batches)[key] is multi[0]
+
+
+def test_verdict_cells_are_the_hypotheses_and_aa_cells(config):
+    """Processes go where the verdicts are: every cell a hypothesis comparison or the A/A
+    control uses, and no other (issue 18, item 4)."""
+    cells = check_config(config, SCHEMA)
+    ids = cellmod.verdict_cell_ids(config, cells)
+    hyps = config["hypotheses"]
+    h1 = next(h for h in hyps if h["scenario"] == "submit_contention")
+    assert any(i.startswith(f"{h1['a']}/submit_contention/") for i in ids)
+    aa = config["aa_control"]
+    assert any(i.startswith(f"{aa['b']}/") for i in ids)
+    # a label that no hypothesis names is descriptive everywhere
+    named = {h["a"] for h in hyps} | {b for h in hyps for b in (
+        h["b"] if isinstance(h["b"], list) else [h["b"]])} | {aa["a"], aa["b"]}
+    others = [c for c in cells if c.label not in named]
+    assert others and not any(c.cell_id in ids for c in others)
+    # secondary placements are never verdict cells
+    assert not any("placement=cross_core" in i for i in ids)
+
+
+def test_secondary_placement_at_the_answers_points(config, monkeypatch):
+    """cross_core beside same_core at the answer's latency points, for every label but the
+    A/A controls; a 1-CPU affinity mask skips them with one line (issue 18, item 1)."""
+    from impl.runner import placement
+
+    config["placement"] = {"secondary": ["cross_core"]}
+    monkeypatch.setattr(placement, "allowed_cpus", lambda: [0, 1])
+    cells = check_config(config, SCHEMA)
+    cross = [c for c in cells if c.params.get("placement") == "cross_core"]
+    answer_rt = [w for w in config.get("answer", []) if w["scenario"] == "round_trip"]
+    if answer_rt:
+        assert cross and {c.scenario for c in cross} <= {"round_trip", "wakeup", "burst_latency"}
+        controls = {k for k, v in config["implementations"].items() if v.get("control_of")}
+        assert not {c.label for c in cross} & controls
+        for c in cross:  # each beside its primary cell
+            twin = {**c.params, "placement": "same_core"}
+            assert any(o.label == c.label and o.params == twin for o in cells)
+    assert cellmod.placement_skipped(config) is None
+    monkeypatch.setattr(placement, "allowed_cpus", lambda: [3])
+    cells = check_config(config, SCHEMA)
+    assert not [c for c in cells if c.params.get("placement") == "cross_core"]
+    line = cellmod.placement_skipped(config)
+    assert line and "\n" not in line and "cross_core" in line and "1 (CPU 3)" in line
 
 
 def test_cell_id_is_the_runners_one_definition(config):

@@ -26,6 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
+#: the round-trip cell id suffix of the tiny config (its placement is the primary level)
+RT0 = "round_trip/idle_us=0,placement=same_core"
+
 def _config(trigger: Path) -> dict:
     faulty = {"trigger_file": str(trigger)}
     return {
@@ -121,15 +124,15 @@ def test_failures_partial_summary_and_rerun_only_failed(work):
     first = smk(work, "--cores", "8")
     assert first.returncode != 0, first.stderr[-3000:]
     st = statuses(work)
-    assert st["hang/round_trip/idle_us=0"]["status"] == "timeout", st
+    assert st[f"hang/{RT0}"]["status"] == "timeout", st
     assert st["crash/burst_throughput/burst=64"]["status"] == "crashed", st
     ok = {cid for cid, r in st.items() if r["status"] == "ok"}
     assert ok == {
-        "ok/round_trip/idle_us=0",
-        "ok_aa/round_trip/idle_us=0",
+        f"ok/{RT0}",
+        f"ok_aa/{RT0}",
         "ok/burst_throughput/burst=64",
         "hang/burst_throughput/burst=64",
-        "crash/round_trip/idle_us=0",
+        f"crash/{RT0}",
     }
     # measurement hygiene: with --cores 8, no two cells ever measured at the same time
     spans = sorted((r["started"], r["finished"]) for r in st.values())
@@ -137,7 +140,7 @@ def test_failures_partial_summary_and_rerun_only_failed(work):
         assert start >= end, "two timing cells overlapped"
     # the partial summary names both failures; the full summary does not exist
     partial = (work / "report" / "quick" / "SUMMARY.partial.md").read_text()
-    assert "hang/round_trip/idle_us=0" in partial and "crash/burst_throughput/burst=64" in partial
+    assert f"hang/{RT0}" in partial and "crash/burst_throughput/burst=64" in partial
     for hid in ("HR", "HC"):  # each hypothesis that depends on a failed cell
         assert re.search(rf"\b{hid}\b.*NEEDS RETEST", partial), hid
     assert not (work / "report" / "quick" / "SUMMARY.md").exists()
@@ -149,7 +152,7 @@ def test_failures_partial_summary_and_rerun_only_failed(work):
     counts, batches = planned(dry)
     expected = {"measure": 2, "aggregate": 1, "summary": 1, "all": 1, "total": 5}
     assert counts == expected, dry.stdout
-    assert batches == {"results/quick/batches/round_trip/idle_us=0/r0.json",
+    assert batches == {f"results/quick/batches/{RT0.replace(',', '+')}/r0.json",
                        "results/quick/batches/burst_throughput/burst=64/r0.json"}
     second = smk(work, "--cores", "10")
     assert second.returncode == 0, second.stderr[-3000:]
@@ -157,7 +160,7 @@ def test_failures_partial_summary_and_rerun_only_failed(work):
     assert not (work / "report" / "quick" / "SUMMARY.partial.md").exists()
     # ... and measures exactly the two failed cells again; the others' records are reused
     assert remeasured(st, statuses(work)) == {
-        "hang/round_trip/idle_us=0", "crash/burst_throughput/burst=64"}
+        f"hang/{RT0}", "crash/burst_throughput/burst=64"}
 
     third = smk(work, "-n")
     assert third.returncode == 0 and "Nothing to be done" in third.stdout + third.stderr
@@ -195,7 +198,7 @@ def test_failures_partial_summary_and_rerun_only_failed(work):
     before = statuses(work)
     assert smk(work, "--cores", "10").returncode == 0
     assert remeasured(before, statuses(work)) == {
-        "hang/round_trip/idle_us=0", "crash/round_trip/idle_us=0",
+        f"hang/{RT0}", f"crash/{RT0}",
         "ok/burst_throughput/burst=64", "hang/burst_throughput/burst=64",
         "crash/burst_throughput/burst=64"}
 
@@ -217,7 +220,7 @@ def test_rerun_redoes_what_failed_or_went_missing_after_a_complete_study(work):
     trigger.unlink()  # every design healthy: a complete study
     assert smk(work, "--cores", "2").returncode == 0
     summary = work / "report" / "quick" / "SUMMARY.md"
-    record = work / "results/quick/rounds/ok/round_trip/idle_us=0/r0.json"
+    record = work / f"results/quick/rounds/ok/{RT0}/r0.json"
 
     def rerun() -> tuple[set[str], subprocess.CompletedProcess]:
         before, mtime = statuses(work), summary.stat().st_mtime_ns
@@ -234,13 +237,13 @@ def test_rerun_redoes_what_failed_or_went_missing_after_a_complete_study(work):
     assert rerun()[0] == {"crash/burst_throughput/burst=64"}
     # a cell's record deleted by hand, then one damaged: the plain rerun measures it again
     record.unlink()
-    assert rerun()[0] == {"ok/round_trip/idle_us=0"}
+    assert rerun()[0] == {f"ok/{RT0}"}
     record.write_text("{not json")
     measured, res = rerun()
-    assert measured == {"ok/round_trip/idle_us=0"}
-    assert "ok/round_trip/idle_us=0/r0.json is not a readable round record" in res.stderr
+    assert measured == {f"ok/{RT0}"}
+    assert f"ok/{RT0}/r0.json is not a readable round record" in res.stderr
     # a cell file deleted by hand, then all.parquet damaged: rebuilt, nothing remeasured
-    (work / "results/quick/cells/ok/round_trip/idle_us=0.parquet").unlink()
+    (work / f"results/quick/cells/ok/{RT0}.parquet").unlink()
     assert rerun()[0] == set()
     (work / "results/quick/all.parquet").write_bytes(b"PAR1 damaged")
     assert rerun()[0] == set()
@@ -377,7 +380,7 @@ def test_rounds_interleave_compared_cells(work):
     assert res.returncode == 0, res.stderr[-3000:]
     spans = _measured_spans(work)
     cells = {cid for _, _, cid, _ in spans}
-    assert cells == {"ok/round_trip/idle_us=0", "ok_aa/round_trip/idle_us=0"}
+    assert cells == {f"ok/{RT0}", f"ok_aa/{RT0}"}
     last_round0 = max(start for start, _, _, r in spans if r == 0)
     first_round1 = min(start for start, _, _, r in spans if r == 1)
     assert last_round0 < first_round1, spans

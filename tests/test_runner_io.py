@@ -41,7 +41,7 @@ def test_read_back_with_pandas(cell_file):
     df = pd.read_parquet(cell_file)
     assert list(df.columns) == list(COLUMNS)
     assert set(df["label"]) == {"base_label"}
-    assert df["cell_id"].iloc[0] == "base_label/round_trip/idle_us=0"
+    assert df["cell_id"].iloc[0] == "base_label/round_trip/idle_us=0,placement=same_core"
     assert (df.loc[df["metric"] == "latency_ns", "unit"] == "ns").all()
     assert (df.loc[df["metric"].str.startswith("counter."), "unit"] == "count").all()
 

@@ -26,7 +26,7 @@ import itertools
 import json
 import random
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from impl.contract import (
     param_str,
 )
 from impl.pipeline.progress import PROGRESS_NAME
-from impl.runner import scenarios
+from impl.runner import placement, scenarios
 from impl.runner.request import PROFILE_SETTINGS
 
 #: the profile whose summary is report/SUMMARY.md; any other profile's goes to report/NAME/
@@ -235,11 +235,67 @@ def labels_for(
     return chosen
 
 
+def secondary_placements(config: Mapping[str, Any]) -> list[str]:
+    """The placements measured beside the primary one at the answer's points (config
+    ``placement.secondary``), less those this machine cannot give (``placement_skipped``)."""
+    levels = list((config.get("placement") or {}).get("secondary") or [])
+    return [lv for lv in levels if placement.unavailable(lv) is None]
+
+
+def placement_skipped(config: Mapping[str, Any]) -> str | None:
+    """One line when a declared secondary placement cannot be measured here, else None."""
+    for level in (config.get("placement") or {}).get("secondary") or []:
+        why = placement.unavailable(level)
+        if why:
+            return f"{level} cells skipped: {why}; the summary reports the other placements"
+    return None
+
+
+def _secondary_points(config: Mapping[str, Any], scenario: str,
+                      points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The grid points of ``scenario`` that an answer entry names, at each secondary placement."""
+    if placement.PARAM not in scenarios.get(scenario).params:
+        return []
+    wanted = [dict(w.get("params") or {}) for w in config.get("answer") or []
+              if w.get("scenario") == scenario]
+    out: list[dict[str, Any]] = []
+    for level in secondary_placements(config):
+        for p in points:
+            if p.get(placement.PARAM) != placement.PRIMARY:
+                continue
+            if any(all(p.get(k) == v for k, v in w.items()) for w in wanted):
+                q = {**p, placement.PARAM: level}
+                if q not in points and q not in out:
+                    out.append(q)
+    return out
+
+
+def verdict_cell_ids(config: Mapping[str, Any], cells: Iterable[Cell]) -> set[str]:
+    """The cells a hypothesis comparison or the A/A control decides on (the report's own
+    expansion, impl.report.hypotheses): they get the profile's ``verdict_processes``."""
+    from impl.report.hypotheses import expand as expand_hypothesis
+    from impl.report.hypotheses import matches, parse_aa_control, parse_hypotheses
+
+    universe = [c.expected() for c in cells]
+    out: set[str] = set()
+    for h in [*parse_hypotheses(dict(config)), *parse_aa_control(dict(config))]:
+        for spec in expand_hypothesis(h, dict(config), universe):
+            for label, params in ((spec.a_label, spec.a_params), (spec.b_label, spec.b_params)):
+                out |= {u["cell_id"] for u in universe
+                        if matches(u, label, spec.scenario, params)}
+    return out
+
+
 def expand(config: Mapping[str, Any], budget_designs: Iterable[str] = ()) -> list[Cell]:
     """Every cell of the study, implementations round-robin (see ``plan_batches`` for the order).
 
     Each round of a cell runs ``processes / rounds`` processes (the profile's
-    ``processes`` is the total per cell).
+    ``processes`` is the total per cell); the cells a verdict is decided on
+    (``verdict_cell_ids``) run ``verdict_processes / rounds`` (default: the
+    same). The latency scenarios' cells are at the primary placement unless
+    their grid names others; the answer's points of those scenarios are also
+    measured at each secondary placement (``placement.secondary``), for every
+    label but the A/A controls.
     """
     budget_designs = list(budget_designs)
     prof_name, prof = profile_settings(config)
@@ -248,14 +304,16 @@ def expand(config: Mapping[str, Any], budget_designs: Iterable[str] = ()) -> lis
     # the profile's run settings are passed to the runner and tracked: changing them reruns cells
     profile = {"name": prof_name, **{k: prof[k] for k in PROFILE_SETTINGS if k in prof}}
     profile["processes"] = int(prof["processes"]) // rounds  # per round
+    controls = {k for k, v in config["implementations"].items() if v.get("control_of")}
     per_label: dict[str, list[Cell]] = {}
     for scenario, entry in config["scenarios"].items():
         points = _grid_points(scenario_grid(config, scenario))
         # ids cover resolved params (defaults included), as the runner writes them
         points = [scenarios.get(scenario).resolve_params(p) for p in points]
+        extra = _secondary_points(config, scenario, points)
         for label in labels_for(config, scenario, budget_designs):
             impl = config["implementations"][label]
-            for point in points:
+            for point in points + ([] if label in controls else extra):
                 per_label.setdefault(label, []).append(
                     Cell(
                         label=label,
@@ -272,6 +330,11 @@ def expand(config: Mapping[str, Any], budget_designs: Iterable[str] = ()) -> lis
     ordered: list[Cell] = []
     for row in itertools.zip_longest(*per_label.values()):
         ordered.extend(c for c in row if c is not None)
+    verdict = int(prof.get("verdict_processes", prof["processes"]))
+    if verdict != int(prof["processes"]):
+        ids = verdict_cell_ids(config, ordered)
+        more = {**profile, "processes": verdict // rounds}
+        ordered = [replace(c, profile=more) if c.cell_id in ids else c for c in ordered]
     return ordered
 
 
@@ -295,13 +358,18 @@ class Batch:
         return self.cells[0].layout
 
     @property
+    def wildcard(self) -> str:
+        """The point as the batch rule's ``params`` wildcard (``batch_wildcard``)."""
+        return batch_wildcard(self.paramstr)
+
+    @property
     def output(self) -> str:
         """The batch's manifest: which record each cell's round is in (see impl.pipeline.batch)."""
-        return f"{self.layout.batches}/{self.scenario}/{self.paramstr}/r{self.round}.json"
+        return f"{self.layout.batches}/{self.scenario}/{self.wildcard}/r{self.round}.json"
 
     @property
     def log(self) -> str:
-        return f"{self.layout.logs}/batches/{self.scenario}/{self.paramstr}/r{self.round}.log"
+        return f"{self.layout.logs}/batches/{self.scenario}/{self.wildcard}/r{self.round}.log"
 
     @property
     def timeout_s(self) -> float:
@@ -315,6 +383,17 @@ class Batch:
 
         per_cell = self.timeout_s + default_grace(self.timeout_s)
         return int(len(self.cells) * per_cell) // 60 + 2
+
+
+def batch_wildcard(paramstr: str) -> str:
+    """A point's ``k=v,k=v`` as a wildcard value without commas (``k=v+k=v``).
+
+    A cluster job names its target as ``rule:wildcard=value,...`` (Snakemake's
+    ``--target-jobs``) and splits that on commas, so a comma inside a value
+    breaks every multi-parameter point on a cluster; the cells' own files keep
+    the cell id's commas.
+    """
+    return paramstr.replace(",", "+")
 
 
 def plan_batches(cells: Iterable[Cell], seed: int = 1) -> list[Batch]:
@@ -340,8 +419,8 @@ def plan_batches(cells: Iterable[Cell], seed: int = 1) -> list[Batch]:
 
 
 def batch_index(batches: Iterable[Batch]) -> dict[tuple[str, str, str], Batch]:
-    """Index by the wildcards of the batch rule (scenario, paramstr, round)."""
-    return {(b.scenario, b.paramstr, str(b.round)): b for b in batches}
+    """Index by the wildcards of the batch rule (scenario, params wildcard, round)."""
+    return {(b.scenario, b.wildcard, str(b.round)): b for b in batches}
 
 
 # --- source hashing (invalidation) -------------------------------------------------------

@@ -171,11 +171,12 @@ def check_semantics(config: Mapping[str, Any]) -> None:
         )
     for name, preset in config["profiles"].items():
         rounds = preset.get("rounds", 1)
-        if preset["processes"] % rounds:
-            raise ConfigError(
-                f"config: profiles.{name}.rounds: {rounds} does not divide processes "
-                f"({preset['processes']}); allowed: a divisor of processes"
-            )
+        for key in ("processes", "verdict_processes"):
+            if key in preset and preset[key] % rounds:
+                raise ConfigError(
+                    f"config: profiles.{name}.rounds: {rounds} does not divide {key} "
+                    f"({preset[key]}); allowed: a divisor of {key}"
+                )
         for key in PROFILE_SETTINGS:  # the runner's own limits, not a copy of them
             if key not in preset:
                 continue  # required ones are the schema's business; the rest have defaults

@@ -53,6 +53,7 @@ from impl.report.hypothesis_config import (  # noqa: F401 - re-exported: the par
     parse_alpha,
     parse_hypotheses,
 )
+from impl.runner.scenarios import primary_params
 
 VALIDATED = "VALIDATED"
 REJECTED = "REJECTED"
@@ -162,10 +163,15 @@ class HypothesisResult:
 
 
 def matches(cell: dict, label: str, scenario: str, params: dict) -> bool:
+    """The cell is ``label`` in ``scenario`` at ``params``; a parameter with a primary level
+    (placement: same_core, impl.runner.scenarios.primary_params) that ``params`` does not
+    name means that level: a secondary cell (cross_core) is matched only by name."""
     if cell["label"] != label or cell["scenario"] != scenario:
         return False
     cp = cell.get("params") or {}
-    return all(k in cp and cp[k] == v for k, v in params.items())
+    wanted = {**primary_params(scenario), **params}
+    return all(k not in cp or cp[k] == v for k, v in wanted.items() if k not in params) and all(
+        k in cp and cp[k] == v for k, v in params.items())
 
 
 def each_values(h: Hypothesis, config: dict, universe: list[dict]) -> list:

@@ -141,7 +141,8 @@ def measure_round(
     deadline = Deadline(cell.timeout_s)
     with tempfile.TemporaryDirectory(prefix="elt-cell-") as workdir:
         results = run_processes(cell, Path(workdir), deadline,
-                                first_index=round_index * 2 * cell.processes, loops=loops)
+                                first_index=round_index * 2 * cell.processes, loops=loops,
+                                round_index=round_index)
     if all(r["disturbed"] for r in results):
         raise CellFailedError(
             f"machine busy: every process had blocks with foreign CPU > "

@@ -39,18 +39,40 @@ class Snapshot:
     own: float  # this process's user + system CPU seconds
     pressure_us: int | None  # /proc/pressure/cpu "some total", microseconds
     gc_collections: int
+    #: per CPU number: (busy, busy + idle) CPU seconds since boot; empty without /proc/stat
+    per_cpu: tuple[tuple[int, float, float], ...] = ()
+
+    def cpu_times(self, cpus: frozenset[int] | None) -> tuple[float | None, float | None]:
+        """(busy, total) over ``cpus`` (None: the whole machine)."""
+        if cpus is None:
+            return self.busy, self.total
+        rows = [(b, t) for n, b, t in self.per_cpu if n in cpus]
+        if not rows:
+            return None, None
+        return sum(b for b, _ in rows), sum(t for _, t in rows)
 
 
-def _cpu_times() -> tuple[float, float] | tuple[None, None]:
-    try:
-        first = _STAT.read_text().split("\n", 1)[0].split()
-    except OSError:
-        return None, None
+def _busy_total(fields: list[str]) -> tuple[float, float]:
     # cpu user nice system idle iowait irq softirq steal [guest guest_nice: inside user]
-    vals = [int(x) for x in first[1:9]]
+    vals = [int(x) for x in fields[:8]]
     user, nice, system, idle, iowait, irq, softirq, steal = vals + [0] * (8 - len(vals))
     busy = user + nice + system + irq + softirq + steal
     return busy / _HZ, (busy + idle + iowait) / _HZ
+
+
+def _cpu_times() -> tuple[float | None, float | None, tuple[tuple[int, float, float], ...]]:
+    try:
+        lines = _STAT.read_text().splitlines()
+    except OSError:
+        return None, None, ()
+    busy, total = _busy_total(lines[0].split()[1:])
+    per_cpu = []
+    for line in lines[1:]:
+        if not line.startswith("cpu"):
+            break
+        name, *fields = line.split()
+        per_cpu.append((int(name[3:]), *_busy_total(fields)))
+    return busy, total, tuple(per_cpu)
 
 
 def _pressure_us() -> int | None:
@@ -65,7 +87,7 @@ def _pressure_us() -> int | None:
 
 def snapshot() -> Snapshot:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    busy, total = _cpu_times()
+    busy, total, per_cpu = _cpu_times()
     return Snapshot(
         wall=time.monotonic(),
         unix=time.time(),
@@ -74,6 +96,7 @@ def snapshot() -> Snapshot:
         own=usage.ru_utime + usage.ru_stime,
         pressure_us=_pressure_us(),
         gc_collections=sum(s["collections"] for s in gc.get_stats()),
+        per_cpu=per_cpu,
     )
 
 
@@ -84,7 +107,8 @@ SPAWN_ENV = "ELT_SPAWN_SNAPSHOT"
 def spawn_env() -> str:
     """This instant's machine counters, for ``since_spawn`` in a child started right after."""
     snap = snapshot()
-    return json.dumps([snap.wall, snap.unix, snap.busy, snap.total, snap.pressure_us])
+    return json.dumps([snap.wall, snap.unix, snap.busy, snap.total, snap.pressure_us,
+                       snap.per_cpu])
 
 
 def since_spawn(value: str | None) -> Snapshot | None:
@@ -94,25 +118,33 @@ def since_spawn(value: str | None) -> Snapshot | None:
     the machine's busy time since the spawn minus everything this process used.
     """
     try:
-        wall, unix, busy, total, pressure = json.loads(value or "")
+        wall, unix, busy, total, pressure, per_cpu = json.loads(value or "")
     except (ValueError, TypeError):
         return None
     return Snapshot(wall=float(wall), unix=float(unix), busy=busy, total=total, own=0.0,
-                    pressure_us=pressure, gc_collections=0)
+                    pressure_us=pressure, gc_collections=0,
+                    per_cpu=tuple((int(n), b, t) for n, b, t in per_cpu))
 
 
-def conditions(before: Snapshot, after: Snapshot) -> dict[str, float]:
+def conditions(
+    before: Snapshot, after: Snapshot, cpus: frozenset[int] | None = None
+) -> dict[str, float]:
     """The block's ``env.*`` values (impl.contract): foreign share, pressure, load, GC, start.
 
+    ``cpus``: the CPUs a pinned cell's threads use; the foreign share is then
+    others' busy time on those CPUs over their capacity (the process's own CPU
+    time all counts there: every thread of a pinned cell runs on them).
     A value the machine cannot provide (no /proc/stat, no PSI) is left out.
     """
     out: dict[str, float] = {
         "env.block_start": before.unix,
         "env.gc_collections": float(after.gc_collections - before.gc_collections),
     }
-    if before.busy is not None and after.busy is not None:
-        capacity = after.total - before.total
-        foreign = (after.busy - before.busy) - (after.own - before.own)
+    busy0, total0 = before.cpu_times(cpus)
+    busy1, total1 = after.cpu_times(cpus)
+    if busy0 is not None and busy1 is not None:
+        capacity = total1 - total0
+        foreign = (busy1 - busy0) - (after.own - before.own)
         out["env.foreign_cpu"] = min(1.0, max(0.0, foreign / capacity)) if capacity > 0 else 0.0
     if before.pressure_us is not None and after.pressure_us is not None:
         out["env.cpu_pressure_ns"] = float(max(0, after.pressure_us - before.pressure_us) * 1000)
@@ -124,15 +156,16 @@ def conditions(before: Snapshot, after: Snapshot) -> dict[str, float]:
 
 
 def wait_quiet(
-    threshold: float, timeout_s: float, window_s: float = 0.1, since: Snapshot | None = None
+    threshold: float, timeout_s: float, window_s: float = 0.1, since: Snapshot | None = None,
+    cpus: frozenset[int] | None = None,
 ) -> float:
     """Sleep until one window of at least ``window_s`` has a foreign CPU share <= ``threshold``.
 
     The first window starts at ``since`` (e.g. the process's start: its start-up
     then counts, and a quiet machine costs no sleep), else now. Gives up after
-    ``timeout_s``; returns the seconds waited. The pipeline's scheduler does its
-    bookkeeping in a burst right after a job ends, i.e. just as the next
-    measuring process starts; waiting for it to pass costs a fraction of a
+    ``timeout_s``; returns the seconds waited (``cpus``: as in ``conditions``). The
+    pipeline's scheduler does its bookkeeping in a burst right after a job ends, i.e.
+    just as the next measuring process starts; waiting for it to pass costs a fraction of a
     second and keeps that burst out of the blocks. Without /proc/stat it
     returns at once.
     """
@@ -145,7 +178,7 @@ def wait_quiet(
         if rest > 0:
             time.sleep(rest)
         after = snapshot()
-        share = conditions(before, after).get("env.foreign_cpu", 0.0)
+        share = conditions(before, after, cpus).get("env.foreign_cpu", 0.0)
         waited = time.monotonic() - t0
         if share <= threshold or waited >= timeout_s:
             return waited

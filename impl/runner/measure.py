@@ -30,6 +30,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,9 +39,10 @@ from typing import Any
 from impl import registry
 from impl.base import EventLoop
 from impl.contract import write_atomic
-from impl.runner import machine, machine_lock, scenarios, watchdog
+from impl.runner import machine, machine_lock, placement, scenarios, watchdog
 from impl.runner.request import ResolvedCell
 from impl.runner.scenarios._common import (
+    LOST_TASK_S,
     BlockResult,
     VerificationError,
     new_signal,
@@ -51,6 +53,9 @@ from impl.runner.scenarios._common import (
 
 #: the scenario the runner measures, exported to children (impl/testing_designs.py reads it)
 SCENARIO_ENV = "ELT_SCENARIO"
+#: the pipeline round a child measures in (stored per block as env.round: the verdicts pair
+#: processes measured in the same round)
+ROUND_ENV = "ELT_ROUND"
 #: a block whose timed region is shorter than this is a quality failure, not a number
 SHORT_BLOCK_NS = 1_000_000
 #: calibration never goes beyond this many loops
@@ -120,6 +125,16 @@ class BlockRunner:
         #: per-op latency scenarios need enough ops per block for a block median
         self.min_ops = max(self.step, int(getattr(self.module, "MIN_OPS", 1)))
         self._errors: list[str] = []
+        # declared placement (latency scenarios): the measuring (submitter) thread pins itself
+        # here, before any loop thread exists; each loop thread pins itself in new_loop
+        self.plan = placement.plan(cell.params.get(placement.PARAM, placement.FREE))
+        placement.pin_current_thread(self.plan.submitter, "submitter")
+        self.submitter_tid = threading.get_native_id()
+        self.loop_tid = 0
+        try:
+            self.round = float(os.environ[ROUND_ENV])
+        except (KeyError, ValueError):
+            self.round = None
 
     def _on_error(self, exc: BaseException, task: object) -> None:
         self._errors.append(f"{type(exc).__name__}: {exc}")
@@ -128,20 +143,69 @@ class BlockRunner:
         loop = self.factory(error_handler=self._on_error, **self.cell.impl_params)
         loop.start()
         try:
+            # the loop thread pins itself (when the placement says so) and says who it is
+            probe = placement.LoopThreadProbe(self.plan.loop)
+            loop.submit(probe)
+            try:
+                probe.wait(LOST_TASK_S)
+            except RuntimeError as exc:
+                raise VerificationError(f"placement {self.plan.placement}: {exc}") from None
+            self.loop_tid = probe.native_id
             _warm_round_trip(loop)
         except BaseException:
             _close(loop)
             raise
         return loop
 
+    def _threads(self) -> tuple[placement.ThreadSample, placement.ThreadSample]:
+        return placement.sample(self.submitter_tid), placement.sample(self.loop_tid)
+
+    def _thread_env(self, ops: int, own_s: float, before, after) -> dict[str, float]:
+        """Where the block's time went, per op and per thread role, and where threads ran.
+
+        ``env.own_cpu_ns``: the process's CPU time (all threads) per op;
+        ``env.loop_cpu_ns``: the loop thread's; ``env.submitter_cpu_ns``: the
+        rest (the caller or producers). ``env.submitter_cpu`` / ``env.loop_cpu``:
+        the CPU each role's thread last ran on; ``env.migrations``: how often
+        the two moved between CPUs during the block. A pinned thread found
+        outside its CPUs fails the cell (the placement did not hold).
+        """
+        (sub0, loop0), (sub1, loop1) = before, after
+        out: dict[str, float] = {}
+        if ops > 0:
+            own_ns = own_s * 1e9
+            out["env.own_cpu_ns"] = own_ns / ops
+            if loop0.run_ns is not None and loop1.run_ns is not None:
+                loop_ns = float(loop1.run_ns - loop0.run_ns)
+                out["env.loop_cpu_ns"] = loop_ns / ops
+                out["env.submitter_cpu_ns"] = max(0.0, own_ns - loop_ns) / ops
+        for role, smp, cpus in (("submitter", sub1, self.plan.submitter),
+                                ("loop", loop1, self.plan.loop)):
+            if smp.cpu is None:
+                continue
+            out[f"env.{role}_cpu"] = float(smp.cpu)
+            if cpus is not None and smp.cpu not in cpus:
+                raise VerificationError(
+                    f"placement {self.plan.placement}: the {role} thread ran on CPU {smp.cpu}, "
+                    f"declared {sorted(cpus)}")
+        moved = [b.migrations - a.migrations for a, b in ((sub0, sub1), (loop0, loop1))
+                 if a.migrations is not None and b.migrations is not None]
+        if moved:
+            out["env.migrations"] = float(sum(moved))
+        if self.round is not None:
+            out["env.round"] = self.round
+        return out
+
     def block(self, loop: EventLoop, loops: int) -> dict[str, Any]:
         """One block on a started loop; the loop is left running and quiescent."""
         before = _settled_counters(loop, None)
+        th0 = self._threads()
         m0 = machine.snapshot()
         t0 = perf_ns()
         res: BlockResult = self.module.run_block(loop, self.cell.params, loops, self.spec)
         wall = perf_ns() - t0
         m1 = machine.snapshot()
+        th1 = self._threads()
         after = _settled_counters(loop, before.tasks_executed + res.tasks)
         if self._errors:
             raise VerificationError(f"{len(self._errors)} task(s) raised, first: {self._errors[0]}")
@@ -150,8 +214,9 @@ class BlockRunner:
         if delta["tasks_executed"] not in (0, res.tasks):
             # task-side counts are authoritative (they passed); the loop's own count is racy
             notes["loop_count_mismatch"] = delta["tasks_executed"] - res.tasks
-        env = machine.conditions(m0, m1)
+        env = machine.conditions(m0, m1, self.plan.cpus)
         env["env.timed_ns"] = float(res.timed_ns)
+        env.update(self._thread_env(res.ops, m1.own - m0.own, th0, th1))
         return {
             "loops": res.ops,
             "timed_ns": res.timed_ns,
@@ -272,7 +337,8 @@ class BlockRunner:
             if foreign > cell.max_foreign_cpu:
                 discarded.append({"block": block["block"], "foreign_cpu": foreign,
                                   "clock_ns": block["clock_ns"]})
-                settled.append(machine.wait_quiet(cell.max_foreign_cpu / 2, QUIET_WAIT_S))
+                settled.append(machine.wait_quiet(cell.max_foreign_cpu / 2, QUIET_WAIT_S,
+                                                  cpus=self.plan.cpus))
                 continue
             blocks.append(block)
             clean += 1
@@ -295,7 +361,8 @@ def measure_process(
     runner = BlockRunner(cell)
     # let a burst of foreign work (e.g. the scheduler's bookkeeping after the previous job)
     # pass before measuring anything; bounded, and recorded
-    settled = [machine.wait_quiet(cell.max_foreign_cpu / 2, QUIET_WAIT_S, since=since)]
+    settled = [machine.wait_quiet(cell.max_foreign_cpu / 2, QUIET_WAIT_S, since=since,
+                                  cpus=runner.plan.cpus)]
     discarded: list[dict[str, Any]] = []
     measured: dict[str, Any] = {}
 
@@ -387,12 +454,13 @@ def run_processes(
     deadline: watchdog.Deadline,
     first_index: int = 0,
     loops: int = 0,
+    round_index: int | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``cell.processes`` fresh processes one after the other; return their results.
 
     Processes are numbered from ``first_index`` (their PYTHONHASHSEED is seed +
     number); the first calibrates unless ``loops`` is given, the others reuse
-    its size.
+    its size. ``round_index``: the pipeline round, handed to the children (``ROUND_ENV``).
 
     Raises CellFailedError (verification failure or crash, one-line reason)
     or watchdog.CellTimeoutError (stacks already dumped, children killed).
@@ -424,6 +492,8 @@ def run_processes(
             str(loops),
         ]
         env = _child_env(cell, index)
+        if round_index is not None:
+            env[ROUND_ENV] = str(round_index)
         env[machine.SPAWN_ENV] = machine.spawn_env()  # the child's start-up counts as quiet time
         proc = subprocess.Popen(
             cmd,

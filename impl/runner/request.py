@@ -15,7 +15,7 @@ from typing import Any
 
 from impl import contract, registry
 from impl.params import BadParameterError, ParamSpec
-from impl.runner import scenarios
+from impl.runner import placement, scenarios
 
 #: the pipeline's config; its ``profiles`` section is also what ``--profile NAME`` means here
 CONFIG_FILE = Path(__file__).resolve().parents[2] / "config.yaml"
@@ -158,6 +158,8 @@ def resolve(req: CellRequest) -> ResolvedCell:
     impl_params = spec.resolve_params(req.impl_params)
     params = scenario.resolve_params(req.params)
     scenario.check_applies(spec)
+    if placement.PARAM in params:  # e.g. cross_core on a 1-CPU affinity mask: exit 2, one line
+        placement.plan(params[placement.PARAM])
     settings = _run_settings(req, scenario.timeout_s)
     overrides = scenario.overrides(spec, params)
     impl_params = spec.resolve_params({**impl_params, **overrides})

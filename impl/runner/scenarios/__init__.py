@@ -17,6 +17,7 @@ from typing import Any
 
 from impl.params import BadParameterError, ParamSpec, resolve
 from impl.registry import ImplSpec
+from impl.runner import placement as pl
 
 
 class UnknownScenarioError(BadParameterError):
@@ -87,6 +88,13 @@ _IDLE = ParamSpec(
     "(round_trip: 0 = submit at once, no wait)", 0, 100_000,
 )
 
+#: the declared thread placement of the latency scenarios (impl/runner/placement.py)
+_PLACEMENT = ParamSpec(
+    pl.PARAM, str, pl.PRIMARY, "where the cell's threads run: same_core (all pinned to one "
+    "CPU), cross_core (submitter and loop thread on two CPUs), free (the scheduler decides)",
+    choices=pl.PLACEMENTS,
+)
+
 _SPECS: tuple[ScenarioSpec, ...] = (
     ScenarioSpec(
         "submit_contention",
@@ -98,7 +106,7 @@ _SPECS: tuple[ScenarioSpec, ...] = (
     ScenarioSpec(
         "round_trip",
         "[end-to-end latency] submit a task that releases a lock, wait for it; one latency per op",
-        {"idle_us": _IDLE},
+        {"idle_us": _IDLE, pl.PARAM: _PLACEMENT},
         timeout_s=120.0,
     ),
     ScenarioSpec(
@@ -114,6 +122,7 @@ _SPECS: tuple[ScenarioSpec, ...] = (
                 choices=("running", "sleeping", "burst"),
             ),
             "idle_us": _IDLE,
+            pl.PARAM: _PLACEMENT,
         },
         timeout_s=120.0,
     ),
@@ -126,7 +135,7 @@ _SPECS: tuple[ScenarioSpec, ...] = (
     ScenarioSpec(
         "burst_latency",
         "[batch budget latency] same bursts; closed-loop ns per task and burst completion times",
-        {"burst": _BURST},
+        {"burst": _BURST, pl.PARAM: _PLACEMENT},
         timeout_s=120.0,
     ),
     ScenarioSpec(
@@ -168,6 +177,21 @@ _SPECS: tuple[ScenarioSpec, ...] = (
         overrides=_budget_overrides,
     ),
 )
+
+
+def primary_params(name: str) -> dict[str, Any]:
+    """The parameters a hypothesis, the A/A control or the answer means when it names none.
+
+    ``{"placement": "same_core"}`` for the scenarios with a declared placement, else {}:
+    a cell at another placement (cross_core, free) is secondary and matched only by name.
+    """
+    spec = next((s for s in _SPECS if s.name == name), None)  # unknown names: nothing
+    return {pl.PARAM: pl.PRIMARY} if spec is not None and pl.PARAM in spec.params else {}
+
+
+def placement_scenarios() -> list[str]:
+    """The scenarios with a ``placement`` parameter."""
+    return [s.name for s in _SPECS if pl.PARAM in s.params]
 
 
 def names() -> list[str]:
