@@ -186,7 +186,7 @@ class Metric:
 
     @property
     def family(self) -> str | None:
-        """The A/A noise floor that applies (methodology.md, "Verdicts"): one pair per family.
+        """The A/A pair that applies (methodology.md, "Verdicts"): one pair per family.
 
         ``latency``: per-operation times pooled into a distribution;
         ``throughput``: a block's time per operation; None for counters and
@@ -230,6 +230,19 @@ _ENV: tuple[Metric, ...] = (
     Metric(ENV_PREFIX + "round", "round", "block",
            "the pipeline round the process was measured in (verdicts pair by it)"),
 )
+#: where a block's CPU time went, per op and per thread role (impl/runner/measure.py): the
+#: report shows them beside the counters as mechanism values ("why" columns), since most
+#: workloads exercise no counter that differs between designs
+CPU_ROLE_METRICS: tuple[str, ...] = (ENV_PREFIX + "loop_cpu_ns", ENV_PREFIX + "submitter_cpu_ns")
+#: the per-op CPU metrics the report keeps per cell (the process total and each role)
+CPU_METRICS: tuple[str, ...] = (ENV_PREFIX + "own_cpu_ns", *CPU_ROLE_METRICS)
+
+
+def is_mechanism(metric: str) -> bool:
+    """A counter or a thread role's CPU time per op: what can explain a difference."""
+    return is_counter(metric) or metric in CPU_ROLE_METRICS
+
+
 #: what each counter counts, in words (impl.base.CounterSnapshot; the report quotes it beside
 #: a counter that explains a result). Kept here, not in impl.base: that module is part of
 #: every design's source hash, and a wording change must not invalidate measurements.
@@ -278,7 +291,7 @@ def details_name(summary_name: str) -> str:
 #: rule, so ``snakemake --report`` embeds every plot)
 PLOTS_DIR = "plots"
 
-#: the metric families an A/A pair sets a noise floor for (Metric.family)
+#: the metric families an A/A pair calibrates (Metric.family)
 METRIC_FAMILIES: tuple[str, ...] = ("latency", "throughput")
 #: counter whose per-block value is a maximum, not a sum (per-op rate does not apply)
 MAX_COUNTER = COUNTER_PREFIX + "max_batch"

@@ -144,7 +144,8 @@ def _comparison(ratio, lo, hi, expect, floor=None, n=10):
     (0.6, 0.5, 0.7, "different", None, hyp.VALIDATED),
     (1.0, 0.95, 1.05, "different", None, hyp.REJECTED),
     (1.2, 0.95, 1.3, "different", None, hyp.NEEDS_RETEST),
-    # a noise floor of 100 %: 1.5x is within it, 5x clears it, "no effect" cannot be claimed
+    # an A/A floor of 100 % (a miscalibrated run): 1.5x is within it, 5x clears it, "no
+    # effect" cannot be claimed
     (1.5, 1.3, 1.7, "greater", 1.0, hyp.NEEDS_RETEST),
     (5.0, 4.0, 6.0, "greater", 1.0, hyp.VALIDATED),
     (1.0, 0.97, 1.03, "greater", 1.0, hyp.NEEDS_RETEST),
@@ -161,10 +162,11 @@ def test_inconclusive_reports_processes_needed_and_floor_reasons():
     c = _comparison(1.2, 1.05, 1.35, "greater")
     assert c.verdict == hyp.NEEDS_RETEST and c.processes_needed > 10
     assert c.reasons[0].kinds == (hyp.ReasonKind.INCONCLUSIVE,)
-    noisy = _comparison(1.5, 1.3, 1.7, "greater", 1.0)
-    assert noisy.threshold_eff == 1.0 and noisy.floor == 1.0
-    assert noisy.reasons[0].kinds == (hyp.ReasonKind.NOISE_FLOOR,)
-    assert "noise floor (100%)" in noisy.reasons[0].text
+    # a miscalibrated family (its A/A interval excluded 1): the floor is the bias it shows
+    biased = _comparison(1.5, 1.3, 1.7, "greater", 1.0)
+    assert biased.threshold_eff == 1.0 and biased.floor == 1.0
+    assert biased.reasons[0].kinds == (hyp.ReasonKind.AA_FLOOR,)
+    assert "not beyond the A/A floor (100%" in biased.reasons[0].text
 
 
 def _cfg(**h):

@@ -151,16 +151,21 @@ def test_verdicts(run):
     h4 = [c for c in run["doc"]["comparisons"] if c["hypothesis"] == "H4"][0]
     assert "straddles the threshold" in h4["reasons"][0]
     assert h4["processes_needed"] is None or h4["processes_needed"] > 8
-    # A/A: not different, both families measured, floors within the threshold
+    # A/A: not different, both families measured, every interval contains 1: no floor, so
+    # the declared thresholds apply (the A/A rule: only an interval excluding 1 sets one)
     assert [c["verdict"] for c in run["doc"]["controls"]] == ["REJECTED", "REJECTED"]
-    assert set(run["doc"]["floors"]) == {"latency", "throughput"}
-    assert all(f < 0.10 for f in run["doc"]["floors"].values())
+    cal = run["doc"]["calibration"]
+    assert {f: k["status"] for f, k in cal.items()} == {"latency": "calibrated",
+                                                        "throughput": "calibrated"}
+    assert all(k["ci"][0] <= 1 <= k["ci"][1] and k["floor"] is None for k in cal.values())
+    assert run["doc"]["floors"] == {}
     assert run["doc"]["warnings"] == []
-    # m = 5 comparisons: every interval at 1 - 0.05/5
+    assert "latency: the A/A interval contains 1 (A/A round_trip latency_ns: main vs main_aa, " \
+        "REJECTED: HL ratio " in run["md"]
+    # m = 5 comparisons: every interval at 1 - 0.05/5, the A/A controls' too (outside m)
     assert run["doc"]["simultaneous_confidence"] == pytest.approx(0.99)
-    levels = [c["confidence"] for c in run["doc"]["comparisons"]
-              if "ratio" in c and not c["hypothesis"].startswith("A/A")]
-    assert levels and levels == pytest.approx([0.99] * len(levels))
+    levels = [c["confidence"] for c in run["doc"]["comparisons"] if "ratio" in c]
+    assert len(levels) == 6 and levels == pytest.approx([0.99] * len(levels))  # H3 crashed
 
 
 def test_markdown_sections(run):
@@ -274,27 +279,36 @@ def test_plots_leave_out_controls_and_give_each_label_one_colour(run, tmp_path, 
     assert plots._ns_label(1500.0) == "1.5 µs" and plots._ns_label(2e6) == "2 ms"
 
 
-def test_noisy_aa_control_widens_thresholds(tmp_path):
-    # identical code measured 2x apart: 1.5x (producers=1) is no longer enough, 5x is
+def test_biased_aa_control_raises_thresholds_to_its_bias(tmp_path):
+    # identical code measured 2x apart: the A/A intervals exclude 1, the run is miscalibrated
+    # and the floor is the bias the interval establishes (its end nearest 1, just under 2x):
+    # 1.5x (producers=1) is no longer enough, 5x is
     files, expected, failed = make_run(tmp_path, aa_shift=2.0, fail_drain=False, ratio_at_2=5.0)
     out = build_summary(None, files, config(), tmp_path / "rep", expected, failed)
     doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
     assert {c["verdict"] for c in doc["controls"]} == {"VALIDATED"}  # "different"
-    assert doc["floors"]["throughput"] > 1.0 and doc["floors"]["latency"] > 1.0
+    for fam in ("throughput", "latency"):
+        k = doc["calibration"][fam]
+        # main / main_aa: about 0.5, the interval below 1; its end nearest 1 sets the floor
+        assert k["status"] == "miscalibrated" and k["ci"][1] < 1
+        assert doc["floors"][fam] == pytest.approx(1 / k["ci"][1] - 1)
+        assert 0.9 < doc["floors"][fam] < 1.0
     h1 = [c for c in doc["comparisons"] if c["hypothesis"] == "H1"]
     assert [c["verdict"] for c in h1] == ["NEEDS RETEST", "VALIDATED"]
-    assert h1[0]["threshold"] == 0.10 and h1[0]["threshold_eff"] > 1.0
-    assert "noise floor" in h1[0]["reasons"][0]
+    assert h1[0]["threshold"] == 0.10
+    assert h1[0]["threshold_eff"] == pytest.approx(doc["floors"]["throughput"])
+    assert "not beyond the A/A floor" in h1[0]["reasons"][0]
     h1_doc = doc["hypotheses"][0]
     assert h1_doc["verdict"] == "NEEDS RETEST"
     assert h1_doc["parts"] == [{"verdict": "VALIDATED", "where": "at producers=2"},
                                {"verdict": "NEEDS RETEST", "where": "at producers=1"}]
     # "no effect" cannot be claimed within the floor: H2 (equal latencies) is not REJECTED
     assert verdicts(doc)["H2"] == "NEEDS RETEST"
-    assert any(w.startswith("noisy run (throughput)") for w in doc["warnings"])
+    assert any(w.startswith("miscalibrated run (throughput)") for w in doc["warnings"])
     md = out.read_text()
     details = (tmp_path / "rep" / "DETAILS.md").read_text()
-    assert "noisy run" in md and "10.0% → " in details  # the widened threshold is shown
+    assert "miscalibrated run" in md and "10.0% → " in details  # the raised threshold is shown
+    assert "this run is miscalibrated for throughput; its comparisons need more than 9" in md
 
 
 def test_h3_validated_when_budget_cell_present(tmp_path):
@@ -449,8 +463,10 @@ def test_a_comparison_over_two_hosts_pairs_within_them(tmp_path):
     doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
     c = doc["comparisons"][0]
     assert c["hosts"] == ["h1", "h2"] and c["ratio"] == pytest.approx(1.5, rel=0.01)
+    assert (c["method"], c["strata"], c["n_a"], c["n_b"]) == ("HL, within host", 2, 16, 16)
     assert c["verdict"] == "VALIDATED"
-    assert out.exists() and "1.50 (within hosts)" in (tmp_path / "rep" / "DETAILS.md").read_text()
+    assert out.exists() and "| 1.50 | " in (tmp_path / "rep" / "DETAILS.md").read_text()
+    assert "| HL, within host (2 strata) |" in (tmp_path / "rep" / "DETAILS.md").read_text()
 
 
 def test_an_empty_cell_needs_retest(tmp_path):
@@ -588,6 +604,13 @@ def test_json_statistics_recomputed_from_parquet(run):
     assert checked >= 10
 
 
+def _process_values(run, cell_id: str, metric: str) -> np.ndarray:
+    """Each process's value recomputed from the cell files (latency: its pooled median)."""
+    df = pd.concat(pd.read_parquet(p) for p in run["files"])
+    g = df[(~df["warmup"]) & (df["cell_id"] == cell_id) & (df["metric"] == metric)]
+    return g.groupby("process")["value"].median().to_numpy()
+
+
 def test_each_cell_number_is_the_same_everywhere(run):
     """The comparison, the table, the ranking and the plots read one median per cell."""
     doc, md = run["doc"], run["md"]
@@ -599,7 +622,13 @@ def test_each_cell_number_is_the_same_everywhere(run):
         a = cells[c["cell_a"]]["metrics"][c["metric"]]["median"]
         b = cells[c["cell_b"]]["metrics"][c["metric"]]["median"]
         assert (c["median_a"], c["median_b"]) == (a, b)
-        assert c["ratio"] == pytest.approx(a / b)  # one host: exactly the ratio of medians
+        # the verdict's ratio is the Hodges-Lehmann one, not a / b: one host and no rounds
+        # here, so one stratum: exp(median of every pairwise log difference)
+        va = _process_values(run, c["cell_a"], c["metric"])
+        vb = _process_values(run, c["cell_b"], c["metric"])
+        assert c["ratio"] == pytest.approx(
+            np.exp(np.median(np.log(va)[:, None] - np.log(vb)[None, :])))
+        assert c["method"] == "HL, within host" and c["strata"] == 1
         assert c["ci"][0] <= c["ratio"] <= c["ci"][1]
         compared += 1
     assert compared >= 6
@@ -709,7 +738,8 @@ def test_the_answer_names_the_known_winners_with_their_ratios(tmp_path):
     assert "| one producer | `submit_contention` producers=1, ns_per_op | **alternate_three** | "\
         "1.20x (" in md
     assert "alternate_three ≈ baseline (within the noise: needs 10.0%)" in md
-    assert one["threshold"] == pytest.approx(max(0.10, doc["floors"]["throughput"]))
+    # the run is calibrated (every A/A interval contains 1): no floor, the declared 10 %
+    assert "throughput" not in doc["floors"] and one["threshold"] == pytest.approx(0.10)
 
 
 def test_answer_config_errors_are_one_line():

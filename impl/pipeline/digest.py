@@ -41,7 +41,7 @@ def digest(summary_md: str | Path) -> list[str]:
     hyps = [f"{h['id']} {h['verdict']}" for h in doc.get("hypotheses", [])]
     rows = [" | ".join(hyps[i:i + PER_LINE]) for i in range(0, len(hyps), PER_LINE)]
     for fam, floor in sorted((doc.get("floors") or {}).items()):
-        rows.append(f"A/A noise floor ({fam}): {floor:.0%}")
+        rows.append(f"A/A: miscalibrated for {fam} (bias {floor:.0%}): its thresholds are raised")
     room = MAX_LINES - len(lines)
     if len(rows) > room:
         rows = rows[: room - 1] + [f"... ({len(rows) - room + 1} more lines in the summary)"]

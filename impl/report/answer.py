@@ -10,13 +10,18 @@ rules, printed under the section:
   headline number); the runner-up the second lowest;
 * "fastest" is claimed only when the 95 % interval of fastest / runner-up
   (the same paired statistic as every comparison, ``impl.report.compare``)
-  lies below 1/(1 + t), t = max(10 %, the run's A/A noise floor of the
-  metric's family), the hypotheses' effective threshold; otherwise the two
-  are "within this run's noise";
+  lies below 1/(1 + t), t = max(10 %, the A/A floor of the metric's
+  family, set only where its A/A interval excludes 1), the hypotheses'
+  effective threshold; otherwise the two are "within this run's noise";
 * the ratios against asyncio and uvloop (the loops Python users already
   have) come with their intervals too; they are descriptive, outside the
   verdicts' correction family, and the hypotheses' verdicts on the same
-  scenario are listed beside them.
+  scenario are listed beside them;
+* a workload whose scenario declares thread placement is answered at the
+  primary placement (same_core); each secondary placement measured at the
+  same point (cross_core) is reported beside it as what it adds to each
+  design's median ("cross-core adds X-Y us to every design here"):
+  descriptive, no verdict.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from impl.report.hypothesis_config import (  # noqa: F401 - parse_workloads re-e
     Workload,
     parse_workloads,
 )
+from impl.runner.placement import PARAM as PLACEMENT
+from impl.runner.scenarios import primary_params
 
 #: the level of the answer's intervals (descriptive, like every per-cell interval)
 CONFIDENCE = st.CONFIDENCE
@@ -56,6 +63,32 @@ def ranked(cells: dict[str, dict], w: Workload, controls: set[str]) -> list[dict
         if c["label"] not in seen:
             seen.add(c["label"])
             out.append(c)
+    return out
+
+
+def secondary_placements(cells: dict[str, dict], w: Workload, controls: set[str]
+                         ) -> list[dict[str, Any]]:
+    """Per secondary placement measured at ``w``'s point: each label's median there minus
+    its median at the primary placement (ns), and the range over labels; JSON-ready."""
+    primary = primary_params(w.scenario)
+    if not primary or set(primary) & set(w.params):
+        return []
+    base = {c["label"]: c for c in ranked(cells, w, controls)}
+    levels = sorted({(c.get("params") or {}).get(PLACEMENT) for c in cells.values()
+                     if c["scenario"] == w.scenario and c["status"] == "ok"}
+                    - {None, *primary.values()})
+    out = []
+    for level in levels:
+        at = Workload(w.name, w.scenario, {**w.params, PLACEMENT: level}, w.metric, w.why)
+        rows = [{"label": c["label"], "primary": base[c["label"]]["metrics"][w.metric]["median"],
+                 "other": c["metrics"][w.metric]["median"]}
+                for c in ranked(cells, at, controls) if c["label"] in base]
+        for r in rows:
+            r["added"] = r["other"] - r["primary"]
+        if rows:
+            out.append({"placement": level, "rows": rows,
+                        "min": min(r["added"] for r in rows),
+                        "max": max(r["added"] for r in rows)})
     return out
 
 
@@ -89,6 +122,7 @@ def answer(
                              "median": c["metrics"][w.metric]["median"]} for c in unique]
         entry["verdicts"] = [{"id": h["id"], "verdict": h["verdict"]} for h in hypotheses
                              if h["scenario"] == w.scenario]
+        entry["placements"] = secondary_placements(cells, w, controls)
         if len(unique) < 2:
             entry["status"] = "not measured in this run" if not unique else "one design only"
             out.append(entry)
@@ -97,7 +131,7 @@ def answer(
         entry["fastest"] = fast["label"]
         try:
             entry["runner_up"] = _versus(w, fast, runner, samples, seed)
-            # the hypotheses' rule: beyond the threshold raised to the A/A noise floor
+            # the hypotheses' rule: beyond the threshold, raised to an A/A bias if any
             entry["threshold"] = effective_threshold(w.metric, DEFAULT_THRESHOLD, floors)
             entry["clear"] = cmp.side(entry["runner_up"]["ci"], entry["threshold"]) < 0
             entry["references"] = [_versus(w, fast, c, samples, seed) for c in unique[1:]

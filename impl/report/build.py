@@ -14,7 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from impl.contract import TIME_PER_OP_METRICS, details_name, is_env, write_atomic
+from impl import contract
+from impl.contract import (
+    CPU_METRICS,
+    TIME_PER_OP_METRICS,
+    details_name,
+    is_env,
+    write_atomic,
+)
 from impl.report import answer as ans
 from impl.report import compare as cmp
 from impl.report import fmt, mechanism, pick, plots, render, reproduction
@@ -86,16 +93,17 @@ def _git(meta: dict) -> tuple | None:
 
 
 def _cell_metrics(m: ld.Measurements, cid: str, seed: int) -> dict[str, dict]:
-    """Every metric's statistics over processes; counters as their per-op rate."""
+    """Every metric's statistics over processes; counters as their per-op rate, CPU time per
+    op (the process and each thread role: contract.CPU_METRICS) as the median over processes."""
     rows = m.of_cell(cid)
     out: dict[str, dict] = {}
     for metric, r in rows.groupby("metric", sort=True):
         metric = str(metric)
-        if is_env(metric):
+        if is_env(metric) and metric not in CPU_METRICS:
             continue  # conditions of the run, not a property of the design: see _conditions
         unit = str(r["unit"].iloc[0]) if len(r) else ""
         ps = ld.process_samples(r, metric)
-        if ld.is_counter(metric):
+        if ld.is_counter(metric) or metric in CPU_METRICS:
             # the same statistic as every time: the median over processes of their rates
             out[metric] = {"unit": unit, "per_op": float(np.median(ps.values)) if ps.n else None,
                            "n_processes": ps.n, "n_blocks": ps.n_blocks}
@@ -199,11 +207,17 @@ def _comparison_doc(c: hyp.Comparison, alpha: float) -> dict:
          "verdict": c.verdict, "reasons": _texts(c.reasons), "reason_kinds": _kinds(c.reasons),
          "processes_needed": c.processes_needed}
     if e is not None:
+        # the verdicts' statistic (compare.hodges_lehmann): ratio = exp(HL estimate of the
+        # log ratio), ci its inverted van Elteren interval (None when no finite interval
+        # reaches the level); medians are the cells' own, as in the tables
         d.update(n_a=e.n_a, n_b=e.n_b, median_a=e.median_a, median_b=e.median_b,
-                 ratio=e.ratio, ci=list(e.ci), confidence=e.confidence, p=e.p, u=e.u,
+                 ratio=e.ratio, ci=list(e.ci) if e.bounded else None,
+                 confidence=e.confidence, p=e.p, u=e.u,
                  # benchstat's marker: "~" when the rank test sees no difference at alpha
-                 significant=e.p < alpha, hosts=list(e.hosts), n_resamples=e.n_resamples,
-                 pct_diff=e.ratio - 1, pct_ci=[e.ci[0] - 1, e.ci[1] - 1])
+                 significant=e.p < alpha, hosts=list(e.hosts), method=e.method,
+                 strata=e.strata, paired_by_round=e.method == cmp.HL_BY_ROUND,
+                 pct_diff=e.ratio - 1,
+                 pct_ci=[e.ci[0] - 1, e.ci[1] - 1] if e.bounded else None)
     return d
 
 
@@ -289,8 +303,13 @@ def build_summary(
                             list(d.get("quality", {}).get("failures", [])),
                             int(asked) if isinstance(asked, int) else hyp.MIN_PROCESSES)
 
+    rounds: dict[str, dict[int, int]] = {}
+
     def samples(cid: str, metric: str) -> st.ProcessSamples:
-        return ld.process_samples(ld.cell_rows(m, cid, metric), metric)
+        # each process's pipeline round (env.round), read once per cell: the verdicts pair by it
+        if cid not in rounds:
+            rounds[cid] = ld.process_rounds(ld.cell_rows(m, cid, ld.ROUND_METRIC))
+        return ld.process_samples(ld.cell_rows(m, cid, metric), metric, rounds[cid])
 
     inputs = ([str(all_parquet)] if all_parquet is not None and Path(all_parquet).exists()
               else [str(p) for p in cell_files if Path(p).exists()])
@@ -302,8 +321,10 @@ def build_summary(
             hyp_docs.append(_hyp_doc(r, len(comparisons)))
             comparisons += [_comparison_doc(c, alpha) for c in r.comparisons]
         for r in control_results:
-            ctl_docs.append(_hyp_doc(r, len(comparisons)))
+            ctl_docs.append({**_hyp_doc(r, len(comparisons)),
+                             "family": contract.METRICS[r.hypothesis.metric].family})
             comparisons += [_comparison_doc(c, alpha) for c in r.comparisons]
+        calibration = {fam: k.to_dict() for fam, k in hyp.calibration(control_results).items()}
         for h in hyp_docs:
             h["root_cause"] = mechanism.root_cause(h, comparisons, doc_cells)
         n_tested = sum(len(r.comparisons) for r in results)
@@ -316,8 +337,11 @@ def build_summary(
             "controls": ctl_docs,
             "warnings": warnings,
             "alpha": alpha,
-            # per metric family: the A/A noise floor (ratio - 1); absent when not measured
+            # per metric family whose A/A interval excludes 1 (miscalibrated): the bias it
+            # establishes (ratio - 1), the floor under the family's thresholds; absent else
             "floors": floors,
+            # per metric family with an A/A pair: which case of the A/A rule applied
+            "calibration": calibration,
             "simultaneous_confidence": 1 - alpha / max(n_tested, 1),
             "n_tested": n_tested,
             "constants": {

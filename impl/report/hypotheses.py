@@ -1,28 +1,41 @@
 """Hypotheses from config (contracts section 4): parse, validate, expand, decide.
 
-Verdicts follow methodology.md "Comparing" and "Verdicts" (issue 10). The
+Verdicts follow methodology.md "Comparing" and "Verdicts" (issues 10 and 18). The
 rules, also printed in the summary's methodology section:
 
 * NEEDS RETEST before any statistics only when the data cannot answer: a
   compared cell failed or is missing; fewer processes than the profile asked
   for; a measurement quality failure (blocks under 1 ms, a calibration that
   missed its target, machine busy); samples from different code; no host
-  in common; a side whose process values are all equal or whose median is
-  not positive. CV and spread are warnings beside the number, never vetoes.
-* The A/A controls are evaluated first, with the same statistic at the
-  per-cell level (95 %), outside the correction. Per metric family
-  (contract.Metric.family) the noise floor is the largest deviation from 1 that
-  an A/A interval of that family reaches; a family whose floor exceeds its
-  A/A threshold makes the run noisy for that family.
-* Every other comparison: the ratio's interval at 1 - alpha/m (m = every
-  hypothesis comparison of the report), effective threshold
-  t_eff = max(threshold, floor). VALIDATED: the interval lies beyond 1+t_eff
-  in the predicted direction (``less``: below 1/(1+t_eff); ``different``:
-  either). REJECTED: the interval lies on the non-predicted side of the
-  configured threshold (inside the band, beyond it in the opposite
-  direction, or both) while the floor is within the threshold, or entirely
+  in common; a side whose process values are all equal or not all positive.
+  CV and spread are warnings beside the number, never vetoes.
+* The statistic (``impl.report.compare.hodges_lehmann``): the Hodges-Lehmann
+  estimate of the log ratio a/b over process values, differences formed only
+  within (host, round) strata (host strata when the cells share no round), with
+  the interval that inverts the stratified Wilcoxon-Mann-Whitney (van Elteren)
+  test, at 1 - alpha/m (m = every hypothesis comparison of the report). An
+  interval that no pair of differences bounds at that level (too few processes)
+  is NEEDS RETEST.
+* The A/A controls, outside the correction family (they are not counted in m
+  and never vetoed), use the same statistic at the same level 1 - alpha/m, so a
+  bias is declared only with the confidence a verdict needs. Per metric family
+  (contract.Metric.family): when an A/A interval **excludes 1**, identical code
+  measured different and the run is *miscalibrated* for that family; its floor
+  is the bias the interval establishes, the deviation from 1 of the interval's
+  end *nearest* 1 (1.80-2.20: 80 %; 0.60-0.80: 1/0.8 - 1 = 25 %), the largest
+  over the family's A/A comparisons. Otherwise (every interval contains 1,
+  however wide) the family has no floor and the declared thresholds apply
+  unchanged: noise already widens every comparison's own interval, so it is not
+  counted a second time in the threshold. ``floors`` holds only the
+  miscalibrated families; ``calibration`` says per family which case applied.
+* Every other comparison: effective threshold t_eff = max(threshold, floor)
+  (the threshold itself when the family has no floor). VALIDATED: the interval
+  lies beyond 1+t_eff in the predicted direction (``less``: below
+  1/(1+t_eff); ``different``: either). REJECTED: the interval lies on the
+  non-predicted side of the configured threshold (inside the band, beyond it
+  in the opposite direction, or both) while t_eff is the threshold, or entirely
   beyond t_eff in the opposite direction; for ``different``, inside the band
-  while the floor is within it. Otherwise NEEDS RETEST, with the processes per
+  while t_eff is the threshold. Otherwise NEEDS RETEST, with the processes per
   side the observed spread would need.
 * A hypothesis's headline: VALIDATED or REJECTED when every comparison says
   so; MIXED when every comparison is decided but they differ; otherwise
@@ -41,6 +54,7 @@ import numpy as np
 
 from impl import contract
 from impl.report import compare as cmp
+from impl.report import fmt
 from impl.report import stats as st
 from impl.report.hypothesis_config import (  # noqa: F401 - re-exported: the parsing half
     EXPECTS,
@@ -77,7 +91,7 @@ class ReasonKind(enum.Enum):
     UNPAIRED_HOSTS = "hosts cannot be paired"
     AMBIGUOUS = "ambiguous hypothesis params"
     DEGENERATE = "no spread or no positive median"
-    NOISE_FLOOR = "within the A/A noise floor"
+    AA_FLOOR = "within the bias of a miscalibrated A/A control"
     INCONCLUSIVE = "inconclusive"
 
 
@@ -131,7 +145,8 @@ class Comparison:
     cell_b: str | None = None
     quality: list[Reason] = field(default_factory=list)
     effect: cmp.Effect | None = None
-    #: the A/A noise floor of the metric's family (None: not measured) and max(threshold, floor)
+    #: the floor of the metric's family: the bias its A/A control establishes (None: no
+    #: A/A interval of the family excludes 1, or none was measured) and max(threshold, floor)
     floor: float | None = None
     threshold_eff: float | None = None
     verdict: str = NEEDS_RETEST
@@ -309,7 +324,7 @@ def quality(a: CellView, b: CellView, pa: st.ProcessSamples, pb: st.ProcessSampl
         elif np.any(paired.values <= 0):
             why.append(Reason.of(ReasonKind.DEGENERATE,
                                  f"cell {side.cell_id}: process values not all positive "
-                                 "(no ratio of medians)"))
+                                 "(no log ratio)"))
         elif np.all(paired.values == paired.values[0]):
             why.append(Reason.of(ReasonKind.DEGENERATE,
                                  f"cell {side.cell_id}: all {paired.n} process values equal "
@@ -332,8 +347,26 @@ def _pct(t: float) -> str:
     return f"{t:.0%}" if t >= 0.01 else f"{t:.1%}"
 
 
+def _pct3(x: float) -> str:
+    """A floor or bias with the report's 3 significant digits ("27.8%"), as the tables print it."""
+    return f"{fmt.sig(x * 100)}%"
+
+
+def _level(confidence: float) -> str:
+    """An interval's level with the report's 3 significant digits ("99.8%")."""
+    return f"{fmt.sig(confidence * 100)}%"
+
+
+def interval_text(ci: tuple[float, float]) -> str:
+    """"0.930–1.06": a ratio's interval with the report's 3 significant digits."""
+    return f"{fmt.sig(ci[0])}–{fmt.sig(ci[1])}"
+
+
 def effective_threshold(metric: str, threshold: float, floors: dict[str, float]) -> float:
-    """max(threshold, the A/A noise floor of the metric's family): what every decision needs."""
+    """max(threshold, the A/A floor of the metric's family): what every decision needs.
+
+    ``floors``: family -> floor, present only for a family whose A/A interval excludes 1
+    (``floors``); a family without an entry keeps the declared threshold."""
     return max(threshold, floors.get(contract.METRICS[metric].family or "", 0.0))
 
 
@@ -342,7 +375,7 @@ def _decide(c: Comparison, threshold: float, floor: float | None) -> None:
     e, s = c.effect, c.spec
     t_eff = max(threshold, floor or 0.0)  # effective_threshold, the floor already looked up
     c.floor, c.threshold_eff = floor, t_eff
-    noisy = t_eff > threshold
+    raised = t_eff > threshold  # a miscalibrated family's floor exceeds the threshold
     up, up_eff = math.log1p(threshold), math.log1p(t_eff)
     lo, hi, est = math.log(e.ci[0]), math.log(e.ci[1]), math.log(e.ratio)
     if s.expect == "less":  # mirror: the predicted side is always "up"
@@ -350,15 +383,15 @@ def _decide(c: Comparison, threshold: float, floor: float | None) -> None:
     if s.expect == "different":
         validated = lo > up_eff or hi < -up_eff
         would = lo > up or hi < -up
-        rejected = not noisy and lo >= -up and hi <= up
+        rejected = not raised and lo >= -up and hi <= up
         inside = lo >= -up and hi <= up
-        bounds = [-up_eff, up_eff] + ([] if noisy else [-up, up])
+        bounds = [-up_eff, up_eff] + ([] if raised else [-up, up])
     else:
         validated = lo > up_eff
         would = lo > up
-        rejected = (not noisy and hi <= up) or hi < -up_eff
+        rejected = (not raised and hi <= up) or hi < -up_eff
         inside = hi <= up
-        bounds = [up_eff, -up_eff] + ([] if noisy else [up])
+        bounds = [up_eff, -up_eff] + ([] if raised else [up])
     if validated:
         c.verdict = VALIDATED
         return
@@ -368,14 +401,16 @@ def _decide(c: Comparison, threshold: float, floor: float | None) -> None:
     c.verdict = NEEDS_RETEST
     c.processes_needed = cmp.processes_needed(min(e.n_a, e.n_b), (lo, hi), est, bounds)
     if would:
-        c.reasons.append(Reason.of(ReasonKind.NOISE_FLOOR, (
-            f"beyond the {_pct(threshold)} threshold but not beyond the A/A noise floor "
-            f"({_pct(t_eff)})")))
-    elif inside and noisy:
+        c.reasons.append(Reason.of(ReasonKind.AA_FLOOR, (
+            f"beyond the {_pct(threshold)} threshold but not beyond the A/A floor "
+            f"({_pct3(t_eff)}: the bias between identical labels that this run's A/A "
+            "control establishes)")))
+    elif inside and raised:
         side = "inside the" if s.expect == "different" else "on the non-predicted side of the"
-        c.reasons.append(Reason.of(ReasonKind.NOISE_FLOOR, (
-            f"{side} {_pct(threshold)} threshold, but the A/A noise floor ({_pct(t_eff)}) "
-            "exceeds it: an effect that small cannot be ruled out in this run")))
+        c.reasons.append(Reason.of(ReasonKind.AA_FLOOR, (
+            f"{side} {_pct(threshold)} threshold, but the A/A control establishes a bias of "
+            f"{_pct3(t_eff)} between identical labels: an effect that small cannot be ruled "
+            "out in this run")))
     else:
         c.reasons.append(Reason.of(ReasonKind.INCONCLUSIVE, (
             "the interval straddles the threshold" + (
@@ -396,22 +431,96 @@ def _where(h: Hypothesis, spec: ComparisonSpec) -> str:
     return " ".join(parts)
 
 
-def floors(control_results: list[HypothesisResult]) -> dict[str, float]:
-    """Noise floor per metric family: the largest deviation from 1 an A/A interval reaches.
+def aa_bias(ci: tuple[float, float]) -> float | None:
+    """The bias an A/A interval establishes, in ratio terms (0.8 = 80 %), or None.
 
-    In ratio terms (0.12 = 12 %); a family whose A/A comparisons were all
-    left undecided for quality has no entry.
+    None when the interval contains 1 (no bias shown, however wide); else the
+    deviation from 1 of the end nearest 1: expm1(min(|log lo|, |log hi|)).
     """
-    out: dict[str, float] = {}
+    lo, hi = ci
+    if lo <= 1 <= hi:
+        return None
+    return math.expm1(min(abs(math.log(lo)), abs(math.log(hi))))
+
+
+CALIBRATED = "calibrated"
+MISCALIBRATED = "miscalibrated"
+NOT_MEASURED = "not measured"
+
+
+@dataclass
+class Calibration:
+    """One metric family's A/A outcome (module docstring): which case applied."""
+
+    family: str
+    #: CALIBRATED (every A/A interval contains 1), MISCALIBRATED (one excludes 1) or
+    #: NOT_MEASURED (no A/A comparison of the family has a bounded interval)
+    status: str
+    #: the bias that sets the family's floor (MISCALIBRATED only), ratio terms
+    floor: float | None = None
+    #: the deciding A/A comparison: the one with the largest bias when miscalibrated,
+    #: else the one whose interval reaches farthest from 1
+    key: str | None = None
+    hypothesis: str | None = None
+    ratio: float | None = None
+    ci: tuple[float, float] | None = None
+    confidence: float | None = None
+    #: the A/A comparisons of the family with a bounded interval
+    n_intervals: int = 0
+    #: the deciding comparison's threshold, and whether its interval is wider than that band
+    threshold: float | None = None
+    wide: bool = False
+
+    def to_dict(self) -> dict:
+        return {"family": self.family, "status": self.status, "floor": self.floor,
+                "key": self.key, "hypothesis": self.hypothesis, "ratio": self.ratio,
+                "ci": list(self.ci) if self.ci else None, "confidence": self.confidence,
+                "n_intervals": self.n_intervals, "threshold": self.threshold,
+                "wide": self.wide}
+
+
+def _reach(ci: tuple[float, float]) -> float:
+    return max(abs(math.log(ci[0])), abs(math.log(ci[1])))
+
+
+def calibration(control_results: list[HypothesisResult]) -> dict[str, Calibration]:
+    """Per metric family with an A/A control: which case of the A/A rule applied."""
+    by_family: dict[str, list[tuple[HypothesisResult, Comparison]]] = {}
     for r in control_results:
         family = contract.METRICS[r.hypothesis.metric].family
-        for c in r.comparisons:
-            if c.effect is None or family is None:
-                continue
-            lo, hi = c.effect.ci
-            dev = math.expm1(max(abs(math.log(lo)), abs(math.log(hi))))
-            out[family] = max(out.get(family, 0.0), dev)
+        if family is None:
+            continue
+        by_family.setdefault(family, [])
+        by_family[family] += [(r, c) for c in r.comparisons
+                              if c.effect is not None and c.effect.bounded]
+    out: dict[str, Calibration] = {}
+    for family, got in sorted(by_family.items()):
+        if not got:
+            out[family] = Calibration(family, NOT_MEASURED)
+            continue
+        biased = [(aa_bias(c.effect.ci), r, c) for r, c in got if aa_bias(c.effect.ci)]
+        if biased:
+            floor, r, c = max(biased, key=lambda x: x[0])
+            status = MISCALIBRATED
+        else:
+            r, c = max(got, key=lambda x: _reach(x[1].effect.ci))
+            floor, status = None, CALIBRATED
+        e = c.effect
+        out[family] = Calibration(family, status, floor, c.spec.key, r.hypothesis.id, e.ratio,
+                                  e.ci, e.confidence, len(got), c.spec.threshold,
+                                  _reach(e.ci) > math.log1p(c.spec.threshold))
     return out
+
+
+def floors(control_results: list[HypothesisResult]) -> dict[str, float]:
+    """Floor per metric family, only for the miscalibrated ones (module docstring).
+
+    In ratio terms (0.8 = 80 %): the largest bias an A/A interval of the family that
+    excludes 1 establishes. A family whose A/A intervals all contain 1, or that was
+    not measured, has no entry: its declared thresholds apply.
+    """
+    return {fam: cal.floor for fam, cal in calibration(control_results).items()
+            if cal.status == MISCALIBRATED and cal.floor is not None}
 
 
 def _measure(h: Hypothesis, config: dict, universe: list[dict],
@@ -444,16 +553,21 @@ def _measure(h: Hypothesis, config: dict, universe: list[dict],
     return comps
 
 
-def _effects(comps: list[Comparison], confidence: float, seed: int) -> None:
+def _effects(comps: list[Comparison], confidence: float) -> None:
+    """The verdicts' statistic (Hodges-Lehmann, ``cmp.hodges_lehmann``) of each comparison
+    whose data can answer; the rest are NEEDS RETEST with their quality reasons."""
     for c in comps:
         if c.quality or c.samples is None:
             c.verdict, c.reasons = NEEDS_RETEST, list(c.quality)
             continue
-        c.effect = cmp.compare(*c.samples, c.spec.key, confidence, seed)
-        if not all(math.isfinite(x) and x > 0 for x in (*c.effect.ci, c.effect.ratio)):
+        c.effect = cmp.hodges_lehmann(*c.samples, confidence)
+        if not c.effect.bounded:
+            e = c.effect
             c.verdict = NEEDS_RETEST
-            c.reasons = [Reason.of(ReasonKind.DEGENERATE, "the interval has an end that is "
-                                   "not a positive number (a resampled median of 0)")]
+            c.reasons = [Reason.of(ReasonKind.TOO_FEW_PROCESSES, (
+                f"no finite {_level(confidence)} interval: {e.n_a} / {e.n_b} processes in "
+                f"{e.strata} stratum{'' if e.strata == 1 else 's'} ({e.method}) are too "
+                "few for that level; more processes per side would bound it"))]
 
 
 def evaluate(
@@ -468,27 +582,31 @@ def evaluate(
 ) -> tuple[list[HypothesisResult], list[HypothesisResult], dict[str, float], list[str]]:
     """Decide the A/A controls, then every hypothesis (module docstring).
 
-    ``samples(cell_id, metric)`` gives a measured cell's process values.
-    Returns (hypothesis results, control results, noise floor per family,
-    run-wide warnings). Never raises on degenerate data: every such case is
-    a NEEDS RETEST with its reason.
+    ``samples(cell_id, metric)`` gives a measured cell's process values (with their
+    hosts and rounds). Returns (hypothesis results, control results, floor per
+    miscalibrated family (``floors``), run-wide warnings); ``calibration(control
+    results)`` says per family which A/A case applied. Never raises on degenerate
+    data: every such case is a NEEDS RETEST with its reason. ``seed`` is unused by
+    the verdicts (the statistic does not resample); kept for the callers.
     """
     control_groups = [(h, _measure(h, config, universe, view, samples)) for h in controls]
     hyp_groups = [(h, _measure(h, config, universe, view, samples)) for h in hyps]
-    for _, cs in control_groups:
-        _effects(cs, st.CONFIDENCE, seed)
-        for c in cs:
-            if c.effect is not None:
-                _decide(c, c.spec.threshold, None)
-    control_results = [_combine(h, cs) for h, cs in control_groups]
-    floor = floors(control_results)
-
     m = sum(len(cs) for _, cs in hyp_groups)
     simultaneous = 1 - alpha / max(m, 1)
-    for _, cs in hyp_groups:
-        _effects(cs, simultaneous, seed)
+    # the A/A controls: outside the family (not in m), at the verdicts' level
+    for _, cs in control_groups:
+        _effects(cs, simultaneous)
         for c in cs:
-            if c.effect is not None:
+            if c.effect is not None and c.effect.bounded:
+                _decide(c, c.spec.threshold, None)
+    control_results = [_combine(h, cs) for h, cs in control_groups]
+    cal = calibration(control_results)
+    floor = floors(control_results)
+
+    for _, cs in hyp_groups:
+        _effects(cs, simultaneous)
+        for c in cs:
+            if c.effect is not None and c.effect.bounded:
                 family = contract.METRICS[c.spec.metric].family
                 _decide(c, c.spec.threshold, floor.get(family))
 
@@ -496,23 +614,33 @@ def evaluate(
     families = {contract.METRICS[h.metric].family for h in hyps} - {None}
     controlled = {contract.METRICS[h.metric].family for h in controls}
     for fam in sorted(families - controlled):
-        warnings.append(f"no A/A pair measures the {fam} family: its noise floor is unknown "
-                        "and the configured thresholds apply")
-    for fam in sorted((families & controlled) - set(floor)):
-        warnings.append(f"the A/A pair of the {fam} family was not measured: its noise floor "
-                        "is unknown and the configured thresholds apply")
-    for r in control_results:
-        fam = contract.METRICS[r.hypothesis.metric].family
-        reach = floors([r]).get(fam)
-        if reach is None or reach <= r.hypothesis.threshold:
+        warnings.append(f"no A/A pair measures the {fam} family: whether this run is "
+                        "calibrated for it is unknown, and the declared thresholds apply")
+    for fam in sorted(families & controlled):
+        if fam not in cal or cal[fam].status == NOT_MEASURED:
+            warnings.append(f"the A/A pair of the {fam} family has no interval (not measured "
+                            "or too few processes): whether this run is calibrated for it is "
+                            "unknown, and the declared thresholds apply")
+    thresholds: dict[str, list[float]] = {}
+    for h in hyps:
+        thresholds.setdefault(contract.METRICS[h.metric].family or "", []).append(h.threshold)
+    for fam, k in sorted(cal.items()):
+        if k.ci is None:
             continue
-        what = ("identical code measured different (a systematic bias between the two labels, "
-                "not only noise)" if r.verdict in (VALIDATED, MIXED)
-                else "its interval is wider than the threshold band")
-        warnings.append(f"noisy run ({fam}): A/A {r.hypothesis.scenario} {r.hypothesis.metric}: "
-                        f"{what}; it reaches {_pct(reach)} against a "
-                        f"{_pct(r.hypothesis.threshold)} threshold, so {fam} comparisons need "
-                        f"more than {_pct(reach)}")
+        interval = f"{interval_text(k.ci)} ({_level(k.confidence)})"
+        if k.status == MISCALIBRATED:
+            need = (_pct3(k.floor) if all(t < k.floor for t in thresholds.get(fam, []))
+                    else f"max(their threshold, {_pct3(k.floor)})")
+            warnings.append(
+                f"miscalibrated run ({fam}): identical code measured different in {k.key}: "
+                f"its interval {interval} excludes 1, a bias of at least {_pct3(k.floor)}; "
+                f"{fam} comparisons need more than {need}")
+        elif k.wide:
+            warnings.append(
+                f"imprecise run ({fam}, information only): the interval of {k.key}, "
+                f"{interval}, contains 1, so no bias is established and the declared "
+                f"thresholds apply; it is wider than its {_pct(k.threshold)} band, so "
+                f"{fam} comparisons will often be undecided")
     return ([_combine(h, cs) for h, cs in hyp_groups], control_results, floor, warnings)
 
 

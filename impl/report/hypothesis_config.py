@@ -106,10 +106,16 @@ def _check_label(where: str, fld: str, label: Any, config: dict, scenario: str) 
     return label
 
 
+#: what a hypothesis's context may show beside its metric: the metrics, and the thread
+#: roles' CPU time per op (mechanism values, never compared)
+CONTEXT_METRICS = METRICS + contract.CPU_ROLE_METRICS
+
+
 def _check_metric(where: str, fld: str, metric: Any) -> str:
-    if metric not in METRICS:
+    allowed = CONTEXT_METRICS if fld == "context" else METRICS
+    if metric not in allowed:
         raise HypothesisConfigError(
-            f"{where}: unknown metric {metric!r} in {fld}; allowed: {_allowed(METRICS)}"
+            f"{where}: unknown metric {metric!r} in {fld}; allowed: {_allowed(allowed)}"
         )
     return metric
 
@@ -380,10 +386,10 @@ def _workload(where: str, entry, config: dict, keys: set[str], required: tuple[s
                                         f"{_allowed([str(v) for v in grid[key]])}")
     why = tuple(entry.get("why") or ())
     for counter in why:
-        if counter not in contract.METRICS or not contract.is_counter(counter):
-            counters = [m for m in contract.METRICS if contract.is_counter(m)]
-            raise HypothesisConfigError(f"{where}: {counter!r} in why is not a counter; "
-                                        f"allowed: {_allowed(counters)}")
+        if counter not in contract.METRICS or not contract.is_mechanism(counter):
+            counters = [m for m in contract.METRICS if contract.is_mechanism(m)]
+            raise HypothesisConfigError(f"{where}: {counter!r} in why is not a counter or a "
+                                        f"thread role's CPU time; allowed: {_allowed(counters)}")
     return Workload(str(entry[name]), entry["scenario"], dict(params), entry["metric"], why)
 
 

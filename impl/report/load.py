@@ -23,13 +23,18 @@ import pyarrow.parquet as pq
 
 from impl import contract
 from impl.contract import MAX_COUNTER, POOLED_METRICS, is_counter
-from impl.report.stats import ProcessSamples
+from impl.report.stats import UNKNOWN_ROUND, ProcessSamples
 from impl.runner.schema import SCHEMA
 
 log = logging.getLogger("impl.report")
 
 __all__ = ["Measurements", "load", "is_counter", "cell_rows", "pooled", "process_samples",
-           "hosts", "source_hashes", "readable_cell_files", "pooled_with_process"]
+           "hosts", "source_hashes", "readable_cell_files", "pooled_with_process",
+           "ROUND_METRIC", "process_rounds"]
+
+#: one row per block: the pipeline round its process was measured in (the verdicts pair
+#: processes of the same round, impl.report.compare.hodges_lehmann)
+ROUND_METRIC = contract.ENV_PREFIX + "round"
 
 
 @dataclass
@@ -158,7 +163,28 @@ def _columns(rows: pd.DataFrame, metric: str):
             host[keep][order])
 
 
-def process_samples(rows: pd.DataFrame, metric: str) -> ProcessSamples:
+def process_rounds(rows: pd.DataFrame) -> dict[int, int]:
+    """{process: the pipeline round it was measured in} from a cell's ``env.round`` rows.
+
+    ``rows``: the cell's rows of ``ROUND_METRIC`` (``cell_rows(m, cell_id, ROUND_METRIC)``;
+    other metrics' rows are ignored). A process whose blocks disagree on the round, or
+    whose value is not a whole number, is left out (its round is unknown).
+    """
+    r = rows[rows["metric"] == ROUND_METRIC]
+    proc = r["process"].to_numpy(dtype=np.int64)
+    value = r["value"].to_numpy(dtype=float)
+    out: dict[int, int] = {}
+    bad: set[int] = set()
+    for p, v in zip(proc, value, strict=True):
+        p = int(p)
+        whole = bool(np.isfinite(v)) and v == round(v) and v >= 0
+        if not whole or out.setdefault(p, int(v)) != int(v):
+            bad.add(p)
+    return {p: v for p, v in out.items() if p not in bad}
+
+
+def process_samples(rows: pd.DataFrame, metric: str,
+                    rounds: dict[int, int] | None = None) -> ProcessSamples:
     """One value per process (methodology.md: the process is the replicate), with its blocks.
 
     A process's value is the median of its blocks; for per-op latency metrics
@@ -166,7 +192,9 @@ def process_samples(rows: pd.DataFrame, metric: str) -> ProcessSamples:
     their medians); for counters its per-op rate sum(value)/sum(loops) (the
     largest value for max_batch), with each block's rate as its blocks.
     Non-finite values are dropped; a process left without values is left out.
-    Shapes: ``values`` and ``hosts`` have one entry per process, in process order.
+    ``rounds``: {process: round} (``process_rounds``); a process it does not name, or
+    every process when it is None, gets ``UNKNOWN_ROUND``.
+    Shapes: ``values``, ``hosts`` and ``rounds`` have one entry per process, in process order.
     """
     proc, block, loops, value, host = _columns(rows, metric)
     if len(value) == 0:
@@ -195,8 +223,10 @@ def process_samples(rows: pd.DataFrame, metric: str) -> ProcessSamples:
                   for i, j in zip(p_start, p_end, strict=True)]
     else:
         values = [np.median(b) for b in blocks]
+    rounds = rounds or {}
     return ProcessSamples(np.asarray(values, dtype=float), tuple(blocks),
-                          tuple(str(h) for h in host[p_start]))
+                          tuple(str(h) for h in host[p_start]),
+                          tuple(rounds.get(int(p), UNKNOWN_ROUND) for p in proc[p_start]))
 
 
 def hosts(rows: pd.DataFrame) -> list[str]:

@@ -10,8 +10,12 @@ conclusion is one generated sentence, by these rules:
 * a counter *differs* between the two cells when the larger per-op rate is at
   least ``MIN_RATE`` (one event per 100 ops: rarer events cannot move a time
   per op) and at least ``MIN_FACTOR`` times the smaller one (or the smaller is
-  0); ``max_batch`` (a size, not a rate) needs the factor only. The rate
-  that differs most is quoted (``max_batch`` only when no rate differs);
+  0); ``max_batch`` (a size, not a rate) needs the factor only. A thread
+  role's CPU time per op (``env.loop_cpu_ns``, ``env.submitter_cpu_ns``:
+  where the time goes, for workloads that exercise no counter) differs when
+  one side is at least ``MIN_CPU_FACTOR`` times the other. The rate that
+  differs most is quoted (a CPU time only when no counter rate differs,
+  ``max_batch`` last);
 * the outcome: VALIDATED with a differing counter is *explained* by it;
   VALIDATED without one is *outside the counters*; REJECTED with one means
   the mechanism is there but *does not decide* the time; REJECTED without one
@@ -23,13 +27,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from impl.contract import MAX_COUNTER
+from impl.contract import CPU_ROLE_METRICS, MAX_COUNTER
 from impl.report.hypotheses import REJECTED, VALIDATED
 
 #: a per-op rate below this cannot explain a difference in time per op
 MIN_RATE = 0.01
 #: how many times larger one side's counter must be to count as a difference
 MIN_FACTOR = 2.0
+#: how many times more CPU per op one thread role must use to count as where a gap comes from
+MIN_CPU_FACTOR = 1.25
 
 EXPLAINED, OUTSIDE, NOT_DECIDING, NOT_EXERCISED, UNDECIDED, NO_COUNTERS = (
     "explained", "outside the counters", "does not decide", "not exercised", "undecided",
@@ -46,14 +52,21 @@ def differing(counter: str, a: float | None, b: float | None) -> float | None:
     if a is None or b is None or (a == 0 and b == 0):
         return None
     f = _factor(a, b)
+    if counter in CPU_ROLE_METRICS:
+        return f if f >= MIN_CPU_FACTOR else None
     if f < MIN_FACTOR or (counter != MAX_COUNTER and max(a, b) < MIN_RATE):
         return None
     return f
 
 
+def _rank(counter: str) -> int:
+    """Counter rates first, then a thread role's CPU time, ``max_batch`` last."""
+    return 0 if counter == MAX_COUNTER else 1 if counter in CPU_ROLE_METRICS else 2
+
+
 def most_differing(rows: list[tuple[str, float | None, float | None]]) -> int | None:
-    """Index of the (counter, a, b) that differs most (rates before ``max_batch``), or None."""
-    found = [(counter != MAX_COUNTER, f, -j) for j, (counter, a, b) in enumerate(rows)
+    """Index of the (counter, a, b) that differs most (module docstring's order), or None."""
+    found = [(_rank(counter), f, -j) for j, (counter, a, b) in enumerate(rows)
              if (f := differing(counter, a, b)) is not None]
     return -max(found)[2] if found else None
 

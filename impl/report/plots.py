@@ -30,7 +30,13 @@ from impl.contract import (  # noqa: E402
 from impl.report.fmt import TIME_UNITS  # noqa: E402
 from impl.report.hypothesis_config import control_labels  # noqa: E402
 from impl.report.stats import CONFIDENCE  # noqa: E402
-from impl.report.tables import choose_column, param_str, sort_key, varying  # noqa: E402
+from impl.report.tables import (  # noqa: E402
+    at_primary,
+    choose_column,
+    param_str,
+    sort_key,
+    varying,
+)
 
 #: Okabe and Ito (2008), "Color Universal Design": distinguishable with deuteranopia,
 #: protanopia and tritanopia; one per implementation, in config order
@@ -207,7 +213,9 @@ def make_plots(doc: dict, config: dict, report_dir: Path, stem: str):
     label_order = [label for label in label_order if label not in controls]
     by_scenario: dict[str, list[dict]] = {}
     for c in doc["cells"].values():
-        if c["label"] not in controls:  # A/A labels check the noise; they do not compete
+        # A/A labels check the noise, they do not compete; a secondary placement (cross_core)
+        # is reported beside the answer, not as more series
+        if c["label"] not in controls and at_primary(c):
             by_scenario.setdefault(c["scenario"], []).append(c)
     for sc in sorted(by_scenario):
         cells = by_scenario[sc]

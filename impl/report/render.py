@@ -15,7 +15,9 @@ import jinja2
 
 from impl.contract import (
     COUNTER_MEANINGS,
+    CPU_METRICS,
     MAX_COUNTER,
+    METRICS,
     POOLED_METRICS,
     TIME_PER_OP_METRICS,
     details_name,
@@ -24,17 +26,39 @@ from impl.report import fmt
 from impl.report import hypotheses as hyp
 from impl.report import mechanism as mech
 from impl.report.load import is_counter
-from impl.report.tables import Table, choose_column, grid_table, param_str, sort_key, src
+from impl.report.tables import (
+    Table,
+    at_primary,
+    choose_column,
+    grid_table,
+    param_str,
+    sort_key,
+    src,
+)
 
 _ICON = {hyp.VALIDATED: "✅", hyp.REJECTED: "❌", hyp.MIXED: "◐", hyp.NEEDS_RETEST: "⚠️"}
 #: the metric of an uncovered scenario that the short summary shows (the rest: DETAILS.md)
 PRIMARY_METRIC = "ns_per_op"
-#: what an A/A control's verdict says about the run
-_AA_MEANING = {hyp.VALIDATED: "identical code measured different: the run is noisy",
-               hyp.REJECTED: "identical code measured the same within the threshold",
-               hyp.MIXED: "identical code measured different at some points: the run is noisy",
-               hyp.NEEDS_RETEST: "identical code; how far its interval reaches is this run's "
-                                 "noise floor"}
+#: what an A/A control says about the run (the A/A rule, impl/report/hypotheses.py): by
+#: whether one of its intervals excludes 1, not by its verdict against its own threshold
+_AA_MEANING = {hyp.MISCALIBRATED: "identical code measured different, an interval excludes 1: "
+                                  "the run is miscalibrated for {family}",
+               hyp.CALIBRATED: "no bias between identical labels, every interval contains 1: "
+                               "the declared thresholds apply",
+               hyp.NOT_MEASURED: "no interval: whether the run is calibrated for {family} is "
+                                 "unknown, and the declared thresholds apply"}
+#: the verdicts' statistic as the methodology states it (impl/report/compare.py), printed
+#: through fmt like every other text with digits
+_HL_TEXT = {
+    "hl": "Hodges and Lehmann 1963",
+    "ve": "van Elteren 1960",
+    "d": "d = log a_i − log b_j",
+    "w": "w_s = 1/(n_as + n_bs + 1)",
+    "S": "S(δ) = ½ Σ_s w_s Σ_ij sign(d_sij − δ)",
+    "set": "|S(δ)| ≤ z·√(Σ_s w_s² n_as n_bs (n_as + n_bs + 1)/12) + min_s w_s/2",
+    "z": "z = Φ⁻¹(1 − alpha/(2m))",
+    "r": "R's `wilcox.test(conf.int = TRUE, exact = FALSE)`",
+}
 #: printed beside a number whose process values spread more than pyperf's rule allows
 WARN = "‡"
 
@@ -109,7 +133,10 @@ def _params_text(d: Doc, *path) -> str:
 
 
 def _interval(d: Doc, *path) -> str:
-    """"lo–hi" of a ratio's interval at ``path`` (a two-element list in the document)."""
+    """"lo–hi" of a ratio's interval at ``path`` (a two-element list in the document);
+    "unbounded" where the document has None (no finite interval reaches the level)."""
+    if d.get(*path) is None:
+        return "unbounded"
     return f"{d.qty(*path, 0)}–{d.qty(*path, 1)}"
 
 
@@ -124,6 +151,26 @@ def _unit(d: Doc, cid: str, metric: str) -> str:
     return d.get("cells", cid, "metrics", metric).get("unit", "ns")
 
 
+#: how the summary names a thread role's CPU time per op (contract.CPU_METRICS)
+_CPU_NAMES = {"env.own_cpu_ns": "process CPU", "env.loop_cpu_ns": "loop-thread CPU",
+              "env.submitter_cpu_ns": "submitter CPU"}
+
+
+def _mech_name(metric: str) -> str:
+    """A mechanism value's short name: the counter's, or the thread role's CPU time."""
+    return _CPU_NAMES.get(metric) or metric.removeprefix("counter.")
+
+
+def _mech_meaning(metric: str) -> str:
+    name = metric.removeprefix("counter.")
+    return COUNTER_MEANINGS[name] if name in COUNTER_MEANINGS else METRICS[metric].meaning
+
+
+def _mech_value(d: Doc, metric: str, *path) -> str:
+    """A mechanism value at ``path``: a CPU time in time units, a counter as a number."""
+    return d.value("ns", *path) if metric in CPU_METRICS else d.qty(*path)
+
+
 def _median_cell(d: Doc, metric: str):
     def value_of(c: dict) -> str | None:
         s = c.get("metrics", {}).get(metric)
@@ -132,6 +179,8 @@ def _median_cell(d: Doc, metric: str):
         cid = c["cell_id"]
         if is_counter(metric):
             return d.qty("cells", cid, "metrics", metric, "per_op")
+        if metric in CPU_METRICS:  # the median over processes of their CPU time per op
+            return d.value("ns", "cells", cid, "metrics", metric, "per_op")
         base = ("cells", cid, "metrics", metric)
         unit = s.get("unit", "ns")
         text = d.value(unit, *base, "median")
@@ -210,15 +259,16 @@ def _comparison_rows(d: Doc, indices: list[int]) -> list[dict]:
         if c.get("cell_a") and c["cell_a"] in d.get("cells"):
             unit = d.get("cells", c["cell_a"], "metrics").get(c["metric"], {}).get("unit", "ns")
         missing = dict.fromkeys(("median_a", "median_b", "ratio", "ci", "p", "n", "level",
-                                 "threshold"), fmt.MISSING)
+                                 "threshold", "paired"), fmt.MISSING)
         row.update(missing)
         if "ratio" in c:
             row.update(
                 median_a=d.value(unit, *base, "median_a"),
                 median_b=d.value(unit, *base, "median_b"),
-                # with several hosts the ratio pairs processes within each host, so it is not
-                # median a / median b (the cells' medians over all their processes)
-                ratio=d.qty(*base, "ratio") + (" (within hosts)" if len(c["hosts"]) > 1 else ""),
+                # the Hodges-Lehmann ratio (compare.hodges_lehmann), not median a / median b
+                ratio=d.qty(*base, "ratio"),
+                paired=d.text(*base, "method") + (f" ({d.int(*base, 'strata')} strata)"
+                                                    if c["strata"] > 1 else ""),
                 ci=_interval(d, *base, "ci"),
                 level=d.pct(*base, "confidence"),
                 # benchstat: "~" when the rank test sees no difference
@@ -249,14 +299,17 @@ def _finding(d: Doc, i: int, detailed: bool = True) -> str | None:
     else:
         direction = "higher" if c["ratio"] > 1 else "lower" if c["ratio"] < 1 else "equal"
     diff = d.pct(*base, "pct_diff", signed=True)
-    lo, hi = d.pct(*base, "pct_ci", 0, signed=True), d.pct(*base, "pct_ci", 1, signed=True)
-    metric = d.text(*base, "metric")
     conf = d.pct(*base, "confidence")
+    interval = (f"{conf} interval {d.pct(*base, 'pct_ci', 0, signed=True)} to "
+                f"{d.pct(*base, 'pct_ci', 1, signed=True)}" if c.get("pct_ci") else
+                f"no finite {conf} interval")
+    metric = d.text(*base, "metric")
     # the medians are in the table right above; DETAILS.md repeats them beside the ratio
-    medians = (f"{d.value(unit, *base, 'median_a')} vs {d.value(unit, *base, 'median_b')}, "
-               if detailed else "")
-    sentence = (f"{a}'s median {metric} is {diff} ({direction}) relative to {b}{where}: "
-                f"{medians}{conf} interval {lo} to {hi} → {d.text(*base, 'verdict')}.")
+    medians = (f"medians {d.value(unit, *base, 'median_a')} vs "
+               f"{d.value(unit, *base, 'median_b')}, " if detailed else "")
+    sentence = (f"{a}'s {metric} is {diff} ({direction}) relative to {b}{where} "
+                f"({d.text(*base, 'method')}): {medians}{interval} → "
+                f"{d.text(*base, 'verdict')}.")
     return sentence
 
 
@@ -283,7 +336,8 @@ def _hypothesis_section(d: Doc, hi: int, config: dict, label_order: list[str],
                       _column_title(d, column), single)
     # the summary's table: contenders only (the A/A label's numbers are in its section)
     controls = hyp.control_labels(config)
-    short = grid_table([c for c in cells if c["label"] not in controls],
+    # ... at the primary placement (a secondary one is in DETAILS.md and beside the answer)
+    short = grid_table([c for c in cells if c["label"] not in controls and at_primary(c)],
                        [label for label in label_order if label not in controls], column,
                        _median_cell(d, h["metric"]), _column_title(d, column), single)
     latency = (_latency_table(d, cells, h["metric"], label_order)
@@ -341,14 +395,15 @@ def _conclusion(d: Doc, hi: int) -> str:
                   f"{'lower' if faster else 'higher'} than {b}'s")
     head = (f"{where.strip()}, " if where else "") + (
         f"{effect} ({d.text(*base, 'verdict')}, ratio interval {_interval(d, *base, 'ci')})")
-    declared = ", ".join(d.text(*rcb, "counters", j, "counter").removeprefix("counter.")
+    declared = ", ".join(_mech_name(d.text(*rcb, "counters", j, "counter"))
                          for j in range(len(rc["counters"])))
     counter = ""
     if rc.get("counter"):
-        name = d.text(*rcb, "counter").removeprefix("counter.")
-        per = "" if rc["counter"] == MAX_COUNTER else " per op"
-        counter = (f"{d.qty(*rcb, 'a')} {name}{per} for {a} vs {d.qty(*rcb, 'b')} for {b} "
-                   f"({COUNTER_MEANINGS[name]})")
+        metric = rc["counter"]
+        name = _mech_name(d.text(*rcb, "counter"))
+        per = "" if metric == MAX_COUNTER else " per op"
+        counter = (f"{_mech_value(d, metric, *rcb, 'a')} {name}{per} for {a} vs "
+                   f"{_mech_value(d, metric, *rcb, 'b')} for {b} ({_mech_meaning(metric)})")
     outcome = rc["outcome"]
     if outcome == mech.EXPLAINED:
         tail = f"explained by its counters: {counter}"
@@ -436,7 +491,8 @@ def _other_sections(d: Doc, covered: set[str], label_order: list[str]) -> list[d
     scenarios = sorted({c["scenario"] for c in all_cells.values()} - covered)
     for sc in scenarios:
         cells = _scope_cells(d, sc)
-        metrics = sorted({m for c in cells for m in c.get("metrics", {}) if not is_counter(m)})
+        metrics = sorted({m for c in cells for m in c.get("metrics", {})
+                          if not is_counter(m) and m not in CPU_METRICS})
         tables = []
         column = choose_column(cells, None)
         for metric in metrics or ["(no data)"]:
@@ -485,7 +541,7 @@ def _answer(d: Doc) -> list[dict]:
         row = {"workload": d.text(*base, "workload"),
                "where": _point(d, *base),
                "fastest": fmt.MISSING, "runner_up": fmt.MISSING, "asyncio": fmt.MISSING,
-               "uvloop": fmt.MISSING, "why": fmt.MISSING,
+               "uvloop": fmt.MISSING, "why": fmt.MISSING, "placements": _placements(d, i),
                "verdicts": ", ".join(f"{d.text(*base, 'verdicts', j, 'id')} "
                                      f"{d.text(*base, 'verdicts', j, 'verdict')}"
                                      for j in range(len(a["verdicts"]))) or fmt.MISSING}
@@ -510,16 +566,34 @@ def _answer(d: Doc) -> list[dict]:
             j = mech.most_differing([(w["counter"], w["fastest"], w["runner_up"])
                                      for w in a["why"]])
             if j is not None:
-                name = d.text(*base, "why", j, "counter").removeprefix("counter.")
-                row["why"] = (f"{name} {d.qty(*base, 'why', j, 'fastest')} vs "
-                              f"{d.qty(*base, 'why', j, 'runner_up')} per op "
-                              f"({COUNTER_MEANINGS[name]})")
+                metric = a["why"][j]["counter"]
+                name = _mech_name(d.text(*base, "why", j, "counter"))
+                row["why"] = (f"{name} {_mech_value(d, metric, *base, 'why', j, 'fastest')} vs "
+                              f"{_mech_value(d, metric, *base, 'why', j, 'runner_up')} per op "
+                              f"({_mech_meaning(metric)})")
             else:
-                names = ", ".join(d.text(*base, "why", j, "counter").removeprefix("counter.")
+                names = ", ".join(_mech_name(d.text(*base, "why", j, "counter"))
                                   for j in range(len(a["why"])))
                 row["why"] = f"none of {names} differs"
         rows.append(row)
     return rows
+
+
+def _placements(d: Doc, i: int) -> list[str]:
+    """What each secondary placement adds to every design at answer ``i``'s point."""
+    out = []
+    for k, p in enumerate(d.get("answer", i).get("placements") or []):
+        base = ("answer", i, "placements", k)
+        level = d.text(*base, "placement")
+        lo, hi = d.value("ns", *base, "min"), d.value("ns", *base, "max")
+        n = len(p["rows"])
+        if p["min"] >= 0:
+            out.append(f"{level} adds {lo} to {hi} to every design's median here "
+                       f"({n} designs; descriptive)")
+        else:
+            out.append(f"{level} changes the designs' medians here by {lo} to {hi} "
+                       f"({n} designs; descriptive)")
+    return out
 
 
 def _pick(d: Doc) -> dict:
@@ -571,6 +645,49 @@ def _pick(d: Doc) -> dict:
             f"{d.text(*base, 'worst_workload')}"
             + ("." if r.get("clear") else " (within this run's noise)."))
     return out
+
+
+def _family_thresholds(d: Doc, family: str) -> list[float]:
+    """The declared thresholds of the hypotheses whose metric is of ``family``."""
+    return [h["threshold"] for h in d.get("hypotheses")
+            if METRICS[h["metric"]].family == family]
+
+
+def _calibration(d: Doc) -> list[str]:
+    """One line per metric family with an A/A pair: which case of the A/A rule applied
+    (impl/report/hypotheses.py): the interval contains 1 (the declared thresholds apply)
+    or excludes it (miscalibrated: the bias it establishes is the family's floor)."""
+    out = []
+    for fam, k in sorted(d.get("calibration").items()):
+        base = ("calibration", fam)
+        name = d.text(*base, "family")
+        if k["status"] == hyp.NOT_MEASURED:
+            out.append(f"{name}: no A/A interval (not measured, or too few processes for the "
+                       f"level): whether this run is calibrated for {name} is unknown; the "
+                       "declared thresholds apply")
+            continue
+        which = (f"{d.text(*base, 'key')}, "
+                 f"{d.text('controls', _control_index(d, k['hypothesis']), 'verdict')}")
+        interval = (f"HL ratio {d.qty(*base, 'ratio')}, interval {_interval(d, *base, 'ci')} "
+                    f"({d.pct(*base, 'confidence')})")
+        several = k["n_intervals"] > 1
+        if k["status"] == hyp.MISCALIBRATED:
+            floor = d.pct(*base, "floor")
+            need = (f"more than {floor}" if all(t < k["floor"] for t in
+                                                 _family_thresholds(d, fam))
+                    else f"more than {floor} or their own threshold, whichever is larger")
+            out.append(f"{name}: {'one of the A/A intervals' if several else 'the A/A interval'}"
+                       f" excludes 1 ({which}: {interval}): this run is miscalibrated for "
+                       f"{name}; its comparisons need {need}")
+        else:
+            what = (f"all {d.int(*base, 'n_intervals')} A/A intervals contain 1 (the widest: "
+                    if several else "the A/A interval contains 1 (")
+            out.append(f"{name}: {what}{which}: {interval}): the declared thresholds apply")
+    return out
+
+
+def _control_index(d: Doc, hypothesis_id: str) -> int:
+    return next(i for i, c in enumerate(d.get("controls")) if c["id"] == hypothesis_id)
 
 
 def _plots_of(d: Doc, scenario: str, metric: str | None = None) -> list[dict]:
@@ -724,11 +841,17 @@ def context(doc: dict, config: dict, detailed: bool = True) -> dict:
     controls = []
     for ci in range(len(doc["controls"])):
         c = doc["controls"][ci]
+        family = c.get("family") or "its family"
+        status = (doc.get("calibration", {}).get(family) or {}).get("status", hyp.NOT_MEASURED)
+        mine = [d.get("comparisons", j) for j in c["comparisons"]]
+        if status != hyp.NOT_MEASURED:  # this control's own intervals, not its family's
+            status = (hyp.MISCALIBRATED if any(x.get("ci") and (x["ci"][0] > 1 or x["ci"][1] < 1)
+                                               for x in mine)
+                      else hyp.CALIBRATED if any(x.get("ci") for x in mine)
+                      else hyp.NOT_MEASURED)
         controls.append({"id": d.text("controls", ci, "id"),
                          "verdict": d.text("controls", ci, "verdict"),
-                         "meaning": _AA_MEANING[c["verdict"]] if any(
-                             "ratio" in d.get("comparisons", j) for j in c["comparisons"])
-                         else "not measured: its noise floor is unknown",
+                         "meaning": _AA_MEANING[status].format(family=family),
                          "categories": [d.text("controls", ci, "categories", j)
                                         for j in range(len(c["categories"]))],
                          "comparisons": _comparison_rows(d, c["comparisons"])})
@@ -745,8 +868,8 @@ def context(doc: dict, config: dict, detailed: bool = True) -> dict:
         "alpha": d.setting("alpha"),
         "simultaneous": d.pct("simultaneous_confidence"),
         "n_tested": d.int("n_tested"),
-        "floors": [f"{fmt.text(fam, src('floors', fam, '__name__'))}: {d.pct('floors', fam)}"
-                   for fam in sorted(doc["floors"])],
+        "calibration": _calibration(d),
+        "hl": {k: fmt.text(v, src("methodology", k)) for k, v in _HL_TEXT.items()},
         "other": other,
         "more_plots": [{"file": d.text("plots", i, "file"), "title": d.text("plots", i, "title")}
                        for i, p in enumerate(doc["plots"]) if p["file"] not in embedded],

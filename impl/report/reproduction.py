@@ -6,7 +6,8 @@ number for the same cell and whether the conclusion survives in Python. Rule
 (the ordering, not the size: the sizes stand beside it): the ratio
 median(faster)/median(slower) of the claim's two implementations, with the
 95 % interval of every comparison (``impl.report.compare``) against the
-hypotheses' effective threshold t = max(10 %, the A/A noise floor):
+hypotheses' effective threshold t = max(10 %, the A/A floor, set only where the
+family's A/A interval excludes 1):
 "survives" when the interval lies below 1/(1+t), "reversed" when it lies above
 1+t, otherwise "not decided in this run". The why, generated: the gap as a share of the
 slower implementation's time, here and in Go (a gap that shrinks from 99 %

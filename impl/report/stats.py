@@ -44,6 +44,10 @@ class PercentileOrderError(AssertionError):
     """P95 <= P99 <= P99.9 <= max failed: a bug, never a result to print."""
 
 
+#: ``ProcessSamples.rounds`` of a process whose pipeline round is not recorded
+UNKNOWN_ROUND = -1
+
+
 @dataclass(frozen=True)
 class ProcessSamples:
     """One metric of one cell, by process (built by ``impl.report.load.process_samples``).
@@ -52,12 +56,21 @@ class ProcessSamples:
     block values that value is the median of (for per-op latency metrics each
     block's median: a process's own value is the median of its pooled values,
     which lies between its smallest and largest block median); ``hosts[i]``:
-    where process i ran.
+    where process i ran; ``rounds[i]``: the pipeline round it was measured in
+    (the cell's ``env.round`` rows; ``UNKNOWN_ROUND`` when the cell records none,
+    and for every process when the samples are built without rounds).
     """
 
     values: np.ndarray
     blocks: tuple[np.ndarray, ...]
     hosts: tuple[str, ...]
+    rounds: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.rounds) != len(self.values):
+            if self.rounds:
+                raise ValueError(f"{len(self.rounds)} rounds for {len(self.values)} processes")
+            object.__setattr__(self, "rounds", (UNKNOWN_ROUND,) * len(self.values))
 
     @property
     def n(self) -> int:
@@ -67,21 +80,33 @@ class ProcessSamples:
     def n_blocks(self) -> int:
         return int(sum(len(b) for b in self.blocks))
 
+    @property
+    def rounds_known(self) -> bool:
+        """Every process has a recorded round (and there is at least one process)."""
+        return bool(self.rounds) and all(r != UNKNOWN_ROUND for r in self.rounds)
+
     def on_host(self, host: str) -> ProcessSamples:
         return self.on_hosts([host])
 
     def on_hosts(self, hosts) -> ProcessSamples:
         """The processes that ran on one of ``hosts``."""
         wanted = set(hosts)
-        keep = [i for i, h in enumerate(self.hosts) if h in wanted]
+        return self.subset([i for i, h in enumerate(self.hosts) if h in wanted])
+
+    def subset(self, keep: list[int]) -> ProcessSamples:
+        """The processes at indices ``keep``, in that order."""
         return ProcessSamples(self.values[keep], tuple(self.blocks[i] for i in keep),
-                              tuple(self.hosts[i] for i in keep))
+                              tuple(self.hosts[i] for i in keep),
+                              tuple(self.rounds[i] for i in keep))
 
     @classmethod
-    def of(cls, values, host: str = "host", blocks_per_process: int = 1) -> ProcessSamples:
-        """Process values given directly (each with ``blocks_per_process`` equal blocks)."""
+    def of(cls, values, host: str = "host", blocks_per_process: int = 1,
+           rounds=None) -> ProcessSamples:
+        """Process values given directly (each with ``blocks_per_process`` equal blocks);
+        ``rounds``: each process's round (default: unknown)."""
         v = np.asarray(values, dtype=float)
-        return cls(v, tuple(np.full(blocks_per_process, x) for x in v), (host,) * len(v))
+        return cls(v, tuple(np.full(blocks_per_process, x) for x in v), (host,) * len(v),
+                   tuple(int(r) for r in rounds) if rounds is not None else ())
 
 
 def min_n_for_percentile(p: float, confidence: float = CONFIDENCE) -> int:

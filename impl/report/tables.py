@@ -12,11 +12,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from impl.report import fmt
+from impl.runner.scenarios import primary_params
 
 
 def src(*parts) -> str:
     """A path into summary.json, as the `source` of a printed value."""
     return json.dumps(list(parts), ensure_ascii=False)
+
+
+def at_primary(cell: dict) -> bool:
+    """The cell is at its scenario's primary placement, or its scenario has none: what the
+    summary's own tables and plots show (a secondary placement, cross_core, appears in
+    DETAILS.md and beside the answer; impl.runner.scenarios.primary_params)."""
+    params = cell.get("params") or {}
+    return all(params.get(k, v) == v for k, v in primary_params(cell["scenario"]).items())
 
 
 def sort_key(v):
