@@ -68,7 +68,8 @@ def test_run_cell_returns_a_valid_dataframe():
         CellRequest(impl="baseline", scenario="wakeup", params={"mode": "burst"}, **SMALL)
     )
     validate_table(df)
-    assert df.attrs["eventloop_tournament"]["params"] == {"idle_us": 0, "mode": "burst"}
+    assert df.attrs["eventloop_tournament"]["params"] == {"idle_us": 0, "mode": "burst",
+                                                     "placement": "same_core"}
     assert set(df["process"]) == {0}
 
 
