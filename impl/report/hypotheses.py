@@ -67,7 +67,7 @@ from impl.report.hypothesis_config import (  # noqa: F401 - re-exported: the par
     parse_alpha,
     parse_hypotheses,
 )
-from impl.runner.scenarios import primary_params
+from impl.runner.scenarios import at_primary
 
 VALIDATED = "VALIDATED"
 REJECTED = "REJECTED"
@@ -184,8 +184,7 @@ def matches(cell: dict, label: str, scenario: str, params: dict) -> bool:
     if cell["label"] != label or cell["scenario"] != scenario:
         return False
     cp = cell.get("params") or {}
-    wanted = {**primary_params(scenario), **params}
-    return all(k not in cp or cp[k] == v for k, v in wanted.items() if k not in params) and all(
+    return at_primary(scenario, cp, named=params) and all(
         k in cp and cp[k] == v for k, v in params.items())
 
 

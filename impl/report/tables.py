@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from impl.report import fmt
-from impl.runner.scenarios import primary_params
+from impl.runner import scenarios
 
 
 def src(*parts) -> str:
@@ -24,8 +24,7 @@ def at_primary(cell: dict) -> bool:
     """The cell is at its scenario's primary placement, or its scenario has none: what the
     summary's own tables and plots show (a secondary placement, cross_core, appears in
     DETAILS.md and beside the answer; impl.runner.scenarios.primary_params)."""
-    params = cell.get("params") or {}
-    return all(params.get(k, v) == v for k, v in primary_params(cell["scenario"]).items())
+    return scenarios.at_primary(cell["scenario"], cell.get("params") or {})
 
 
 def sort_key(v):

@@ -19,8 +19,9 @@ except ConfigError as exc:
 validate(config, "../schemas/config.schema.yaml")
 
 # e.g. cross_core on a machine (or an affinity mask) with one CPU: said once, not an error
-if workflow.is_main_process and cellmod.placement_skipped(config):
-    print(f"eventloop-tournament: {cellmod.placement_skipped(config)}", file=sys.stderr)
+_SKIPPED = cellmod.placement_skipped(config)
+if workflow.is_main_process and _SKIPPED:
+    print(f"eventloop-tournament: {_SKIPPED}", file=sys.stderr)
 BATCHES = cellmod.plan_batches(CELLS, int(config.get("seed", 1)))
 BATCH_BY_KEY = cellmod.batch_index(BATCHES)
 LAYOUT = cellmod.layout(config)

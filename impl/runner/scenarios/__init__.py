@@ -10,7 +10,7 @@ pipeline can invalidate one scenario's cells when its module changes.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -187,6 +187,14 @@ def primary_params(name: str) -> dict[str, Any]:
     """
     spec = next((s for s in _SPECS if s.name == name), None)  # unknown names: nothing
     return {pl.PARAM: pl.PRIMARY} if spec is not None and pl.PARAM in spec.params else {}
+
+
+def at_primary(scenario: str, params: Mapping[str, Any], named: Iterable[str] = ()) -> bool:
+    """``params`` are at the scenario's primary level for every primary parameter not in
+    ``named`` (a parameter they lack counts as primary: data from before it existed)."""
+    named = set(named)
+    return all(params.get(k, v) == v for k, v in primary_params(scenario).items()
+               if k not in named)
 
 
 def placement_scenarios() -> list[str]:
