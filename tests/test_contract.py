@@ -134,11 +134,17 @@ def test_runner_profiles_are_the_pipeline_profiles():
             preset["processes"], preset["blocks"], preset["warmups"], preset["target_block_ms"])
 
 
-def test_unknown_profile_needs_every_setting():
-    with pytest.raises(BadParameterError, match="unknown profile 'mine'; allowed: quick, full"):
-        resolve(CellRequest(impl="baseline", scenario="round_trip", profile="mine"))
+def test_unknown_profile_is_bad_input_unless_defined_elsewhere_with_every_setting():
+    settings = dict(processes=1, blocks=1, warmups=0, target_block_ms=1)
+    for kw in ({}, settings):  # a typo is refused even when every setting is explicit
+        with pytest.raises(BadParameterError,
+                           match="unknown profile 'mine'; allowed: quick, full"):
+            resolve(CellRequest(impl="baseline", scenario="round_trip", profile="mine", **kw))
+    with pytest.raises(BadParameterError, match="missing: --blocks"):
+        resolve(CellRequest(impl="baseline", scenario="round_trip", profile="mine",
+                            profile_defined_elsewhere=True, processes=1))
     cell = resolve(CellRequest(impl="baseline", scenario="round_trip", profile="mine",
-                               processes=1, blocks=1, warmups=0, target_block_ms=1))
+                               profile_defined_elsewhere=True, **settings))
     assert cell.profile == "mine" and cell.processes == 1
 
 

@@ -326,6 +326,10 @@ def test_runner_command():
                   "--param flag=true", "--param p=1", "--profile quick", "--processes 2",
                   "--timeout 30.0", "--seed 7", "--out out.parquet"):
         assert piece in text
+    # a profile only the pipeline's config defines is recorded by name, its settings explicit
+    spec["profile"]["name"] = "mine"
+    text = " ".join(cw.runner_command(spec, "out.parquet", 30.0, seed=7))
+    assert "--profile-name mine" in text and "--profile " not in text
 
 
 # --- failures, summary dependencies, aggregation ------------------------------------------

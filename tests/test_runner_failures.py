@@ -34,6 +34,13 @@ BAD = [
     (["--impl", "baseline", "--scenario", "round_trip", "--impl-param", "budget=5"], ["'budget'"]),
     (["--impl", "baseline", "--scenario", "round_trip", "--param", "oops"], ["NAME=VALUE"]),
     (["--impl", "baseline", "--scenario", "round_trip", "--profile", "fast"], ["quick", "full"]),
+    # a typo in a profile name is bad input even when every setting is explicit (issue 19)
+    (["--impl", "baseline", "--scenario", "round_trip", "--profile", "ful", "--processes", "1",
+      "--blocks", "1", "--warmups", "0", "--target-block-ms", "1"], ["'ful'", "quick, full"]),
+    (["--impl", "baseline", "--scenario", "round_trip", "--profile-name", "mine"],
+     ["'mine'", "--processes", "--target-block-ms"]),
+    (["--impl", "baseline", "--scenario", "round_trip", "--seed", "-3"],
+     ["--seed", "'-3'", "[0, 4294967294]"]),
     (["--impl", "baseline", "--scenario", "round_trip", "--processes", "0"], ["processes"]),
     (["--impl", "baseline", "--scenario", "round_trip", "--timeout", "-1"], ["--timeout"]),
     (["--impl", "baseline", "--scenario", "budget_sweep"], ["budget_sweep", "baseline"]),
@@ -77,6 +84,16 @@ def test_unwritable_out_is_bad_input(tmp_path):
         done = run_cli(["--impl", "baseline", "--scenario", "round_trip", "--out", str(out)])
         assert done.returncode == 2, done.stderr
         assert "--out" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_out_in_a_missing_folder_is_bad_input_and_creates_nothing(tmp_path):
+    out = tmp_path / "typo" / "cell.parquet"
+    done = run_cli(["--impl", "baseline", "--scenario", "round_trip", "--out", str(out)],
+                   timeout=30)
+    assert done.returncode == 2, done.stderr
+    line, = done.stderr.strip().splitlines()
+    assert "--out" in line and "does not exist" in line and str(tmp_path / "typo") in line
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_out_is_bad_input():

@@ -126,6 +126,8 @@ def run_batch(
                 blog.write(f"{spec['cell_id']}: not started (Snakemake is gone)\n")
                 codes.append(130)
                 break
+            # the runner writes only into an existing folder (a missing one is a typo there)
+            Path(entry["record"]).parent.mkdir(parents=True, exist_ok=True)
             cmd = cw.runner_command(spec, entry["record"], timeout_s, seed, round_index,
                                     entry.get("loops_from"))
             status = cw.run_wrapped(cmd, cell_id=spec["cell_id"], log_path=entry["log"],

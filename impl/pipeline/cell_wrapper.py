@@ -62,7 +62,7 @@ def runner_command(
     loops_from: str | None = None,
 ) -> list[str]:
     """The ``python -m impl.runner`` command line for a cell spec (contracts section 2)."""
-    from impl.runner.request import flag_of  # our code, no third-party import
+    from impl.runner.request import flag_of, load_profiles  # our code (yaml: parsed once)
 
     cmd = [sys.executable, "-m", "impl.runner", "--impl", spec["design"]]
     for k, v in sorted(spec.get("impl_params", {}).items()):
@@ -74,7 +74,9 @@ def runner_command(
     # that exists only in the pipeline's config (not in the repo's) measures the same
     prof = dict(spec.get("profile", {}))
     if "name" in prof:
-        cmd += ["--profile", str(prof.pop("name"))]
+        name = str(prof.pop("name"))
+        known = name in load_profiles()
+        cmd += ["--profile" if known else "--profile-name", name]
     for key, value in sorted(prof.items()):
         cmd += [flag_of(key), _fmt(value)]
     cmd += ["--timeout", _fmt(timeout_s)]

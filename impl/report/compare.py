@@ -317,3 +317,9 @@ def processes_needed(n: int, ci_log: tuple[float, float], estimate_log: float,
     if dist <= 1e-12:
         return None
     return max(n + 1, math.ceil(n * (half / dist) ** 2))
+
+
+if __name__ == "__main__":  # python -m impl.report.compare OLD NEW: two studies, cell by cell
+    from impl.report.compare_studies import main
+
+    raise SystemExit(main())

@@ -74,7 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", help="implementation label (config key); default: the design")
     p.add_argument("--scenario", required=True, help="scenario name")
     p.add_argument("--param", action="append", metavar="K=V", help="scenario parameter")
-    p.add_argument("--profile", default="quick", help="preset of run settings (default quick)")
+    prof = p.add_mutually_exclusive_group()
+    prof.add_argument("--profile", default="quick",
+                      help="preset of run settings in config.yaml (default quick)")
+    prof.add_argument("--profile-name", metavar="NAME",
+                      help="name to record for a profile config.yaml does not define (the "
+                      "pipeline's own config may); needs every run setting given explicitly")
     for name in PROFILE_SETTINGS:
         default = RUN_SETTINGS[name].default
         p.add_argument(flag_of(name), help=f"{RUN_SETTINGS[name].help} (profile default"
@@ -116,19 +121,22 @@ def _loops_from(path: str | None) -> int:
         ) from None
 
 
-def _writable_target(out: str) -> bool:
-    """Checked before measuring: a cell must not run for minutes and then fail to land."""
+def _writable_target(out: str) -> str | None:
+    """Why ``out`` cannot be written (checked before measuring: a cell must not run for
+    minutes and then fail to land), or None. A missing folder is a typo more often than a
+    wish, so it is not created (the pipeline's output folders exist before its jobs run)."""
     if not out.strip() or os.path.isdir(out):
-        return False
+        return "not a file path"
     parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        return f"folder {parent!r} does not exist"
     try:
-        os.makedirs(parent, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".runner-probe-", dir=parent)
         os.close(fd)
         os.unlink(probe)
-    except OSError:
-        return False
-    return True
+    except OSError as exc:
+        return f"folder {parent!r} is not writable ({exc.strerror})"
+    return None
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -144,7 +152,8 @@ def main(argv: list[str]) -> int:
             impl_params=parse_assignments(args.impl_param, f"implementation {args.impl!r}"),
             params=parse_assignments(args.param, f"scenario {args.scenario!r}"),
             label=args.label,
-            profile=args.profile,
+            profile=args.profile_name or args.profile,
+            profile_defined_elsewhere=args.profile_name is not None,
             processes=args.processes,
             blocks=args.blocks,
             warmups=args.warmups,
@@ -170,10 +179,10 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"runner: --out: {out!r} is not a {suffix} file; allowed: a path "
                          f"ending in {suffix} for {what}\n")
         return EXIT_BAD_INPUT
-    if not _writable_target(out):
-        sys.stderr.write(
-            f"runner: --out: cannot write {out!r}; allowed: a file path in a writable directory\n"
-        )
+    why = _writable_target(out)
+    if why:
+        sys.stderr.write(f"runner: --out: cannot write {out!r}: {why}; allowed: a file path in "
+                         "an existing, writable folder\n")
         return EXIT_BAD_INPUT
 
     from impl.runner import watchdog

@@ -53,6 +53,10 @@ REQUIRED_PROFILE_SETTINGS: tuple[str, ...] = tuple(
 )
 
 
+#: PYTHONHASHSEED's range is [0, 2**32 - 1]; each child adds its process number (mod 2**32 - 1)
+SEED_MAX = 2**32 - 2
+
+
 def flag_of(setting: str) -> str:
     """The runner's command-line flag of a run setting (``timeout_s`` -> ``--timeout``)."""
     return "--timeout" if setting == "timeout_s" else "--" + setting.replace("_", "-")
@@ -79,8 +83,11 @@ class CellRequest:
     """One benchmark cell as asked for (CLI flags or the pipeline's scripts).
 
     ``profile`` names a preset of run settings (config.yaml ``profiles``);
-    explicit settings override it, and a name that is not a preset is
-    accepted (and recorded) only when every setting is given explicitly.
+    explicit settings override it. A name that is not a preset is bad input
+    (a typo must not measure under the wrong settings and record the typo),
+    unless ``profile_defined_elsewhere``: the pipeline's config may define a
+    profile the repository's config.yaml does not, and then it passes every
+    setting explicitly and the name only to be recorded (``--profile-name``).
     """
 
     impl: str
@@ -97,6 +104,7 @@ class CellRequest:
     timeout_s: float | None = None
     seed: int = 0
     config_hash: str = ""
+    profile_defined_elsewhere: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,10 +143,17 @@ def _run_settings(req: CellRequest, timeout_default: float) -> dict[str, Any]:
     given = {k: getattr(req, k) for k in RUN_SETTINGS if getattr(req, k) is not None}
     presets = load_profiles()
     preset = presets.get(req.profile)
-    if preset is None and any(k not in given for k in REQUIRED_PROFILE_SETTINGS):
+    if preset is None and not req.profile_defined_elsewhere:
         raise BadParameterError(
             f"--profile: unknown profile {req.profile!r}; allowed: {', '.join(presets)} "
-            f"(or give {', '.join(map(flag_of, REQUIRED_PROFILE_SETTINGS))})"
+            f"(a profile defined elsewhere: --profile-name NAME with "
+            f"{', '.join(map(flag_of, REQUIRED_PROFILE_SETTINGS))})"
+        )
+    missing = [flag_of(k) for k in REQUIRED_PROFILE_SETTINGS if k not in given]
+    if preset is None and missing:
+        raise BadParameterError(
+            f"--profile-name: profile {req.profile!r} is not in {CONFIG_FILE.name}, so every "
+            f"setting must be given; missing: {', '.join(missing)}"
         )
     defaults = {k: (preset or {}).get(k, RUN_SETTINGS[k].default) for k in PROFILE_SETTINGS}
     defaults["timeout_s"] = timeout_default
@@ -171,7 +186,10 @@ def resolve(req: CellRequest) -> ResolvedCell:
     try:
         seed = int(req.seed)
     except (TypeError, ValueError):
-        raise BadParameterError(f"--seed: bad value {req.seed!r}; allowed: int") from None
+        seed = -1
+    if not 0 <= seed <= SEED_MAX:  # the children's PYTHONHASHSEED is seed + process number
+        raise BadParameterError(
+            f"--seed: bad value {req.seed!r}; allowed: an int in [0, {SEED_MAX}]")
     return ResolvedCell(
         label=label,
         design=spec.name,
