@@ -1,7 +1,7 @@
 # eventloop-tournament: benchmark every (implementation x scenario x parameter) cell in
 # interleaved rounds, aggregate, and render the profile's SUMMARY.md (report/ for the
 # default profile, report/PROFILE/ otherwise). Logic lives in impl/pipeline (tested);
-# this file and workflow/rules/*.smk only wire it up. See README, section "Pipeline".
+# this file and workflow/rules/*.smk only wire it up. See docs/pipeline.md.
 #
 #   snakemake --cores 10                          # the study (config.yaml, profile: full)
 #   snakemake --cores 10 --config profile=quick   # thinned grid, about 4.5 minutes

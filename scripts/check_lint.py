@@ -1,8 +1,8 @@
-"""Run ``snakemake --lint`` and fail on any lint besides the two the README documents.
+"""Run ``snakemake --lint`` and fail on any lint besides the two docs/pipeline.md documents.
 
 Snakemake exits 1 whenever it prints a lint, and this version ignores
 ``--lint json``, so the text is parsed: every ``* <title>:`` line below a
-``Lints for ...`` header is one lint. Allowed (README, "Lint"): no conda
+``Lints for ...`` header is one lint. Allowed (docs/pipeline.md, "Lint"): no conda
 environment per rule (the venv from scripts/setup.sh is the environment) and
 ``PY`` in the cell rule's shell command (sys.executable, deliberately not a
 tracked param). Usage: ``python scripts/check_lint.py`` from the repository root.

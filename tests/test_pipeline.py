@@ -656,3 +656,13 @@ def test_read_only_invocations_are_told_from_the_command_line():
     assert not read_only(["snakemake", "-n", "--config", "profile=quick"])
     # a value that happens to look like an option name is not the option
     assert not read_only(["snakemake", "--config", "note=--report"])
+
+
+def test_the_run_install_has_what_snakemake_report_imports():
+    """`snakemake --report` imports pygments: a dependency of the run, not only of the tests
+    (pytest pulled it in before; issue 19, item 5)."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    names = {d.split("==")[0].lower() for d in project["project"]["dependencies"]}
+    assert {"snakemake", "pygments"} <= names

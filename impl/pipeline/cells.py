@@ -458,7 +458,7 @@ def code_hash(design_modules: Iterable[str], scenario: str) -> str:
 
     Content (not mtime) so a checkout or ``touch`` reruns nothing; per design
     and per scenario so editing one reruns only its cells. The runner's core
-    is deliberately left out (see the README): rerun on purpose with
+    is deliberately left out (docs/pipeline.md, "What reruns a cell"): rerun on purpose with
     ``--forcerun cell`` after changing how the runner measures.
     """
     modules = sorted(set(design_modules)) + [f"impl.runner.scenarios.{scenario}"]

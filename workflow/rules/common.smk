@@ -109,7 +109,7 @@ def preflight():
     if remove_stale_lock():
         print(
             "eventloop-tournament: removed the lock of a Snakemake that no longer runs here"
-            " (killed?); see README, 'Failures and reruns'",
+            " (killed?); see docs/pipeline.md, 'Failures and reruns'",
             file=sys.stderr,
         )
 

@@ -1,0 +1,36 @@
+"""The README is for users (issue 19, item 4): short, its links resolve, its excerpt is real."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+#: "at most ~120 lines" (issue 19): internals live in docs/
+MAX_LINES = 120
+
+
+def test_readme_is_short_and_has_the_two_commands():
+    text = README.read_text()
+    assert len(text.splitlines()) <= MAX_LINES
+    assert "bash scripts/setup.sh && . .venv/bin/activate && snakemake --cores 10" in text
+    assert "bash scripts/setup.sh && .venv/bin/python -m pytest -q" in text
+
+
+def test_readme_links_resolve():
+    for target in re.findall(r"\]\(([^)#]+)\)", README.read_text()):
+        assert (ROOT / target).exists(), target
+
+
+def test_readme_excerpt_is_in_the_committed_summary():
+    """No copied number may go stale: every excerpt line is a line of the file it names."""
+    text = README.read_text()
+    blocks = re.findall(r"<!-- excerpt:(\S+) .*?-->\n(.*?)<!-- /excerpt -->", text, re.S)
+    assert blocks, "the README shows an excerpt of the summary"
+    for path, body in blocks:
+        source = set((ROOT / path).read_text().splitlines())
+        lines = [line for line in body.splitlines() if line.strip()]
+        assert lines, f"empty excerpt of {path}"
+        missing = [line for line in lines if line not in source]
+        assert not missing, f"not in {path}: {missing[0]!r}"
