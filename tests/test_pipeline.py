@@ -621,8 +621,8 @@ def test_digest_is_at_most_ten_lines_with_verdicts_and_the_path(tmp_path):
         "pick": {"pick": {"label": "alternate_two", "ratio": 1.44},
                  "conserving_pick": {"label": "main", "ratio": 2.17}}}))
     lines = digest(md)
-    assert lines[1] == ("  pick: alternate_two (at most 1.44x behind the fastest on any workload); "
-                        "main if queued tasks must run at shutdown")
+    assert lines[1] == ("  pick: main (at most 2.17x behind the fastest on any workload); "
+                        "alternate_two if you may lose queued tasks at shutdown")
     assert lines[2] == "  H0 NEEDS RETEST | H1 VALIDATED | H2 NEEDS RETEST"
 
 

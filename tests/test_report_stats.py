@@ -169,6 +169,18 @@ def test_inconclusive_reports_processes_needed_and_floor_reasons():
     assert "not beyond the A/A floor (100%" in biased.reasons[0].text
 
 
+def test_needs_retest_in_plain_states():
+    """Issue 19, item 3: opposite direction / smaller than the noise here / undecided."""
+    leaning = _comparison(0.95, 0.85, 1.15, "greater")
+    assert leaning.verdict == hyp.NEEDS_RETEST
+    assert leaning.reasons[0].kinds == (hyp.ReasonKind.OPPOSITE,)
+    assert "leans the opposite way" in leaning.reasons[0].text
+    undecided = _comparison(1.2, 1.05, 1.35, "greater")
+    assert hyp.categorize(undecided.reasons) == ["undecided, needs more processes"]
+    assert hyp.categorize(_comparison(1.5, 1.3, 1.7, "greater", 1.0).reasons) == [
+        "smaller than the noise here"]
+
+
 def _cfg(**h):
     base = {"id": "H1", "title": "T", "scenario": "sc", "metric": "ns_per_op", "a": "x",
             "b": "y", "expect": "greater"}
@@ -285,3 +297,15 @@ def test_other_formats():
         fmt.quantity(0.005, "src")
     assert reg.entries == [{"text": "0.00500", "value": 0.005, "kind": "quantity",
                             "source": "src"}]
+
+
+def test_the_spread_mark_only_where_the_number_is_imprecise():
+    """Issue 19, item 3: pyperf's rule alone marked 118 of 132 numbers on a shared VM."""
+    from impl.report.stats import flagged
+
+    warned = {"warning": "CV 14% > 10%", "median": 100.0}
+    assert flagged({**warned, "median_ci": [80.0, 105.0]})       # reaches 20 % below
+    assert flagged({**warned, "median_ci": [95.0, 112.0]})       # reaches 12 % above
+    assert not flagged({**warned, "median_ci": [95.0, 105.0]})   # precise despite the spread
+    assert not flagged({"warning": "", "median": 100.0, "median_ci": [50.0, 200.0]})
+    assert not flagged({**warned, "median_ci": None})

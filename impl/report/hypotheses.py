@@ -91,8 +91,10 @@ class ReasonKind(enum.Enum):
     UNPAIRED_HOSTS = "hosts cannot be paired"
     AMBIGUOUS = "ambiguous hypothesis params"
     DEGENERATE = "no spread or no positive median"
-    AA_FLOOR = "within the bias of a miscalibrated A/A control"
-    INCONCLUSIVE = "inconclusive"
+    # NEEDS RETEST in plain states (issue 19, item 3): what a reader does next differs
+    AA_FLOOR = "smaller than the noise here"
+    OPPOSITE = "leaning the opposite way, undecided"
+    INCONCLUSIVE = "undecided, needs more processes"
 
 
 @dataclass(frozen=True)
@@ -170,8 +172,13 @@ class HypothesisResult:
 
     @property
     def categories(self) -> list[str]:
-        """Short reason kinds for the executive summary, in order of first appearance."""
-        return categorize(self.reasons)
+        """Short reason kinds for the executive summary, in order of first appearance;
+        "undecided" says how many processes per side the closest undecided one needs."""
+        needed = [c.processes_needed for c in self.comparisons if c.processes_needed
+                  and any(ReasonKind.INCONCLUSIVE in r.kinds for r in c.reasons)]
+        return [f"undecided, needs about {min(needed)} processes per side"
+                if k == ReasonKind.INCONCLUSIVE.value and needed else k
+                for k in categorize(self.reasons)]
 
 
 # ---------------------------------------------------------------- expansion
@@ -411,8 +418,11 @@ def _decide(c: Comparison, threshold: float, floor: float | None) -> None:
             f"{_pct3(t_eff)} between identical labels: an effect that small cannot be ruled "
             "out in this run")))
     else:
-        c.reasons.append(Reason.of(ReasonKind.INCONCLUSIVE, (
-            "the interval straddles the threshold" + (
+        # the estimate on the non-predicted side of 1: the data lean against the hypothesis
+        opposite = s.expect != "different" and est < 0
+        c.reasons.append(Reason.of(ReasonKind.OPPOSITE if opposite else ReasonKind.INCONCLUSIVE, (
+            ("the estimate leans the opposite way; " if opposite else "")
+            + "the interval straddles the threshold" + (
                 f"; about {c.processes_needed} processes per side would decide it"
                 if c.processes_needed else
                 "; the estimate sits on the threshold (more processes alone may never "

@@ -25,6 +25,7 @@ from impl.contract import (
 from impl.report import fmt
 from impl.report import hypotheses as hyp
 from impl.report import mechanism as mech
+from impl.report import stats as st
 from impl.report.load import is_counter
 from impl.report.tables import (
     Table,
@@ -187,7 +188,7 @@ def _median_cell(d: Doc, metric: str):
         if s.get("median_ci"):
             lo = d.value(unit, *base, "median_ci", 0)
             text += f" ({lo}–{d.value(unit, *base, 'median_ci', 1)})"
-        return text + (f" {WARN}" if s.get("warning") else "")
+        return text + (f" {WARN}" if st.flagged(s) else "")
     return value_of
 
 
@@ -236,7 +237,7 @@ def _latency_table(d: Doc, cells: list[dict], metric: str, label_order: list[str
                 vals.append(d.dur(*base, "percentiles", k))
         vals += [d.dur(*base, "value_max"),
                  f"{d.int(*base, 'n_processes')} / {d.int(*base, 'n_values')}"]
-        if s.get("warning"):
+        if st.flagged(s):
             vals[0] += f" {WARN}"
         rows.append({"name": name, "cells": vals})
     if short:
@@ -605,7 +606,10 @@ def _pick(d: Doc) -> dict:
         return out
     for i, r in enumerate(p["rows"]):
         base = ("pick", "rows", i)
-        cells = ["fastest" if r["slowdowns"][k] == 1 else f"{d.qty(*base, 'slowdowns', k)}x"
+        # "fastest" only where the answer names it; "≈ fastest": lowest median, within the noise
+        cells = [(("fastest" if p["workloads"][k] in r.get("fastest_clear", []) else
+                   "≈ fastest") if r["slowdowns"][k] == 1
+                  else f"{d.qty(*base, 'slowdowns', k)}x")
                  for k in range(len(r["slowdowns"]))]
         cells.append(f"{d.qty(*base, 'worst')}x")
         cells.append({True: "yes", False: "**no**", None: "unknown"}[r["conserves"]])
@@ -624,23 +628,31 @@ def _pick(d: Doc) -> dict:
         missing = ", ".join(d.text("pick", "unmeasured", k) for k in range(len(p["unmeasured"])))
         out["lines"].append(f"The pick weighs only the workloads this run measured; not "
                             f"measured: {missing} (the study's grid measures every one).")
+    # the pick that runs every queued task at shutdown first: losing tasks is the exception
+    # a reader opts into, not the default (issue 19, item 3)
     top = d.get("pick", "pick")
-    drops = "" if top["conserves"] else (
-        "; it does **not** run tasks still queued at shutdown" if top["conserves"] is False
-        else "; whether it runs tasks still queued at shutdown is unknown")
-    out["lines"].append(f"**All-round pick: {d.text('pick', 'pick', 'label')}**, "
-                        f"{worst('pick', 'pick')}{drops}.")
-    if p["conserving_pick"]:
-        out["lines"].append(
-            f"**If every accepted task must run at shutdown: "
-            f"{d.text('pick', 'conserving_pick', 'label')}**, "
-            f"{worst('pick', 'conserving_pick')}.")
+    safe = ("pick", "conserving_pick") if p["conserving_pick"] else (
+        ("pick", "pick") if top["conserves"] else None)
+    if safe is not None:
+        out["lines"].append(f"**Pick: {d.text(*safe, 'label')}** (runs every queued task at "
+                            f"shutdown), {worst(*safe)}.")
+    if not top["conserves"]:
+        lose = ("If you may lose queued tasks at shutdown" if top["conserves"] is False
+                else "Whether it runs queued tasks at shutdown is unknown")
+        out["lines"].append(f"**{lose}: {d.text('pick', 'pick', 'label')}**, "
+                            f"{worst('pick', 'pick')}.")
     for j, r in enumerate(p["not_safe"]):
         base = ("pick", "not_safe", j)
-        where = ", ".join(d.text(*base, "fastest_on", k) for k in range(len(r["fastest_on"])))
+        clear = set(r.get("fastest_clear", []))
+        on = [(d.text(*base, "fastest_on", k), w in clear) for k, w in enumerate(r["fastest_on"])]
+        what = "; ".join(part for part in (
+            ("the fastest at " + ", ".join(w for w, c in on if c)) if any(c for _, c in on)
+            else "",
+            ("the lowest median, within the noise, at " + ", ".join(w for w, c in on if not c))
+            if not all(c for _, c in on) else "") if part)
         ci = f" ({_interval(d, *base, 'ci')})" if r.get("ci") else ""
         out["lines"].append(
-            f"**Not a safe default: {d.text(*base, 'label')}**: the fastest at {where}, but "
+            f"**Not a safe default: {d.text(*base, 'label')}**: {what}, but "
             f"{d.qty(*base, 'ratio')}x{ci} behind {d.text(*base, 'behind')} at "
             f"{d.text(*base, 'worst_workload')}"
             + ("." if r.get("clear") else " (within this run's noise)."))
