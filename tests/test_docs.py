@@ -34,3 +34,17 @@ def test_readme_excerpt_is_in_the_committed_summary():
         assert lines, f"empty excerpt of {path}"
         missing = [line for line in lines if line not in source]
         assert not missing, f"not in {path}: {missing[0]!r}"
+
+
+def test_the_go_figures_are_in_the_shipped_go_study():
+    """Issue 19, item 3: the Go figures and their source ship in the repo, and agree."""
+    import yaml
+
+    seed = yaml.safe_load((ROOT / "impl" / "report" / "go_seed.yaml").read_text())
+    source = "\n".join(p.read_text() for p in (ROOT / "docs" / "go-study").glob("*.md"))
+    assert "docs/go-study/" in seed["source"]
+    for f in seed["findings"]:
+        for side in ("faster", "slower"):
+            v = float(f[side]["go"])
+            forms = {f"{v:g}", f"{v:,.0f}", f"{v:.2f}", f"{v:.1f}"}
+            assert any(form in source for form in forms), (f["id"], side, v)

@@ -253,11 +253,48 @@ def test_plots_written(run):
     assert any("round_trip_latency_ns_percentiles" in p for p in pngs)
     for p in pngs:
         assert (run["report"] / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-            # embedded exactly once (beside its table, or under "More plots")
-        assert len(re.findall(r"!\[[^\]]*\]\(" + re.escape(p) + r"\)", run["md"])) == 1
+        # DETAILS.md embeds each exactly once (beside its table, or under "More plots");
+        # the summary at most once (a scenario it only names is plotted in DETAILS.md)
+        pattern = r"!\[[^\]]*\]\(" + re.escape(p) + r"\)"
+        assert len(re.findall(pattern, run["details"])) == 1, p
+        assert len(re.findall(pattern, run["md"])) <= 1, p
     h1 = run["md"].split("## H1: Ingress design")[1].split("\n## ")[0]
     assert "submit_contention_ns_per_op_vs_producers.png)" in h1  # next to H1's table
     assert {p["scenario"] for p in run["doc"]["plots"]} >= {"submit_contention", "round_trip"}
+    # every comparison at a glance, right under the executive summary (issue 19, item 3)
+    forest = run["md"].split("## Executive summary")[1].split("\n## ")[0]
+    assert "plots/SUMMARY_forest.png)" in forest
+
+
+def test_forest_plot_latency_grid_and_unswept_plot(tmp_path):
+    """Issue 19, item 3: a forest plot of every comparison (none without an interval), small
+    multiples wrapped at 3 per row, and a plot where nothing is swept."""
+    from matplotlib import image
+
+    from impl.report import plots
+
+    rows = [{"key": f"H{i}", "ratio": r, "ci": ci, "threshold": 0.1, "threshold_eff": t,
+             "verdict": v, "confidence": 0.99}
+            for i, (r, ci, t, v) in enumerate([(1.5, [1.3, 1.7], 0.1, "VALIDATED"),
+                                               (0.8, [0.7, 0.9], 0.3, "NEEDS RETEST"),
+                                               (1.0, None, 0.1, "NEEDS RETEST")])]
+    assert plots.forest_plot(rows, tmp_path / "f.png")
+    assert image.imread(tmp_path / "f.png").shape[0] > 100
+    assert plots.forest_plot(rows[2:], tmp_path / "none.png") is None
+    assert not (tmp_path / "none.png").exists()
+    cells = [{"label": "a", "status": "ok", "params": {"burst": b}, "scenario": "s",
+              "metrics": {"latency_ns": {"median": 10.0 * b, "median_ci": [9.0 * b, 11.0 * b],
+                                         "percentiles": {"95": 20.0 * b}, "value_max": 30.0 * b,
+                                         "percentile_ci": {}}}}
+             for b in (1, 2, 3, 4, 5)]
+    plots._latency_plot(cells, "latency_ns", "s", ["95"], ["a"], tmp_path / "l.png")
+    h, w = image.imread(tmp_path / "l.png").shape[:2]
+    assert h > w / 3  # 5 panels in two rows of at most 3, not one strip 5 panels wide
+    one = [{"label": lab, "status": "ok", "params": {}, "scenario": "continuous",
+            "metrics": {"ns_per_op": {"median": m, "median_ci": [m * 0.9, m * 1.1]}}}
+           for lab, m in (("a", 100.0), ("b", 300.0))]
+    assert "per implementation" in plots._point_plot(one, "ns_per_op", "continuous", ["a", "b"],
+                                                     tmp_path / "p.png")
 
 
 def test_plots_leave_out_controls_and_give_each_label_one_colour(run, tmp_path, monkeypatch):
@@ -800,3 +837,15 @@ def test_the_go_study_beside_the_reproduction(run):
     assert "## The Go study beside this reproduction" in details
     assert "| G1 | AlternateThree is ~50% faster than Main at a single producer" in details
     assert "The Go study's" in run["md"] and "## The Go study beside" not in run["md"]
+
+
+def test_a_median_outside_its_bootstrap_interval_still_plots(tmp_path):
+    """The default study's summary failed on this (matplotlib: negative yerr): a
+    hierarchical bootstrap percentile interval need not contain its median."""
+    from impl.report import plots
+
+    cells = [{"label": "a", "status": "ok", "params": {"producers": p}, "scenario": "s",
+              "metrics": {"ns_per_op": {"median": 100.0, "median_ci": [104.0, 120.0]}}}
+             for p in (1, 4)]
+    plots._sweep_plot(cells, "producers", "ns_per_op", "s", ["a"], tmp_path / "s.png")
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"

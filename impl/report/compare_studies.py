@@ -43,6 +43,7 @@ from impl import contract
 from impl.report import fmt
 from impl.report.compare import hl_interval, side
 from impl.report.load import Measurements, cell_rows, load, process_samples
+from impl.report.tables import UNBOUNDED
 
 ALL_PARQUET = "all.parquet"
 EXIT_BAD_INPUT = 2
@@ -187,7 +188,7 @@ def _pct(fraction: float) -> str:
 
 
 def _ratio(r: Row) -> str:
-    ends = ", ".join("unbounded" if not (math.isfinite(x) and x > 0) else fmt.sig(x)
+    ends = ", ".join(UNBOUNDED if not (math.isfinite(x) and x > 0) else fmt.sig(x)
                      for x in (r.lo, r.hi))
     return f"{fmt.sig(r.ratio)}x ({ends})"
 

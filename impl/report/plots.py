@@ -4,11 +4,12 @@ Per-op metrics against every swept numeric parameter (submit cost vs
 producers, per-task cost vs burst size or vs budget: the axis is named after
 the parameter that was actually varied, so a burst curve is never labelled a
 budget curve), and latency percentile curves (one panel per parameter value,
-small multiples). Every implementation keeps one colour in every plot (the
-Okabe-Ito palette, readable with the common colour-vision deficiencies), A/A
-control labels are left out (they are noise checks, not contenders), so a
-panel holds at most 8 series; times are labelled in ns/us/ms. Missing data
-skips a plot and says so.
+small multiples, at most 3 per row), one point per implementation where nothing
+is swept (continuous), and a forest plot of every comparison. Every
+implementation keeps one colour in every plot (the Okabe-Ito palette, readable
+with the common colour-vision deficiencies), A/A control labels are left out
+(they are noise checks, not contenders), so a panel holds at most 8 series;
+times are labelled in ns/us/ms. Missing data skips a plot and says so.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from impl.report.tables import (  # noqa: E402
     at_primary,
     choose_column,
     param_str,
+    shown_value,
     sort_key,
     varying,
 )
@@ -43,6 +45,8 @@ from impl.report.tables import (  # noqa: E402
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
            "#F0E442")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+#: small multiples wrap after this many panels (3 x 3.6 in + margins fits a page)
+MAX_PANELS_PER_ROW = 3
 
 
 def _style(label: str, label_order: list[str]) -> dict:
@@ -66,6 +70,24 @@ def _time_axis(ax) -> None:
     ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(FuncFormatter(_ns_label))
     ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, p: ""))
+
+
+def _intervals(ax, pos, lo, hi, color, vertical: bool = True, alpha: float = 1.0) -> None:
+    """Interval bars from ``lo`` to ``hi`` at ``pos``, drawn as they are. Not errorbar: a
+    hierarchical bootstrap's percentile interval need not contain the median it belongs to
+    (bimodal process values), and errorbar refuses the negative error that gives (the
+    default study's summary failed on it)."""
+    if not len(pos):
+        return
+    cap = "_" if vertical else "|"
+    if vertical:
+        ax.vlines(pos, lo, hi, colors=color, linewidth=1, alpha=alpha)
+        ax.scatter(list(pos) * 2, list(lo) + list(hi), marker=cap, color=color, s=30,
+                   alpha=alpha)
+    else:
+        ax.hlines(pos, lo, hi, colors=color, linewidth=1, alpha=alpha)
+        ax.scatter(list(lo) + list(hi), list(pos) * 2, marker=cap, color=color, s=30,
+                   alpha=alpha)
 
 
 def _slug(s: str) -> str:
@@ -115,8 +137,9 @@ def _sweep_plot(cells, column, metric, scenario, label_order, path: Path) -> str
         pts = sorted(pts, key=lambda p: place(p[0]))
         xs = [place(p[0]) for p in pts]
         ys = [p[1] for p in pts]
-        err = [[p[1] - p[2] for p in pts], [p[3] - p[1] for p in pts]]
-        ax.errorbar(xs, ys, yerr=err, capsize=3, label=name, **_style(label, label_order))
+        style = _style(label, label_order)
+        ax.plot(xs, ys, label=name, **style)
+        _intervals(ax, xs, [p[2] for p in pts], [p[3] for p in pts], style["color"])
     placed = [place(x) for x in xs_all]
     if placed and min(placed) > 0:
         ax.set_xscale("log", base=2)
@@ -125,7 +148,8 @@ def _sweep_plot(cells, column, metric, scenario, label_order, path: Path) -> str
         # do not print on top of each other
         ax.set_xscale("symlog", linthresh=min(x for x in placed if x > 0), base=10)
     ticks = sorted(set(placed))
-    ax.set_xticks(ticks, ["unbounded" if t == unbounded_at else f"{t:g}" for t in ticks])
+    ax.set_xticks(ticks, [shown_value(column, 0) if t == unbounded_at else f"{t:g}"
+                          for t in ticks])
     ax.minorticks_off()
     # designs differ by up to two orders of magnitude: a linear axis flattens the fast ones
     _time_axis(ax)
@@ -145,11 +169,16 @@ def _latency_plot(cells, metric, scenario, pkeys, label_order, path: Path) -> st
     var = varying(cells)
     column = choose_column(cells, None) if var else None
     values = sorted({c["params"].get(column) for c in cells}, key=sort_key) if column else [None]
-    fig, axes = plt.subplots(1, len(values), figsize=(3.6 * len(values) + 1.6, 3.8),
+    # at most MAX_PANELS_PER_ROW side by side: a 5-panel strip is wider than a page (issue 19)
+    ncols = min(len(values), MAX_PANELS_PER_ROW)
+    nrows = -(-len(values) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 1.6, 3.4 * nrows + 0.4),
                              sharey=True, squeeze=False)
+    for ax in axes.flat[len(values):]:
+        ax.set_visible(False)
     labels = ["median"] + [f"P{k}" for k in pkeys] + ["max"]
     shown: dict[str, object] = {}
-    for ax, value in zip(axes[0], values, strict=True):
+    for ax, value in zip(axes.flat, values, strict=False):
         panel = [c for c in cells if column is None or c["params"].get(column) == value]
         for c in sorted(panel, key=lambda c: (label_order.index(c["label"])
                                               if c["label"] in label_order else 99)):
@@ -166,18 +195,15 @@ def _latency_plot(cells, metric, scenario, pkeys, label_order, path: Path) -> st
             style = _style(c["label"], label_order)
             (line,) = ax.plot([x + shift for x in xs], [ys[i] for i in xs], **style)
             bars = [i for i in xs if cis[i]]
-            if bars:
-                ax.errorbar([i + shift for i in bars], [ys[i] for i in bars],
-                            yerr=[[ys[i] - cis[i][0] for i in bars],
-                                  [cis[i][1] - ys[i] for i in bars]],
-                            fmt="none", ecolor=style["color"], elinewidth=1, capsize=2,
-                            alpha=0.8)
+            _intervals(ax, [i + shift for i in bars], [cis[i][0] for i in bars],
+                       [cis[i][1] for i in bars], style["color"], alpha=0.8)
             shown.setdefault(c["label"], line)
         ax.set_xticks(range(len(labels)), labels)
         ax.set_title(f"{column}={value}" if column else scenario, fontsize=9)
         ax.grid(True, alpha=0.3)
         _time_axis(ax)
-    axes[0][0].set_ylabel(f"{metric}")
+    for row in axes:
+        row[0].set_ylabel(f"{metric}")
     title = f"{scenario}: {metric}, median over processes and pooled tails"
     fig.suptitle(title + f"\n(bars: {CONFIDENCE:.0%} process-bootstrap intervals; a missing "
                  "point: the tail is not supported by the values, processes or blocks)",
@@ -185,6 +211,77 @@ def _latency_plot(cells, metric, scenario, pkeys, label_order, path: Path) -> st
     fig.tight_layout()
     fig.legend(list(shown.values()), list(shown), fontsize=8, loc="upper center",
                ncol=min(len(shown), 7) or 1, bbox_to_anchor=(0.5, 0.0))
+    _save(fig, path)
+    return title
+
+
+def _point_plot(cells, metric, scenario, label_order, path: Path) -> str:
+    """One cell per label, no parameter swept (continuous): median and interval per label,
+    fastest at the top."""
+    rows = [(c["label"], c["metrics"][metric]) for c in cells
+            if c["status"] == "ok" and (c.get("metrics", {}).get(metric) or {}).get("median")]
+    rows.sort(key=lambda r: -r[1]["median"])
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.4))
+    for y, (label, s) in enumerate(rows):
+        ci = s.get("median_ci") or [s["median"], s["median"]]
+        style = _style(label, label_order)
+        ax.plot([s["median"]], [y], color=style["color"], marker=style["marker"],
+                linestyle="none")
+        _intervals(ax, [y], [ci[0]], [ci[1]], style["color"], vertical=False)
+    ax.set_yticks(range(len(rows)), [r[0] for r in rows])
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(_ns_label))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, p: ""))
+    ax.set_xlabel(f"median {metric} over processes, {CONFIDENCE:.0%} interval (log scale)")
+    title = f"{scenario}: median {metric} per implementation"
+    ax.set_title(title)
+    ax.grid(True, axis="x", alpha=0.3)
+    _save(fig, path)
+    return title
+
+
+#: verdict -> marker colour of the forest plot (the summary's icons: green, red, grey)
+_VERDICT_COLOUR = {"VALIDATED": "#009E73", "REJECTED": "#D55E00", "NEEDS RETEST": "#777777"}
+
+
+def forest_plot(comparisons: list[dict], path: Path) -> str | None:
+    """Every comparison with an interval: the ratio a/b (log axis) with its interval at the
+    verdicts' level, the declared threshold band (shaded: 1/(1+t) to 1+t) and, where an A/A
+    control raised it, the noise band (hatched: the A/A floor); coloured by verdict. None
+    (no plot) when no comparison has a bounded interval. Rows: the comparisons' order."""
+    import math
+
+    rows = [c for c in comparisons if c.get("ci") and all(
+        isinstance(x, (int, float)) and math.isfinite(x) and x > 0 for x in c["ci"])]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(rows) + 1.6))
+    for y, c in enumerate(reversed(rows)):
+        t, t_eff = c.get("threshold") or 0.0, c.get("threshold_eff") or 0.0
+        ax.fill_betweenx([y - 0.4, y + 0.4], 1 / (1 + t), 1 + t, color="#cccccc", alpha=0.5,
+                         linewidth=0)
+        if t_eff > t:
+            ax.fill_betweenx([y - 0.4, y + 0.4], 1 / (1 + t_eff), 1 + t_eff, hatch="///",
+                             facecolor="none", edgecolor="#999999", linewidth=0)
+        colour = _VERDICT_COLOUR.get(c.get("verdict"), "#777777")
+        lo, hi = c["ci"]
+        ax.plot([c["ratio"]], [y], color=colour, marker="o", linestyle="none")
+        _intervals(ax, [y], [lo], [hi], colour, vertical=False)
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(rows)), [c["key"] for c in reversed(rows)], fontsize=7)
+    ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, p: f"{v:g}x"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, p: ""))
+    level = min(c.get("confidence") or CONFIDENCE for c in rows)
+    ax.set_xlabel(f"ratio a/b (Hodges-Lehmann), {level:.1%} interval; grey: the threshold, "
+                  "hatched: the A/A noise floor where it applies")
+    title = "Every comparison: ratio, interval, threshold"
+    ax.set_title(title + " (green VALIDATED, red REJECTED, grey NEEDS RETEST)", fontsize=9)
+    ax.grid(True, axis="x", alpha=0.3)
     _save(fig, path)
     return title
 
@@ -238,13 +335,24 @@ def make_plots(doc: dict, config: dict, report_dir: Path, stem: str):
                 plots.append({"file": f"{PLOTS_DIR}/{name}", "title": title, "scenario": sc,
                               "metric": metric})
             elif metric in TIME_PER_OP_METRICS:
-                skipped.append(f"{sc} {metric}: no numeric parameter swept")
+                # nothing swept (continuous): one point per implementation
+                name = f"{_slug(stem)}_{_slug(sc)}_{_slug(metric)}.png"
+                title = _point_plot(with_metric, metric, sc, label_order, out_dir / name)
+                plots.append({"file": f"{PLOTS_DIR}/{name}", "title": title, "scenario": sc,
+                              "metric": metric})
             if metric in POOLED_METRICS:
                 name = f"{_slug(stem)}_{_slug(sc)}_{_slug(metric)}_percentiles.png"
                 title = _latency_plot(with_metric, metric, sc, pkeys, label_order,
                                       out_dir / name)
                 plots.append({"file": f"{PLOTS_DIR}/{name}", "title": title, "scenario": sc,
                               "metric": metric})
+    name = f"{_slug(stem)}_forest.png"
+    title = forest_plot(doc.get("comparisons") or [], out_dir / name)
+    if title is not None:
+        plots.append({"file": f"{PLOTS_DIR}/{name}", "title": title, "scenario": None,
+                      "metric": None, "kind": "forest"})
+    else:
+        skipped.append("forest plot: no comparison has a bounded interval")
     produced = {Path(p["file"]).name for p in plots}
     for stale in out_dir.glob(f"{_slug(stem)}_*.png"):
         if stale.name not in produced:

@@ -27,12 +27,15 @@ from impl.report import hypotheses as hyp
 from impl.report import mechanism as mech
 from impl.report import stats as st
 from impl.report.load import is_counter
+from impl.report.reproduction import UNDECIDED
 from impl.report.tables import (
+    UNBOUNDED,
     Table,
     at_primary,
     choose_column,
     grid_table,
     param_str,
+    shown_value,
     sort_key,
     src,
 )
@@ -137,7 +140,7 @@ def _interval(d: Doc, *path) -> str:
     """"lo–hi" of a ratio's interval at ``path`` (a two-element list in the document);
     "unbounded" where the document has None (no finite interval reaches the level)."""
     if d.get(*path) is None:
-        return "unbounded"
+        return UNBOUNDED
     return f"{d.qty(*path, 0)}–{d.qty(*path, 1)}"
 
 
@@ -194,7 +197,7 @@ def _median_cell(d: Doc, metric: str):
 
 def _column_title(d: Doc, column: str | None):
     def title(v) -> str:
-        return fmt.text(f"{column}={v}", src("column", column, v))
+        return fmt.text(f"{column}={shown_value(column, v)}", src("column", column, v))
     return title
 
 
@@ -722,7 +725,8 @@ def _go(d: Doc) -> dict:
                "go": f"{d.text(*base, 'faster')} {d.setting(*base, 'go_faster')} vs "
                      f"{d.text(*base, 'slower')} {d.setting(*base, 'go_slower')} "
                      f"(ratio {d.qty(*base, 'go_ratio')})",
-               "ours": fmt.MISSING, "survives": d.text(*base, "status"), "why": fmt.MISSING}
+               "ours": fmt.MISSING, "survives": d.text(*base, "status"), "why": fmt.MISSING,
+               "line": d.text(*base, "status")}
         if g.get("status") == "ok":
             unit = "ns"
             row["ours"] = (f"{d.value(unit, *base, 'ours_faster')} vs "
@@ -730,6 +734,14 @@ def _go(d: Doc) -> dict:
                            f"{_interval(d, *base, 'ci')})")
             row["survives"] = d.text(*base, "survives")
             fast, slow = d.text(*base, "faster"), d.text(*base, "slower")
+            # the summary's one line per finding: what happened to it, with its direction
+            lean = {"same": "leans the same way", "opposite": "leans the other way"}.get(
+                g.get("direction", ""), "no lean")
+            outcome = (f"**{d.text(*base, 'survives')}**" if g["survives"] != UNDECIDED
+                       else f"not decided, {lean}")
+            row["line"] = (f"{outcome}: {fast}/{slow} {d.qty(*base, 'ratio')} "
+                           f"({_interval(d, *base, 'ci')}) here, "
+                           f"{d.qty(*base, 'go_ratio')} in Go")
             if g["ratio"] <= 1:
                 why = (f"the gap is {d.pct(*base, 'share_ours')} of {slow}'s time here, "
                        f"{d.pct(*base, 'share_go')} in Go")
@@ -884,7 +896,11 @@ def context(doc: dict, config: dict, detailed: bool = True) -> dict:
         "hl": {k: fmt.text(v, src("methodology", k)) for k, v in _HL_TEXT.items()},
         "other": other,
         "more_plots": [{"file": d.text("plots", i, "file"), "title": d.text("plots", i, "title")}
-                       for i, p in enumerate(doc["plots"]) if p["file"] not in embedded],
+                       for i, p in enumerate(doc["plots"])
+                       if p["file"] not in embedded and p.get("kind") != "forest"],
+        # every comparison at a glance, under the executive summary (issue 19, item 3)
+        "forest": next(({"file": d.text("plots", i, "file"), "title": d.text("plots", i, "title")}
+                        for i, p in enumerate(doc["plots"]) if p.get("kind") == "forest"), None),
         "rankings": _rankings(d),
         "answer": _answer(d),
         "pick": _pick(d),

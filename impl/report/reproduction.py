@@ -35,6 +35,8 @@ from impl.report.hypothesis_config import DEFAULT_THRESHOLD
 #: the data file, beside this module (package data)
 DATA = "go_seed.yaml"
 SURVIVES, REVERSED, UNDECIDED = "survives", "reversed", "not decided in this run"
+#: ``direction`` of an entry: this run's estimate orders the two designs as Go did, or not
+SAME, OPPOSITE = "same", "opposite"
 #: the counters shown as the mechanism at each finding's cell
 MECHANISM = ("counter.wake_syscalls", "counter.lock_waits", "counter.cas_retries",
              "counter.batches")
@@ -90,6 +92,9 @@ def compare_with_go(data: dict[str, Any], cells: dict[str, dict],
                      for k in MECHANISM if k in fast["metrics"]]
         entry.update(status="ok", ours_faster=e.median_a, ours_slower=e.median_b,
                      ratio=e.ratio, ci=list(e.ci), survives=verdict, mechanism=mech_rows,
+                     # where the estimate points, decided or not: an undecided finding that
+                     # leans the other way is a reversal in the making (issue 19, item 3)
+                     direction=SAME if e.ratio < 1 else (OPPOSITE if e.ratio > 1 else ""),
                      # the why: how much of the slower one's time the gap is, here and in Go
                      share_ours=1 - e.ratio, share_go=1 - entry["go_ratio"],
                      # the counter that differs most (mechanism.py's rule), or None

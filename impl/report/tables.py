@@ -27,6 +27,19 @@ def at_primary(cell: dict) -> bool:
     return scenarios.at_primary(cell["scenario"], cell.get("params") or {})
 
 
+#: one spelling for "no limit": a drain budget of 0 (impl.registry: "0 = unbounded") and an
+#: interval end that no finite value reaches (issue 19: "unbounded" spelled one way)
+UNBOUNDED = "unbounded"
+#: the parameter whose 0 means no limit
+BUDGET = "budget"
+
+
+def shown_value(column: str | None, v) -> str:
+    """A parameter value as tables and plots show it: budget 0 says what it means."""
+    return f"{v} ({UNBOUNDED})" if column == BUDGET and v == 0 else f"{v:g}" if isinstance(
+        v, float) else f"{v}"
+
+
 def sort_key(v):
     return (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v))
 
