@@ -115,7 +115,8 @@ def test_the_conclusion_names_the_counter_that_differs(built):
     assert rc["a"] == pytest.approx(0.05) and rc["b"] == 0
     assert rc["factor"] == pytest.approx(300 / 110, rel=0.02)
     line = next(x for x in built["md"].splitlines() if x.startswith("- **H1**") and "lock" in x)
-    assert "at producers=1, main is 2.73x slower than alternate_two (REJECTED" in line
+    assert "at producers=1, main is 2.73x slower than alternate_two (97.5% interval " in line
+    assert "), REJECTED" in line  # one notation: "a is N x slower than b (interval)"
     assert "0.0500 lock_waits per op for main vs 0 for alternate_two" in line
     assert "does not set the time" in line
 

@@ -849,3 +849,12 @@ def test_a_median_outside_its_bootstrap_interval_still_plots(tmp_path):
              for p in (1, 4)]
     plots._sweep_plot(cells, "producers", "ns_per_op", "s", ["a"], tmp_path / "s.png")
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_one_notation_for_an_effect(run):
+    """Issue 19, item 3: "A is N x faster than B (interval)", in findings and conclusions."""
+    md = run["md"]
+    assert "relative to" not in md
+    findings = [x for x in md.splitlines() if x.startswith("- ") and "→" in x]
+    assert findings and all(re.search(r" is \d[\d.]*x (faster|slower|lower|higher) than ", x)
+                            and "interval" in x for x in findings)

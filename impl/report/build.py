@@ -217,7 +217,12 @@ def _comparison_doc(c: hyp.Comparison, alpha: float) -> dict:
                  significant=e.p < alpha, hosts=list(e.hosts), method=e.method,
                  strata=e.strata, paired_by_round=e.method == cmp.HL_BY_ROUND,
                  pct_diff=e.ratio - 1,
-                 pct_ci=[e.ci[0] - 1, e.ci[1] - 1] if e.bounded else None)
+                 pct_ci=[e.ci[0] - 1, e.ci[1] - 1] if e.bounded else None,
+                 # the summary's one notation (issue 19): "a is N x faster than b (lo-hi x)":
+                 # N >= 1 and its interval on the same scale (b/a when a is the faster)
+                 factor=max(e.ratio, 1 / e.ratio),
+                 factor_ci=(None if not e.bounded else list(e.ci) if e.ratio >= 1
+                            else [1 / e.ci[1], 1 / e.ci[0]]))
     return d
 
 

@@ -199,7 +199,8 @@ def _latency_plot(cells, metric, scenario, pkeys, label_order, path: Path) -> st
                        [cis[i][1] for i in bars], style["color"], alpha=0.8)
             shown.setdefault(c["label"], line)
         ax.set_xticks(range(len(labels)), labels)
-        ax.set_title(f"{column}={value}" if column else scenario, fontsize=9)
+        ax.set_title(f"{column}={shown_value(column, value)}" if column else scenario,
+                     fontsize=9)
         ax.grid(True, alpha=0.3)
         _time_axis(ax)
     for row in axes:

@@ -297,24 +297,34 @@ def _finding(d: Doc, i: int, detailed: bool = True) -> str | None:
     base = ("comparisons", i)
     unit = d.get("cells", c["cell_a"], "metrics", c["metric"]).get("unit", "ns")
     where = f" at {d.text(*base, 'each')}={d.text(*base, 'each_value')}" if c["each"] else ""
-    a, b = _side_name(d, i, "a"), _side_name(d, i, "b")
-    if c["metric"] in TIME_PER_OP_METRICS:  # more ns per op = slower
-        direction = "slower" if c["ratio"] > 1 else "faster" if c["ratio"] < 1 else "equal"
-    else:
-        direction = "higher" if c["ratio"] > 1 else "lower" if c["ratio"] < 1 else "equal"
-    diff = d.pct(*base, "pct_diff", signed=True)
-    conf = d.pct(*base, "confidence")
-    interval = (f"{conf} interval {d.pct(*base, 'pct_ci', 0, signed=True)} to "
-                f"{d.pct(*base, 'pct_ci', 1, signed=True)}" if c.get("pct_ci") else
-                f"no finite {conf} interval")
-    metric = d.text(*base, "metric")
     # the medians are in the table right above; DETAILS.md repeats them beside the ratio
-    medians = (f"medians {d.value(unit, *base, 'median_a')} vs "
-               f"{d.value(unit, *base, 'median_b')}, " if detailed else "")
-    sentence = (f"{a}'s {metric} is {diff} ({direction}) relative to {b}{where} "
-                f"({d.text(*base, 'method')}): {medians}{interval} → "
-                f"{d.text(*base, 'verdict')}.")
-    return sentence
+    medians = (f"; medians {d.value(unit, *base, 'median_a')} vs "
+               f"{d.value(unit, *base, 'median_b')}, {d.text(*base, 'method')}"
+               if detailed else "")
+    return f"{_effect(d, i)}{where}{medians} → {d.text(*base, 'verdict')}."
+
+
+def _effect(d: Doc, i: int, with_interval: bool = True) -> str:
+    """The summary's one notation for an effect (issue 19, item 3): "a is N x faster than b
+    (99.8 % interval lo-hi x)", or "a's metric is N x lower than b's" for a metric that is
+    not a time per op; N >= 1, its interval on the same scale (``factor``, ``factor_ci``)."""
+    c = d.get("comparisons", i)
+    base = ("comparisons", i)
+    a, b = _side_name(d, i, "a"), _side_name(d, i, "b")
+    faster = c["ratio"] < 1
+    n = d.qty(*base, "factor") if "factor" in c else d.qty(*base, "ratio")
+    if c["metric"] in TIME_PER_OP_METRICS:
+        effect = f"{a} is {n}x {'faster' if faster else 'slower'} than {b}"
+    else:
+        effect = (f"{a}'s {d.text(*base, 'metric')} is {n}x "
+                  f"{'lower' if faster else 'higher'} than {b}'s")
+    if not with_interval:
+        return effect
+    conf = d.pct(*base, "confidence")
+    if c.get("factor_ci"):
+        return (f"{effect} ({conf} interval {d.qty(*base, 'factor_ci', 0)}x–"
+                f"{d.qty(*base, 'factor_ci', 1)}x)")
+    return f"{effect} (no finite {conf} interval)"
 
 
 def _shared_point(cells: list[dict]) -> str:
@@ -391,14 +401,8 @@ def _conclusion(d: Doc, hi: int) -> str:
     a, b = _side_name(d, ci, "a"), _side_name(d, ci, "b")
     where = f" at {d.text(*base, 'each')}={d.text(*base, 'each_value')}" if c["each"] else ""
     rcb = ("hypotheses", hi, "root_cause")
-    faster = c["ratio"] < 1
-    if c["metric"] in TIME_PER_OP_METRICS:
-        effect = f"{a} is {d.qty(*rcb, 'factor')}x {'faster' if faster else 'slower'} than {b}"
-    else:
-        effect = (f"{a}'s {d.text(*base, 'metric')} is {d.qty(*rcb, 'factor')}x "
-                  f"{'lower' if faster else 'higher'} than {b}'s")
     head = (f"{where.strip()}, " if where else "") + (
-        f"{effect} ({d.text(*base, 'verdict')}, ratio interval {_interval(d, *base, 'ci')})")
+        f"{_effect(d, ci)}, {d.text(*base, 'verdict')}")
     declared = ", ".join(_mech_name(d.text(*rcb, "counters", j, "counter"))
                          for j in range(len(rc["counters"])))
     counter = ""
@@ -739,9 +743,12 @@ def _go(d: Doc) -> dict:
                 g.get("direction", ""), "no lean")
             outcome = (f"**{d.text(*base, 'survives')}**" if g["survives"] != UNDECIDED
                        else f"not decided, {lean}")
-            row["line"] = (f"{outcome}: {fast}/{slow} {d.qty(*base, 'ratio')} "
-                           f"({_interval(d, *base, 'ci')}) here, "
-                           f"{d.qty(*base, 'go_ratio')} in Go")
+            word = "faster" if g["ratio"] < 1 else "slower"
+            go_word = "faster" if g["go_ratio"] < 1 else "slower"
+            row["line"] = (f"{outcome}: here {fast} is {d.qty(*base, 'factor')}x {word} than "
+                           f"{slow} ({d.qty(*base, 'factor_ci', 0)}x–"
+                           f"{d.qty(*base, 'factor_ci', 1)}x), in Go "
+                           f"{d.qty(*base, 'go_factor')}x {go_word}")
             if g["ratio"] <= 1:
                 why = (f"the gap is {d.pct(*base, 'share_ours')} of {slow}'s time here, "
                        f"{d.pct(*base, 'share_go')} in Go")

@@ -95,6 +95,10 @@ def compare_with_go(data: dict[str, Any], cells: dict[str, dict],
                      # where the estimate points, decided or not: an undecided finding that
                      # leans the other way is a reversal in the making (issue 19, item 3)
                      direction=SAME if e.ratio < 1 else (OPPOSITE if e.ratio > 1 else ""),
+                     # the summary's one notation: "faster is N x faster / slower than slower"
+                     factor=max(e.ratio, 1 / e.ratio),
+                     factor_ci=(list(e.ci) if e.ratio >= 1 else [1 / e.ci[1], 1 / e.ci[0]]),
+                     go_factor=max(entry["go_ratio"], 1 / entry["go_ratio"]),
                      # the why: how much of the slower one's time the gap is, here and in Go
                      share_ours=1 - e.ratio, share_go=1 - entry["go_ratio"],
                      # the counter that differs most (mechanism.py's rule), or None
