@@ -46,6 +46,7 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
 fi
 
 # munge: one key, one daemon (slurmctld and slurmd authenticate every message with it)
+mkdir -p /etc/munge
 if [ ! -s /etc/munge/munge.key ]; then
   mungekey --create --keyfile=/etc/munge/munge.key 2>/dev/null \
     || dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
