@@ -10,8 +10,8 @@ import sys
 
 from snakemake.utils import min_version
 
-from impl.pipeline.config_check import ConfigError, check_config_files
 from impl.pipeline.digest import digest
+from impl.study import ConfigError, check_config_files
 
 min_version("9.0")
 

@@ -36,8 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from impl import registry  # noqa: E402
-from impl.base import EventLoop, LoopState  # noqa: E402
+from impl.designs import registry  # noqa: E402
+from impl.designs.base import EventLoop, LoopState  # noqa: E402
 
 WAIT_S = 60.0  # bound on every wait: a lost task prints as such, it never hangs the script
 

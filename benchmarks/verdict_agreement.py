@@ -10,9 +10,9 @@ prints, per comparison, its verdict in every run, then:
   ratio) in both runs;
 * per run, the share of hypothesis comparisons decided (VALIDATED or REJECTED);
 * per run and metric family, the A/A interval and whether it excludes 1
-  ("different": the run is miscalibrated for that family, issue 18's rule).
+  ("different": the run is miscalibrated for that family, the A/A rule).
 
-Issue 18's targets: at least 90 % identical verdicts across the quick runs and
+The targets: at least 90 % identical verdicts across the quick runs and
 across the default runs, no contradiction, A/A never "different", at least
 70 % decided in each default run, the latency A/A interval within +-15 % in
 the default. Usage:

@@ -5,6 +5,7 @@ JSON metadata blob; ``results/all.parquet`` is their concatenation and keeps
 every cell's blob. Everything the three parts must agree on is defined here
 and imported where needed: the columns and their types, the metadata keys and
 the fields a cell's blob carries, the cell id, the metric catalogue, the
+block rules the runner applies and the report quotes, the exit codes, the
 percentile method and the one atomic file write.
 
 Standard library only: the measuring children and the pipeline's cell wrapper
@@ -13,15 +14,17 @@ import it, and neither may pay for pyarrow or pandas.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from impl.base import COUNTER_NAMES
+from impl.designs.base import COUNTER_NAMES
 
 # --------------------------------------------------------------------- columns
 
@@ -38,7 +41,7 @@ class Column:
 #: the columns of a cell file, in order (order is part of the contract)
 COLUMNS: tuple[Column, ...] = (
     Column("label", "string", "implementation label (config key; defaults to the design)"),
-    Column("design", "string", "registered design name (impl.registry)"),
+    Column("design", "string", "registered design name (impl.designs.registry)"),
     Column("impl_params", "string", "JSON, sorted keys: effective constructor params"),
     Column("scenario", "string", "scenario name (impl/runner/scenarios/NAME.py)"),
     Column("params", "string", "JSON, sorted keys: resolved scenario params"),
@@ -75,6 +78,7 @@ METADATA_FIELDS: tuple[str, ...] = (
     "calibration",
     "quality",  # {"failures": [{"kind", "text"}], ...}: any failure = not a trustworthy number
     "max_foreign_cpu",
+    "machine_lock",  # the machine-wide lock file the measuring processes held
     "processes_measured",
     "percentile_method",
     "seed",
@@ -230,7 +234,7 @@ _ENV: tuple[Metric, ...] = (
     Metric(ENV_PREFIX + "round", "round", "block",
            "the pipeline round the process was measured in (verdicts pair by it)"),
 )
-#: where a block's CPU time went, per op and per thread role (impl/runner/measure.py): the
+#: where a block's CPU time went, per op and per thread role (impl/runner/worker.py): the
 #: report shows them beside the counters as mechanism values ("why" columns), since most
 #: workloads exercise no counter that differs between designs
 CPU_ROLE_METRICS: tuple[str, ...] = (ENV_PREFIX + "loop_cpu_ns", ENV_PREFIX + "submitter_cpu_ns")
@@ -243,9 +247,10 @@ def is_mechanism(metric: str) -> bool:
     return is_counter(metric) or metric in CPU_ROLE_METRICS
 
 
-#: what each counter counts, in words (impl.base.CounterSnapshot; the report quotes it beside
-#: a counter that explains a result). Kept here, not in impl.base: that module is part of
-#: every design's source hash, and a wording change must not invalidate measurements.
+#: what each counter counts, in words (impl.designs.base.CounterSnapshot; the report quotes
+#: it beside a counter that explains a result). Kept here, not in impl.designs.base: that
+#: module is part of every design's source hash, and a wording change must not invalidate
+#: measurements.
 COUNTER_MEANINGS: dict[str, str] = {
     "tasks_executed": "tasks run",
     "task_errors": "tasks that raised",
@@ -305,6 +310,26 @@ def unit_of(metric: str) -> str:
 #: kinds of a cell's measurement-quality failures (metadata ``quality.failures``)
 QUALITY_KINDS: tuple[str, ...] = ("short_blocks", "calibration_missed", "machine_busy")
 
+# ---------------------------------------------------------------- block rules
+
+#: a block whose timed region is shorter than this is a quality failure, not a number
+SHORT_BLOCK_NS = 1_000_000
+#: a block is at least this many GIL switch intervals long (methodology.md, "Sampling")
+MIN_SWITCH_INTERVALS = 20
+
+# ----------------------------------------------------------------- exit codes
+
+#: the exit codes of the runner, the cell wrapper, a batch job and the report's tools
+EXIT_OK = 0
+#: verification failure or crash (the runner), a failed cell (a batch)
+EXIT_FAILED = 1
+#: bad input: one line naming the culprit and the allowed values, nothing run
+EXIT_BAD_INPUT = 2
+#: the watchdog fired (stacks dumped to stderr), as coreutils' timeout(1) exits
+EXIT_TIMEOUT = 124
+#: interrupted (Ctrl-C, SIGTERM, Snakemake gone): 128 + SIGINT, as a shell reports it
+EXIT_INTERRUPTED = 130
+
 # ---------------------------------------------------------------- percentiles
 
 #: numpy.percentile's ``method=`` for every percentile the project computes
@@ -348,3 +373,35 @@ def write_atomic(
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+# ------------------------------------------------------------------ source hash
+
+
+def module_file(module: str) -> Path | None:
+    """The source file of a dotted module name, found without importing the module or its
+    packages (the Snakefile hashes designs while it is parsed), or None."""
+    parts = module.split(".")
+    spec = importlib.util.find_spec(parts[0])
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    base = Path(next(iter(spec.submodule_search_locations)))
+    rel = Path(*parts[1:]) if len(parts) > 1 else Path()
+    for candidate in (base / rel.with_suffix(".py") if parts[1:] else None,
+                      base / rel / "__init__.py"):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None
+
+
+def source_hash(modules: Iterable[str]) -> str:
+    """sha256 (hex) over the named modules' source files, in the given order: each module's
+    name, NUL, its bytes (``<missing>`` for a module without a file), NUL. The ``source_hash``
+    column and metadata field, and (its first 16 digits) the pipeline's code hash."""
+    digest = hashlib.sha256()
+    for name in modules:
+        path = module_file(name)
+        digest.update(name.encode() + b"\0")
+        digest.update(path.read_bytes() if path is not None else b"<missing>")
+        digest.update(b"\0")
+    return digest.hexdigest()

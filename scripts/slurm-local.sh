@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A one-node SLURM cluster on this machine, to run workflow/profiles/slurm for real
-# (issue 19, item 2): installs Debian's slurm-wlm and munge if missing, writes a
+#: installs Debian's slurm-wlm and munge if missing, writes a
 # slurm.conf for this host (its CPUs and memory as `slurmd -C` reports them; one
 # partition `compute`, the slurm profile's default), starts munged, slurmctld and slurmd,
 # and waits until the node is idle. Idempotent: a running cluster is left as it is.

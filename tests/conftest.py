@@ -1,6 +1,6 @@
 """Shared fixtures and helpers for the correctness suite.
 
-The suite is written against ``impl.base.EventLoop`` and ``impl.registry``
+The suite is written against ``impl.designs.base.EventLoop`` and ``impl.designs.registry``
 only, so a newly registered design is tested without touching the tests.
 
 Every wait here has an explicit timeout: a lost task or a hung loop must turn
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from impl import registry
-from impl.base import EventLoop, LoopState, LoopStoppedError, Task
+from impl.designs import registry
+from impl.designs.base import EventLoop, LoopState, LoopStoppedError, Task
 
 #: generous bound for "this must happen": only a real loss or hang exceeds it on a noisy box
 DEADLINE_S = 10.0

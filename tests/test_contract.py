@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import synthetic as syn
 import yaml
 
 from impl import contract
@@ -20,11 +21,13 @@ from impl.params import BadParameterError
 from impl.pipeline import aggregate as agg
 from impl.pipeline import cells as cellmod
 from impl.report import hypotheses as hyp
-from impl.report import synthetic as syn
-from impl.runner.request import CONFIG_FILE, CellRequest, resolve
+from impl.runner.request import CellRequest, resolve
 from impl.runner.schema import SCHEMA
+from impl.study import CONFIG_FILE, load
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the repository's profiles, as the runner's command line hands them to a request
+PRESETS = load().presets()
 
 
 def test_contract_module_imports_only_the_standard_library():
@@ -57,7 +60,7 @@ def test_every_part_names_a_cell_the_same_way(tmp_path):
     """Runner, pipeline and the report's fixtures agree on the id and on the file name."""
     params = {"producers": 8}
     runner_cell = resolve(CellRequest(impl="main", scenario="submit_contention", params=params,
-                                      label="m"))
+                                      label="m", presets=PRESETS))
     pipe_cell = cellmod.Cell("m", "main", {}, "submit_contention", runner_cell.params, 1.0)
     assert runner_cell.cell_id == pipe_cell.cell_id == "m/submit_contention/producers=8"
     fixture = syn.cell_path(tmp_path, "m", "submit_contention", runner_cell.params)
@@ -128,8 +131,10 @@ def test_reason_kinds_are_typed_not_read_from_the_text():
 
 def test_runner_profiles_are_the_pipeline_profiles():
     cfg = yaml.safe_load(CONFIG_FILE.read_text())
+    assert cfg["profiles"] == PRESETS
     for name, preset in cfg["profiles"].items():
-        cell = resolve(CellRequest(impl="baseline", scenario="round_trip", profile=name))
+        cell = resolve(CellRequest(impl="baseline", scenario="round_trip", profile=name,
+                                   presets=PRESETS))
         assert (cell.processes, cell.blocks, cell.warmups, cell.target_block_ms) == (
             preset["processes"], preset["blocks"], preset["warmups"], preset["target_block_ms"])
 
@@ -139,11 +144,13 @@ def test_unknown_profile_is_bad_input_unless_defined_elsewhere_with_every_settin
     for kw in ({}, settings):  # a typo is refused even when every setting is explicit
         with pytest.raises(BadParameterError,
                            match="unknown profile 'mine'; allowed: quick, full"):
-            resolve(CellRequest(impl="baseline", scenario="round_trip", profile="mine", **kw))
+            resolve(CellRequest(impl="baseline", scenario="round_trip", profile="mine",
+                                presets=PRESETS, **kw))
     with pytest.raises(BadParameterError, match="missing: --blocks"):
         resolve(CellRequest(impl="baseline", scenario="round_trip", profile="mine",
-                            profile_defined_elsewhere=True, processes=1))
+                            profile_defined_elsewhere=True, processes=1, presets=PRESETS))
     cell = resolve(CellRequest(impl="baseline", scenario="round_trip", profile="mine",
+                               presets=PRESETS,
                                profile_defined_elsewhere=True, **settings))
     assert cell.profile == "mine" and cell.processes == 1
 
@@ -157,7 +164,8 @@ def test_unknown_profile_is_bad_input_unless_defined_elsewhere_with_every_settin
 ])
 def test_run_settings_use_param_specs(field, value, needle):
     with pytest.raises(BadParameterError) as info:
-        resolve(CellRequest(impl="baseline", scenario="round_trip", **{field: value}))
+        resolve(CellRequest(impl="baseline", scenario="round_trip", presets=PRESETS,
+                            **{field: value}))
     assert needle in str(info.value) and "\n" not in str(info.value)
 
 

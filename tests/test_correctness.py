@@ -1,6 +1,6 @@
 """The Go study's correctness tests (T1, T2, T5, T7-T12), for every real design.
 
-Each test is parametrized over ``impl.registry`` (fixture ``design`` in
+Each test is parametrized over ``impl.designs.registry`` (fixture ``design`` in
 conftest) and asserts only what the design promises, read from its
 capabilities: conservation under a shutdown race is asserted for designs
 that promise it; the others must still never run a task twice, never run a
@@ -27,7 +27,7 @@ from conftest import (
     wait_until,
 )
 
-from impl.base import LoopState, LoopStoppedError
+from impl.designs.base import LoopState, LoopStoppedError
 
 # -- T1 shutdown conservation ---------------------------------------------------
 

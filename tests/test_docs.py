@@ -1,4 +1,4 @@
-"""The README is for users (issue 19, item 4): short, its links resolve, its excerpt is real."""
+"""The README is for users: short, its links resolve, its excerpt is real."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-#: "at most ~120 lines" (issue 19): internals live in docs/
+#: "at most ~120 lines": a README for users; internals live in docs/
 MAX_LINES = 120
 
 
@@ -37,7 +37,7 @@ def test_readme_excerpt_is_in_the_committed_summary():
 
 
 def test_the_go_figures_are_in_the_shipped_go_study():
-    """Issue 19, item 3: the Go figures and their source ship in the repo, and agree."""
+    """The Go figures and their source ship in the repo, and agree."""
     import yaml
 
     seed = yaml.safe_load((ROOT / "impl" / "report" / "go_seed.yaml").read_text())

@@ -15,7 +15,7 @@ import weakref
 
 import pytest
 
-from impl import registry
+from impl.designs import registry
 from tests.conftest import real_designs
 
 CYCLES = 30

@@ -4,7 +4,7 @@
 ``close`` may be called from any thread at any time. Whatever the
 interleaving, every call returns or raises one of the documented errors
 within its timeout, and afterwards the loop is stopped and closes. One
-mechanism in the base class (impl.base.EventLoop: the lifecycle lock and the
+mechanism in the base class (impl.designs.base.EventLoop: the lifecycle lock and the
 body wrapper) decides this for every design.
 """
 
@@ -18,8 +18,8 @@ from conftest import DEADLINE_S
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from impl import registry
-from impl.base import LoopStoppedError
+from impl.designs import registry
+from impl.designs.base import LoopStoppedError
 
 #: what each call may raise when it loses a race (anything else fails the test)
 ALLOWED = {

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from impl import registry
-from impl._chunked import ChunkedQueue, ChunkInvariantError
-from impl.base import InvalidTransitionError, LoopState, LoopStoppedError
+from impl.designs import registry
+from impl.designs._chunked import ChunkedQueue, ChunkInvariantError
+from impl.designs.base import InvalidTransitionError, LoopState, LoopStoppedError
 
 WAIT = 10.0
 LOCK_DESIGNS = ("alternate_one", "alternate_three")
@@ -88,7 +88,7 @@ def test_alternate_one_rejects_an_illegal_transition():
 
 
 def test_alternate_one_records_and_logs(caplog):
-    caplog.set_level(logging.DEBUG, logger="impl.alternate_one")
+    caplog.set_level(logging.DEBUG, logger="impl.designs.alternate_one")
     seen = []
     loop = registry.create("alternate_one", error_handler=lambda exc, task: seen.append(exc))
     loop.submit(lambda: 1 / 0)

@@ -1,4 +1,4 @@
-"""Measurement that holds on a shared machine (issue 9): real blocks, foreign load, one lock.
+"""Measurement that holds on a shared machine: real blocks, foreign load, one lock.
 
 These run the runner's child-side code in this process (BlockRunner,
 measure_process) or the runner itself, on small settings; no assertion is
@@ -18,11 +18,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from impl import contract
+from impl.contract import SHORT_BLOCK_NS
 from impl.runner import machine, machine_lock
 from impl.runner.cell import quality
-from impl.runner.measure import SHORT_BLOCK_NS, BlockRunner, measure_process
 from impl.runner.request import CellRequest, resolve
 from impl.runner.scenarios._common import BlockResult
+from impl.runner.worker import BlockRunner, measure_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,14 +71,14 @@ def test_calibration_that_cannot_reach_the_target_is_recorded():
     runner = BlockRunner(cell)
     runner.module = Capped()
     runner_max = 1 << 12
-    import impl.runner.measure as measure
+    import impl.runner.worker as worker
 
-    old = measure.MAX_LOOPS
-    measure.MAX_LOOPS = runner_max
+    old = worker.MAX_LOOPS
+    worker.MAX_LOOPS = runner_max
     try:
         cal = runner.calibrate()
     finally:
-        measure.MAX_LOOPS = old
+        worker.MAX_LOOPS = old
     assert cal["missed"]
 
 
@@ -230,23 +231,23 @@ def test_rounds_and_their_replacements_never_share_a_process_number(monkeypatch)
 
 def test_calibrating_process_confirms_with_its_own_blocks(monkeypatch):
     """Process 0's warm-up and measured blocks confirm the size: no extra confirmation blocks."""
-    import impl.runner.measure as measure
+    import impl.runner.worker as worker
 
     fresh: list[int] = []
-    real_init = measure.BlockRunner.__init__
+    real_init = worker.BlockRunner.__init__
 
     def init(self, cell):
         real_init(self, cell)
         self.module = _SlowSetUp()
 
-    real_fresh = measure.BlockRunner.fresh_block
+    real_fresh = worker.BlockRunner.fresh_block
 
     def counting_fresh(self, loops):
         fresh.append(loops)
         return real_fresh(self, loops)
 
-    monkeypatch.setattr(measure.BlockRunner, "__init__", init)
-    monkeypatch.setattr(measure.BlockRunner, "fresh_block", counting_fresh)
+    monkeypatch.setattr(worker.BlockRunner, "__init__", init)
+    monkeypatch.setattr(worker.BlockRunner, "fresh_block", counting_fresh)
     cell = _cell(warmups=1, blocks=2, max_foreign_cpu=1.0)
     result = measure_process(cell, 0)
     cal = result["calibration"]

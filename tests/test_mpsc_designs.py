@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from impl import registry
-from impl._mpsc import EMPTY, NEXT, POOL_SIZE, TASK, MpscQueue, effective_budget
-from impl.base import EventLoop, LoopFullError, LoopState, LoopStoppedError
+from impl.designs import registry
+from impl.designs._mpsc import EMPTY, NEXT, POOL_SIZE, TASK, MpscQueue, effective_budget
+from impl.designs.base import EventLoop, LoopFullError, LoopState, LoopStoppedError
 from tests.conftest import DEADLINE_S, Blocker, wait_parked, wait_until
 
 MPSC_DESIGNS = ("main", "alternate_two")

@@ -21,9 +21,12 @@ from impl.contract import cell_id
 from impl.pipeline import aggregate as agg
 from impl.pipeline import cell_wrapper as cw
 from impl.pipeline import cells as cellmod
-from impl.pipeline.config_check import ConfigError, budget_designs, check_config
+from impl.pipeline import hashes
+from impl.pipeline.command import runner_command
+from impl.pipeline.config_check import check_config
 from impl.pipeline.failures import collect_failures
 from impl.runner.schema import SCHEMA as CELL_SCHEMA
+from impl.study import ConfigError, Study, budget_designs
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -34,13 +37,18 @@ def config() -> dict:
     return yaml.safe_load((ROOT / "config.yaml").read_text())
 
 
+def _cells(config: dict) -> list[cellmod.Cell]:
+    """The cells of a checked config (``check_config`` returns the study and its cells)."""
+    return check_config(config, SCHEMA)[1]
+
+
 # --- config and cell expansion -------------------------------------------------------------
 
 def test_real_config_sizes(config):
-    full = check_config(config, SCHEMA)
+    full = _cells(config)
     assert len(full) <= 300
     config["profile"] = "quick"
-    quick = check_config(config, SCHEMA)
+    quick = _cells(config)
     assert len(quick) <= 80
     # the quick profile still covers every implementation and every scenario
     assert {c.label for c in quick} == set(config["implementations"])
@@ -48,7 +56,7 @@ def test_real_config_sizes(config):
 
 
 def test_every_batch_job_has_its_own_priority_and_covers_each_cell_round_once(config):
-    cells = check_config(config, SCHEMA)
+    cells = _cells(config)
     batches = cellmod.plan_batches(cells)
     prios = [b.priority for b in batches]
     assert len(set(prios)) == len(prios) == len({c.point for c in cells}) * cells[0].rounds
@@ -59,7 +67,7 @@ def test_every_batch_job_has_its_own_priority_and_covers_each_cell_round_once(co
 
 
 def test_controls_and_budget_scenarios(config):
-    cells = check_config(config, SCHEMA)
+    cells = _cells(config)
     aa = {c.scenario for c in cells if c.label == "baseline_aa"}
     assert aa == {"round_trip", "burst_throughput"}
     sweep = {c.design for c in cells if c.scenario == "budget_sweep"}
@@ -68,7 +76,7 @@ def test_controls_and_budget_scenarios(config):
 
 def test_cell_ids_paths_and_specs(config):
     config["profile"] = "quick"
-    cells = {c.cell_id: c for c in check_config(config, SCHEMA)}
+    cells = {c.cell_id: c for c in _cells(config)}
     for cid, cell in cells.items():
         label, scenario, rest = cid.split("/", 2)
         assert (label, scenario) == (cell.label, cell.scenario)
@@ -83,7 +91,7 @@ def test_cell_ids_paths_and_specs(config):
 
 def test_rounds_run_in_order_shuffled_inside(config):
     """Priorities: all batches of round r before any of round r+1; seeded shuffles inside."""
-    cells = check_config(config, SCHEMA)
+    cells = _cells(config)
     rounds = config["profiles"][config["profile"]]["rounds"]
     batches = cellmod.plan_batches(cells, seed=1)
     by_round = [[b for b in batches if b.round == r] for r in range(rounds)]
@@ -95,12 +103,12 @@ def test_rounds_run_in_order_shuffled_inside(config):
     assert order[0] != order[1]  # batches shuffled anew each round
     inside = [[c.label for c in rb[0].cells] for rb in by_round]
     assert len(set(map(tuple, inside))) > 1 or len(inside[0]) == 1
-    again = cellmod.plan_batches(check_config(copy.deepcopy(config), SCHEMA), seed=1)
+    again = cellmod.plan_batches(_cells(copy.deepcopy(config)), seed=1)
     assert [(b.priority, [c.cell_id for c in b.cells]) for b in again] == [
         (b.priority, [c.cell_id for c in b.cells]) for b in batches]  # seeded
     # each round runs its share of the profile's processes: verdict cells their own share
     prof = config["profiles"][config["profile"]]
-    verdict = cellmod.verdict_cell_ids(config, cells)
+    verdict = cellmod.verdict_cell_ids(Study(config), cells)
     assert verdict and len(verdict) < len(cells)
     assert {c.profile["processes"] for c in cells if c.cell_id in verdict} == {
         prof["verdict_processes"] // rounds}
@@ -111,7 +119,7 @@ def test_rounds_run_in_order_shuffled_inside(config):
 def test_batch_paths_hold_no_comma(config):
     """A cluster job names its target as rule:wildcard=value,... and splits on commas: a
     multi-parameter point must not put one into the batch rule's wildcard."""
-    batches = cellmod.plan_batches(check_config(config, SCHEMA))
+    batches = cellmod.plan_batches(_cells(config))
     multi = [b for b in batches if "," in b.paramstr]
     assert multi  # e.g. wakeup's idle_us, mode and placement
     for b in batches:
@@ -122,9 +130,10 @@ def test_batch_paths_hold_no_comma(config):
 
 def test_verdict_cells_are_the_hypotheses_and_aa_cells(config):
     """Processes go where the verdicts are: every cell a hypothesis comparison or the A/A
-    control uses, and no other (issue 18, item 4)."""
-    cells = check_config(config, SCHEMA)
-    ids = cellmod.verdict_cell_ids(config, cells)
+    control uses, and no other (more processes narrow a verdict; elsewhere they only cost
+    time)."""
+    cells = _cells(config)
+    ids = cellmod.verdict_cell_ids(Study(config), cells)
     hyps = config["hypotheses"]
     h1 = next(h for h in hyps if h["scenario"] == "submit_contention")
     assert any(i.startswith(f"{h1['a']}/submit_contention/") for i in ids)
@@ -141,12 +150,13 @@ def test_verdict_cells_are_the_hypotheses_and_aa_cells(config):
 
 def test_secondary_placement_at_the_answers_points(config, monkeypatch):
     """cross_core beside same_core at the answer's latency points, for every label but the
-    A/A controls; a 1-CPU affinity mask skips them with one line (issue 18, item 1)."""
+    A/A controls; a 1-CPU affinity mask skips them with one line (no second core to cross
+    to)."""
     from impl.runner import placement
 
     config["placement"] = {"secondary": ["cross_core"]}
     monkeypatch.setattr(placement, "allowed_cpus", lambda: [0, 1])
-    cells = check_config(config, SCHEMA)
+    cells = _cells(config)
     cross = [c for c in cells if c.params.get("placement") == "cross_core"]
     answer_rt = [w for w in config.get("answer", []) if w["scenario"] == "round_trip"]
     if answer_rt:
@@ -156,18 +166,18 @@ def test_secondary_placement_at_the_answers_points(config, monkeypatch):
         for c in cross:  # each beside its primary cell
             twin = {**c.params, "placement": "same_core"}
             assert any(o.label == c.label and o.params == twin for o in cells)
-    assert cellmod.placement_skipped(config) is None
+    assert Study(config).placement_skipped() is None
     monkeypatch.setattr(placement, "allowed_cpus", lambda: [3])
-    cells = check_config(config, SCHEMA)
+    cells = _cells(config)
     assert not [c for c in cells if c.params.get("placement") == "cross_core"]
-    line = cellmod.placement_skipped(config)
+    line = Study(config).placement_skipped()
     assert line and "\n" not in line and "cross_core" in line and "1 (CPU 3)" in line
 
 
 def test_cell_id_is_the_runners_one_definition(config):
     assert cell_id("l", "s", {}) == "l/s/default"
     assert cell_id("l", "s", {"b": 2, "a": "x"}) == "l/s/a=x,b=2"
-    cell = next(c for c in check_config(config, SCHEMA) if c.params)
+    cell = next(c for c in _cells(config) if c.params)
     assert cell.cell_id == cell_id(cell.label, cell.scenario, cell.params)
 
 
@@ -175,7 +185,7 @@ def _bad(config, mutate) -> str:
     config = copy.deepcopy(config)
     mutate(config)
     with pytest.raises(ConfigError) as info:
-        check_config(config, SCHEMA)
+        _cells(config)
     msg = str(info.value)
     assert "\n" not in msg
     return msg
@@ -210,25 +220,36 @@ def test_hypothesis_params_must_be_measured(config):
 
 def test_code_hash_tracks_content_per_design_and_scenario(tmp_path, monkeypatch):
     files = {}
-    for name in ("impl.a", "impl.b", "impl.runner.scenarios.s1", "impl.runner.scenarios.s2"):
+    s1, s2 = "round_trip", "mixed"
+    for name in ("impl.a", "impl.b", f"impl.runner.scenarios.{s1}", f"impl.runner.scenarios.{s2}"):
         files[name] = tmp_path / f"{name}.py"
         files[name].write_text(f"# {name}\n")
-    monkeypatch.setattr(cellmod, "module_file", lambda m: files.get(m))
-    h_a1, h_b1, h_a2 = (cellmod.code_hash(["impl.a"], "s1"), cellmod.code_hash(["impl.b"], "s1"),
-                        cellmod.code_hash(["impl.a"], "s2"))
+    monkeypatch.setattr(contract, "module_file", lambda m: files.get(m))
+    h_a1, h_b1, h_a2 = (hashes.code_hash(["impl.a"], s1), hashes.code_hash(["impl.b"], s1),
+                        hashes.code_hash(["impl.a"], s2))
     assert len({h_a1, h_b1, h_a2}) == 3
     os.utime(files["impl.a"], (0, 0))  # mtime alone changes nothing
-    assert cellmod.code_hash(["impl.a"], "s1") == h_a1
+    assert hashes.code_hash(["impl.a"], s1) == h_a1
     files["impl.a"].write_text("# edited\n")
-    assert cellmod.code_hash(["impl.a"], "s1") != h_a1
-    assert cellmod.code_hash(["impl.b"], "s1") == h_b1
-    files["impl.runner.scenarios.s2"].write_text("# edited\n")
-    assert cellmod.code_hash(["impl.b"], "s1") == h_b1
+    assert hashes.code_hash(["impl.a"], s1) != h_a1
+    assert hashes.code_hash(["impl.b"], s1) == h_b1
+    files[f"impl.runner.scenarios.{s2}"].write_text("# edited\n")
+    assert hashes.code_hash(["impl.b"], s1) == h_b1
 
 
 def test_module_file_finds_real_sources():
-    assert cellmod.module_file("impl.registry") == ROOT / "impl/registry.py"
-    assert cellmod.module_file("impl.no_such_module") is None
+    assert contract.module_file("impl.designs.registry") == ROOT / "impl/designs/registry.py"
+    assert contract.module_file("impl.no_such_module") is None
+
+
+def test_one_source_hash_for_the_runner_and_the_pipeline():
+    """The runner's source_hash column and the pipeline's code hash are one algorithm: the
+    code hash is the source hash of the design's modules and the scenario's."""
+    from impl.designs import registry
+
+    modules = sorted(registry.get("main").modules)
+    assert hashes.code_hash(modules, "round_trip") == contract.source_hash(
+        [*modules, "impl.runner.scenarios.round_trip"])[:16]
 
 
 # --- the cell wrapper ----------------------------------------------------------------------
@@ -292,27 +313,39 @@ def test_wrapper_backstop_kills_group_and_escaped_children(tmp_path):
 
 
 def test_wrapper_forwards_sigint(tmp_path):
+    """Ctrl-C on the wrapper reaches the cell's process group: the child dies of the
+    forwarded SIGINT (not of the SIGKILL after the grace period), the record says
+    interrupted, and it stands for exit 130."""
+    import threading
+
     ready = tmp_path / "ready"
     log = tmp_path / "l.log"
-    spec = json.dumps({"cell_id": "s/i/g"})
     child = (
-        "import time, pathlib; pathlib.Path(" + repr(str(ready)) + ").write_text('1');"
-        " time.sleep(600)"
+        "import signal, time, pathlib; signal.signal(signal.SIGINT, signal.SIG_DFL);"
+        " pathlib.Path(" + repr(str(ready)) + ").write_text('1'); time.sleep(600)"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "impl.pipeline.cell_wrapper", "--spec", spec, "--timeout", "300",
-         "--out", str(tmp_path / "o"), "--log", str(log), "--", sys.executable, "-c", child],
-        cwd=ROOT,
-    )
-    for _ in range(200):
-        if ready.exists():
-            break
-        time.sleep(0.05)
-    assert ready.exists(), "the wrapped child never started"
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 130
-    rec = cw.read_status(log)
+    before = signal.getsignal(signal.SIGINT)
+    sent = threading.Event()
+
+    def ctrl_c() -> None:
+        # to this process, as a terminal sends it, once the child runs and the wrapper
+        # has its handler in place
+        for _ in range(600):
+            if ready.exists() and signal.getsignal(signal.SIGINT) is not before:
+                os.kill(os.getpid(), signal.SIGINT)
+                sent.set()
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=ctrl_c, daemon=True).start()
+    rec = cw.run_wrapped(_py(child), cell_id="s/i/g", log_path=log, out_path=tmp_path / "o",
+                         timeout_s=60.0, grace_s=1.0)
+    assert sent.is_set(), "the wrapped child never started"
     assert rec["status"] == "crashed" and "SIGINT" in rec["reason"]
+    assert rec["returncode"] == -signal.SIGINT
+    assert cw.exit_code(rec) == contract.EXIT_INTERRUPTED == 130
+    assert cw.read_status(log) == rec
+    assert signal.getsignal(signal.SIGINT) is before  # the wrapper's handler is gone again
 
 
 def test_runner_command():
@@ -320,7 +353,7 @@ def test_runner_command():
             "scenario": "s", "params": {"p": 1, "flag": True},
             "profile": {"name": "quick", "processes": 2, "blocks": 3, "warmups": 1,
                         "target_block_ms": 5}}
-    cmd = cw.runner_command(spec, "out.parquet", 30.0, seed=7)
+    cmd = runner_command(spec, "out.parquet", 30.0, seed=7)
     text = " ".join(cmd)
     for piece in ("-m impl.runner", "--impl main", "--impl-param budget=64", "--label l",
                   "--param flag=true", "--param p=1", "--profile quick", "--processes 2",
@@ -328,7 +361,7 @@ def test_runner_command():
         assert piece in text
     # a profile only the pipeline's config defines is recorded by name, its settings explicit
     spec["profile"]["name"] = "mine"
-    text = " ".join(cw.runner_command(spec, "out.parquet", 30.0, seed=7))
+    text = " ".join(runner_command(spec, "out.parquet", 30.0, seed=7))
     assert "--profile-name mine" in text and "--profile " not in text
 
 
@@ -494,7 +527,7 @@ def test_batch_round_reuses_a_record_only_with_the_current_block_size(tmp_path, 
 # --- bad input caught by kind (config files, non-finite numbers, folders, stale locks) ----
 
 def test_config_files_are_read_strictly(tmp_path):
-    from impl.pipeline.config_check import load_config_file
+    from impl.study import load_config_file
 
     cases = {
         "seed: 1\nprofile: full\nseed: 2\n": ("3:1", "duplicate key 'seed'", "first at line 1"),
@@ -660,7 +693,7 @@ def test_read_only_invocations_are_told_from_the_command_line():
 
 def test_the_run_install_has_what_snakemake_report_imports():
     """`snakemake --report` imports pygments: a dependency of the run, not only of the tests
-    (pytest pulled it in before; issue 19, item 5)."""
+    (pytest used to pull it in, so an install without the test extras failed there)."""
     import tomllib
 
     project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())

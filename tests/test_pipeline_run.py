@@ -191,7 +191,7 @@ def test_failures_partial_summary_and_rerun_only_failed(work):
 
     # editing one design's source remeasures only its cells; one scenario's module, only
     # that scenario's cells (the batches holding them rerun, the other cells are reused)
-    with open(work / "impl/testing_designs.py", "a") as fh:
+    with open(work / "impl/designs/testing.py", "a") as fh:
         fh.write("\n# edited by the test\n")
     with open(work / "impl/runner/scenarios/burst_throughput.py", "a") as fh:
         fh.write("\n# edited by the test\n")
@@ -312,7 +312,8 @@ def test_unwritable_results_stop_before_any_job(work):
 
 @pytest.mark.timeout(300)
 def test_cluster_generic_profile_runs_each_round_in_one_submission(work):
-    """Item 9 of the measurement issue: a round's batches run together, on one host."""
+    """A round's batches run together, on one host (the cells compared in a round share
+    the node's conditions)."""
     cfg = yaml.safe_load((work / "config.yaml").read_text())
     for label in ("hang", "crash"):
         del cfg["implementations"][label]
@@ -474,3 +475,55 @@ def test_profiles_keep_their_own_results(work):
     assert (work / "report" / "other" / "SUMMARY.md").exists()
     back = smk(work, "-n")
     assert "Nothing to be done" in back.stdout + back.stderr
+
+
+@pytest.mark.timeout(300)
+def test_a_cluster_job_killed_by_the_scheduler_fails_the_run(work):
+    """qdel, a walltime or a memory limit kills a job without letting it write its exit
+    markers: without a status command Snakemake waited for it for ever. With
+    status.sh the job is reported failed and the run ends."""
+    import signal
+    import time
+
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    del cfg["implementations"]["crash"]
+    cfg["hypotheses"] = [h for h in cfg["hypotheses"] if h["id"] == "HR"]
+    cfg["scenarios"] = {"round_trip": {"timeout_s": 20}}  # "hang" keeps the job busy
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    env = {**os.environ, "ELT_ENABLE_TEST_DESIGNS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(work / "Snakefile"),
+         "--directory", str(work), *FAST_EXIT, "--profile", "workflow/profiles/cluster-generic"],
+        cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        pids = []
+        while not pids and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            pids = sorted((work / "logs" / "cluster-jobs").glob("*.pid"))
+        assert pids, "no job was submitted"
+        time.sleep(2)  # the job is measuring (the "hang" cell runs until its 20 s timeout)
+        pid = int(pids[0].read_text().split()[0])
+        os.killpg(pid, signal.SIGKILL)  # what the scheduler does to a job it ends
+        out, _ = proc.communicate(timeout=150)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        _kill_processes_in(work)  # a killed job's cells (own sessions) hold the machine lock
+    assert proc.returncode != 0, out[-3000:]
+    assert "Error in group round0" in out or "failed" in out.lower(), out[-3000:]
+
+
+def _kill_processes_in(folder: Path) -> None:
+    """SIGKILL every process whose working directory is ``folder`` (a killed cluster job's
+    orphans: the runner and its measuring children run in sessions of their own)."""
+    import signal
+
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if Path(os.readlink(entry / "cwd")) == folder and int(entry.name) != os.getpid():
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
+

@@ -1,4 +1,4 @@
-"""Declared thread placement (issue 18, item 1): pinned cells run where they say.
+"""Declared thread placement: pinned cells run where they say.
 
 The measuring cells run through the runner (fresh processes), never in this
 process: pinning pytest's own thread would pin the rest of the suite.

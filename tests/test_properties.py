@@ -27,8 +27,8 @@ from conftest import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from impl import registry
-from impl.base import LoopStoppedError
+from impl.designs import registry
+from impl.designs.base import LoopStoppedError
 
 #: weighted so most ops submit and a shutdown is the exception in a script;
 #: "yield" gives the GIL away so the other threads interleave at that point

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 from conftest import assert_conserved, real_designs, shutdown_race
 
-from impl import registry
-from impl.base import EventLoop
+from impl.designs import registry
+from impl.designs.base import EventLoop
+from impl.designs.registry import TEST_DESIGNS_ENV, UnknownImplementationError
 from impl.params import BadParameterError
-from impl.registry import TEST_DESIGNS_ENV, UnknownImplementationError
 
 #: name -> (conserves_on_shutdown, has_internal_lane, fd_wake, drain_budget)
 EXPECTED = {

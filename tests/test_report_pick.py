@@ -1,4 +1,4 @@
-"""Which design to pick, the root-cause sentences and the recommendations (issue 12).
+"""Which design to pick, the root-cause sentences and the recommendations.
 
 Synthetic cells with known medians: the pick, its worst case and the
 conclusion are checked against values computed by hand.
@@ -11,9 +11,9 @@ import math
 
 import numpy as np
 import pytest
+import synthetic as syn
 
 from impl.report import mechanism as mech
-from impl.report import synthetic as syn
 from impl.report.build import build_summary
 
 # producers -> label -> ns per op. Worst cases against each workload's fastest:
@@ -88,7 +88,7 @@ def test_the_pick_is_the_design_with_the_smallest_worst_case(built):
         ("baseline", ["one producer"])]
     md = built["md"]
     assert md.index("## Which design to pick") < md.index("## Executive summary")
-    # the design that runs every queued task at shutdown comes first (issue 19, item 3)
+    # the design that runs every queued task at shutdown comes first
     safe = md.index("**Pick: main** (runs every queued task at shutdown), at most 3.00x (")
     assert safe < md.index("**If you may lose queued tasks at shutdown: alternate_two**, at "
                            "most 1.20x (")

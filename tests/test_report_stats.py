@@ -7,13 +7,14 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import synthetic as syn
 
-from impl.report import compare as cmp
+from impl.report import effects as eff
 from impl.report import fmt
 from impl.report import hypotheses as hyp
 from impl.report import load as ld
 from impl.report import stats as st
-from impl.report import synthetic as syn
+from impl.study import HypothesisConfigError, Study, expand
 
 
 def test_min_n_matches_methodology():
@@ -94,11 +95,11 @@ def test_tail_intervals_resample_processes():
 
 def test_compare_deterministic_and_sane():
     a, b = _ps(np.linspace(140, 160, 10)), _ps(np.linspace(95, 105, 10))
-    e1, e2 = cmp.compare(a, b, "k", 0.99), cmp.compare(a, b, "k", 0.99)
+    e1, e2 = eff.compare(a, b, "k", 0.99), eff.compare(a, b, "k", 0.99)
     assert e1 == e2
     assert e1.ratio == pytest.approx(1.5) and e1.median_a == 150 and e1.median_b == 100
     assert e1.ci[0] <= e1.ratio <= e1.ci[1] and e1.ci[0] > 1.3
-    assert e1.p < 0.001 and e1.n_resamples >= cmp.N_RESAMPLES
+    assert e1.p < 0.001 and e1.n_resamples >= eff.N_RESAMPLES
 
 
 def test_compare_pairs_processes_within_hosts():
@@ -107,27 +108,27 @@ def test_compare_pairs_processes_within_hosts():
     a = st.ProcessSamples(a.values, a.blocks, ("h1",) * 5 + ("h2",) * 3)
     b = st.ProcessSamples.of(np.r_[np.full(2, 100.0), np.full(6, 300.0) + np.arange(6)])
     b = st.ProcessSamples(b.values, b.blocks, ("h1",) * 2 + ("h2",) * 6)
-    e = cmp.compare(a, b, "k", 0.95)
+    e = eff.compare(a, b, "k", 0.95)
     assert e.hosts == ("h1", "h2")
     assert 1.9 < e.ratio < 2.1  # 2x on each host
     assert np.median(a.values) / np.median(b.values) < 1.2  # the unpaired ratio misleads
     lone = st.ProcessSamples(b.values, b.blocks, ("h3",) * 8)
-    with pytest.raises(cmp.PairingError, match="no common host"):
-        cmp.compare(a, lone, "k", 0.95)
+    with pytest.raises(eff.PairingError, match="no common host"):
+        eff.compare(a, lone, "k", 0.95)
 
 
 def test_processes_needed_rule():
     # estimate 1.2, interval log-half-width twice the distance to the 1.1 boundary -> 4x n
     est = math.log(1.2)
     dist = est - math.log(1.1)
-    n = cmp.processes_needed(10, (est - 2 * dist, est + 2 * dist), est, [math.log(1.1)])
+    n = eff.processes_needed(10, (est - 2 * dist, est + 2 * dist), est, [math.log(1.1)])
     assert n == 40
 
 
 def _comparison(ratio, lo, hi, expect, floor=None, n=10):
     spec = hyp.ComparisonSpec("H", "H: a vs b", "a", "b", "s", "ns_per_op", {}, {}, None, None,
                               expect, 0.10)
-    c = hyp.Comparison(spec, effect=cmp.Effect(n, n, ratio, 1.0, ratio, (lo, hi), 0.99, 0.01,
+    c = hyp.Comparison(spec, effect=eff.Effect(n, n, ratio, 1.0, ratio, (lo, hi), 0.99, 0.01,
                                                0.0, ("h",), 4000))
     hyp._decide(c, 0.10, floor)
     return c
@@ -170,7 +171,8 @@ def test_inconclusive_reports_processes_needed_and_floor_reasons():
 
 
 def test_needs_retest_in_plain_states():
-    """Issue 19, item 3: opposite direction / smaller than the noise here / undecided."""
+    """NEEDS RETEST in plain states: opposite direction / smaller than the noise here /
+    undecided."""
     leaning = _comparison(0.95, 0.85, 1.15, "greater")
     assert leaning.verdict == hyp.NEEDS_RETEST
     assert leaning.reasons[0].kinds == (hyp.ReasonKind.OPPOSITE,)
@@ -201,8 +203,8 @@ def _cfg(**h):
     ({"b": "x"}, "a and b are the same label"),
 ])
 def test_config_errors_are_one_line(change, needle):
-    with pytest.raises(hyp.HypothesisConfigError) as err:
-        hyp.parse_hypotheses(_cfg(**change))
+    with pytest.raises(HypothesisConfigError) as err:
+        Study(_cfg(**change)).check()
     msg = str(err.value)
     assert "\n" not in msg and msg.startswith("config hypotheses[0] (H1)") and needle in msg
 
@@ -210,32 +212,32 @@ def test_config_errors_are_one_line(change, needle):
 def test_duplicate_ids_and_aa_errors():
     cfg = _cfg()
     cfg["hypotheses"].append(dict(cfg["hypotheses"][0]))
-    with pytest.raises(hyp.HypothesisConfigError, match="duplicate id 'H1'"):
-        hyp.parse_hypotheses(cfg)
+    with pytest.raises(HypothesisConfigError, match="duplicate id 'H1'"):
+        Study(cfg).check()
     cfg = _cfg()
     cfg["aa_control"] = {"a": "x", "b": "x", "scenario": "sc", "metric": "latency_ns"}
-    with pytest.raises(hyp.HypothesisConfigError, match="two labels"):
-        hyp.parse_hypotheses(cfg)
+    with pytest.raises(HypothesisConfigError, match="two labels"):
+        Study(cfg).check()
     cfg["aa_control"] = {"a": "x", "b": "y", "pairs": [{"scenario": "sc"}]}
-    with pytest.raises(hyp.HypothesisConfigError, match=r"pairs\[0\]: must be a mapping"):
-        hyp.parse_hypotheses(cfg)
+    with pytest.raises(HypothesisConfigError, match=r"pairs\[0\]: must be a mapping"):
+        Study(cfg).check()
     cfg["aa_control"] = {"a": "x", "b": "y", "pairs": [{"scenario": "sc",
                                                         "metric": "counter.spins"}]}
-    with pytest.raises(hyp.HypothesisConfigError, match="is not a time with a noise family"):
-        hyp.parse_hypotheses(cfg)
+    with pytest.raises(HypothesisConfigError, match="is not a time with a noise family"):
+        Study(cfg).check()
     cfg["aa_control"] = {"a": "x", "b": "y", "pairs": [
         {"scenario": "sc", "metric": "latency_ns"}, {"scenario": "sc", "metric": "ns_per_op"}]}
-    assert [h.id for h in hyp.parse_aa_control(cfg)] == ["A/A sc latency_ns", "A/A sc ns_per_op"]
+    assert [h.id for h in Study(cfg).controls] == ["A/A sc latency_ns", "A/A sc ns_per_op"]
     cfg["aa_control"]["pairs"].append({"scenario": "sc", "metric": "burst_ns"})
-    with pytest.raises(hyp.HypothesisConfigError,
+    with pytest.raises(HypothesisConfigError,
                        match=r"pairs\[2\]: a second latency pair \(pairs\[0\] is the first\)"):
-        hyp.parse_hypotheses(cfg)
+        Study(cfg).check()
 
 
 def test_each_expands_per_value_and_per_b():
     cfg = _cfg(each="n", b=["y", "x"], a_params={"k": 1}, b_params={"k": 2})
-    h = hyp.parse_hypotheses(cfg)[0]
-    specs = hyp.expand(h, cfg, [])
+    study = Study(cfg)
+    specs = expand(study.hypotheses[0], study, [])
     assert [(s.b_label, s.each_value) for s in specs] == [("y", 1), ("y", 2), ("x", 1), ("x", 2)]
     assert specs[0].a_params == {"k": 1, "n": 1} and specs[0].b_params == {"k": 2, "n": 1}
 
@@ -300,7 +302,7 @@ def test_other_formats():
 
 
 def test_the_spread_mark_only_where_the_interval_cannot_show_the_spread():
-    """Issue 19, item 3: pyperf's rule alone marked 118 of 132 numbers on a shared VM."""
+    """pyperf's rule alone marked 118 of 132 numbers on a shared VM."""
     from impl.report.stats import flagged
 
     warned = {"warning": "CV 14% > 10%", "median": 100.0}

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+import types
 from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 import numpy as np
 import pandas as pd
 import pytest
+import synthetic as syn
 
-from impl.report import build_summary
-from impl.report import synthetic as syn
+from impl.report import build_summary, document
 from impl.report.stats import PercentileOrderError
 
 RNG = np.random.default_rng(1)
@@ -37,7 +40,8 @@ def config(aa: bool = True) -> dict:
             "alternate_three": {"design": "alternate_three"},
             "baseline": {"design": "baseline"},
             "asyncio": {"design": "asyncio"},
-            "main_aa": {"design": "main", "control_of": "main"},
+            "main_aa": {"design": "main", "control_of": "main",
+                        "scenarios": ["round_trip", "submit_contention"]},
         },
         "scenarios": {
             "submit_contention": {"grid": {"producers": [1, 2]}},
@@ -261,13 +265,13 @@ def test_plots_written(run):
     h1 = run["md"].split("## H1: Ingress design")[1].split("\n## ")[0]
     assert "submit_contention_ns_per_op_vs_producers.png)" in h1  # next to H1's table
     assert {p["scenario"] for p in run["doc"]["plots"]} >= {"submit_contention", "round_trip"}
-    # every comparison at a glance, right under the executive summary (issue 19, item 3)
+    # every comparison at a glance, right under the executive summary
     forest = run["md"].split("## Executive summary")[1].split("\n## ")[0]
     assert "plots/SUMMARY_forest.png)" in forest
 
 
 def test_forest_plot_latency_grid_and_unswept_plot(tmp_path):
-    """Issue 19, item 3: a forest plot of every comparison (none without an interval), small
+    """A forest plot of every comparison (none without an interval), small
     multiples wrapped at 3 per row, and a plot where nothing is swept."""
     from matplotlib import image
 
@@ -308,7 +312,7 @@ def test_plots_leave_out_controls_and_give_each_label_one_colour(run, tmp_path, 
 
     monkeypatch.setattr(plots, "_sweep_plot", capture)
     monkeypatch.setattr(plots, "_latency_plot", capture)
-    plots.make_plots(run["doc"], config(), tmp_path, "X")
+    plots.make_plots(run["doc"], tmp_path, "X")
     assert seen and "main_aa" not in seen  # an A/A label checks the noise, it does not compete
     order = [label for label in run["doc"]["label_order"] if label != "main_aa"]
     colours = [plots._style(label, order)["color"] for label in order]
@@ -550,11 +554,11 @@ def test_default_config_summary_is_short_and_prints_each_row_once(tmp_path):
     import yaml
 
     from impl.pipeline import cells as cellmod
-    from impl.pipeline.config_check import budget_designs
+    from impl.study import Study
 
     root = Path(__file__).resolve().parents[1]
     cfg = yaml.safe_load((root / "config.yaml").read_text())
-    planned = cellmod.expand(cfg, budget_designs())
+    planned = cellmod.expand(Study(cfg))
     rng = np.random.default_rng(3)
     files, expected = [], []
     for c in planned:
@@ -780,8 +784,7 @@ def test_the_answer_names_the_known_winners_with_their_ratios(tmp_path):
 
 
 def test_answer_config_errors_are_one_line():
-    from impl.report.answer import parse_workloads
-    from impl.report.hypothesis_config import HypothesisConfigError
+    from impl.study import HypothesisConfigError, Study
 
     cfg = config()
     for entry, needle in (
@@ -794,21 +797,19 @@ def test_answer_config_errors_are_one_line():
     ):
         cfg["answer"] = [entry]
         with pytest.raises(HypothesisConfigError) as err:
-            parse_workloads(cfg)
+            Study(cfg).workloads  # noqa: B018 - parsing raises
         assert "\n" not in str(err.value) and needle in str(err.value)
         assert str(err.value).startswith("config answer[0]")
     # rank_at: the same checks, naming its entry
-    from impl.report.hypothesis_config import parse_rank_points
-
     cfg.pop("answer")
     cfg["rank_at"] = [{"scenario": "drain", "metric": "ns_per_op", "params": {"x": 1}}]
     with pytest.raises(HypothesisConfigError, match=r"^config rank_at\[0\] \(drain\): 'x' is "
                        "not a grid parameter of 'drain'; allowed: budget$"):
-        parse_rank_points(cfg)
+        Study(cfg).rank_points  # noqa: B018 - parsing raises
     cfg["rank_at"] = [{"scenario": "drain", "metric": "ns_per_op", "params": {"budget": 7}}]
     with pytest.raises(HypothesisConfigError, match=r"^config rank_at\[0\] \(drain\): budget=7 "
                        "is not in the grid of 'drain'; allowed: 64, 4096$"):
-        parse_rank_points(cfg)
+        Study(cfg).rank_points  # noqa: B018 - parsing raises
 
 
 def test_a_declared_ranking_point_without_cells_is_named(tmp_path):
@@ -852,9 +853,113 @@ def test_a_median_outside_its_bootstrap_interval_still_plots(tmp_path):
 
 
 def test_one_notation_for_an_effect(run):
-    """Issue 19, item 3: "A is N x faster than B (interval)", in findings and conclusions."""
+    """One notation: "A is N x faster than B (interval)", in findings and conclusions."""
     md = run["md"]
     assert "relative to" not in md
     findings = [x for x in md.splitlines() if x.startswith("- ") and "→" in x]
     assert findings and all(re.search(r" is \d[\d.]*x (faster|slower|lower|higher) than ", x)
                             and "interval" in x for x in findings)
+
+
+# ---------------------------------------------------------------- the document's declared shape
+
+
+def _shape_problems(value, tp, where: str = "") -> list[str]:
+    """Where ``value`` (a part of a written SUMMARY.json) leaves the shape ``tp`` declared in
+    impl/report/document.py: a key its TypedDict does not declare, a required key it lacks,
+    a scalar of another type; recursively through lists, dicts and unions."""
+    if tp is Any:
+        return []
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return []
+        tried = [_shape_problems(value, t, where) for t in args if t is not type(None)]
+        return min(tried, key=len)  # the option it matches, else the closest one's problems
+    if is_typeddict(tp):
+        if not isinstance(value, dict):
+            return [f"{where}: {type(value).__name__}, not a {tp.__name__} object"]
+        hints = get_type_hints(tp)
+        problems = [f"{where}/{k}: not declared in {tp.__name__}"
+                    for k in sorted(set(value) - set(hints))]
+        problems += [f"{where}/{k}: required by {tp.__name__}, missing"
+                     for k in sorted(tp.__required_keys__ - set(value))]
+        for k in sorted(set(value) & set(hints)):
+            problems += _shape_problems(value[k], hints[k], f"{where}/{k}")
+        return problems
+    if origin is list:
+        if not isinstance(value, list):
+            return [f"{where}: {type(value).__name__}, not a list"]
+        return [p for i, v in enumerate(value) for p in _shape_problems(v, args[0], f"{where}/{i}")]
+    if origin is dict:
+        if not isinstance(value, dict):
+            return [f"{where}: {type(value).__name__}, not an object"]
+        return [p for k, v in value.items() for p in _shape_problems(v, args[1], f"{where}/{k}")]
+    # a scalar: JSON writes a whole float as 1.0, so an int where a float is declared is fine
+    ok = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}[tp]
+    if isinstance(value, ok) and (tp is bool or not isinstance(value, bool)):
+        return []
+    return [f"{where}: {value!r}, declared {tp.__name__}"]
+
+
+def _document_types() -> list[type]:
+    return [t for t in vars(document).values() if is_typeddict(t)]
+
+
+def test_the_document_module_declares_each_key_once():
+    """Each TypedDict's keys are its annotations, split into required and optional."""
+    for tp in _document_types():
+        hints = set(get_type_hints(tp))
+        assert tp.__required_keys__ | tp.__optional_keys__ == hints, tp.__name__
+        assert not tp.__required_keys__ & tp.__optional_keys__, tp.__name__
+    assert document.Summary.__optional_keys__ == {"plots", "plots_skipped", "printed"}
+
+
+def test_summary_json_has_the_declared_shape(run, tmp_path):
+    """Every key of a written SUMMARY.json (top level, cells and their metrics, comparisons,
+    hypotheses, controls, calibration, answer rows, the pick, the Go rows, ...) is declared
+    in impl/report/document.py and every required key is there: a field added to the
+    document without its declaration fails here."""
+    cfg = config()
+    cfg["answer"] = [
+        {"workload": "one producer", "scenario": "submit_contention",
+         "params": {"producers": 1}, "metric": "ns_per_op", "why": ["counter.cas_retries"]},
+        {"workload": "idle round trip", "scenario": "round_trip", "metric": "latency_ns"},
+        {"workload": "nothing here", "scenario": "drain", "params": {"budget": 64},
+         "metric": "drain_ns_per_task"},
+    ]
+    files, expected, failed = make_run(tmp_path)
+    build_summary(None, files, cfg, tmp_path / "rep", expected, failed)
+    answered = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
+    for doc in (run["doc"], answered):
+        assert _shape_problems(doc, document.Summary) == []
+        # the keys added last (plots, printed) are in every written document
+        assert set(doc) == set(get_type_hints(document.Summary))
+    # the check reached every kind of record, with and without its optional keys
+    doc = run["doc"]
+    assert doc["controls"] and doc["calibration"] and doc["go"] and doc["rankings"]["points"]
+    assert {"ratio" in c for c in doc["comparisons"]} == {True, False}
+    assert {g["status"] == "ok" for g in doc["go"]} == {True, False}
+    metrics = [m for c in doc["cells"].values() for m in c["metrics"].values()]
+    assert {"per_op" in m for m in metrics} == {True, False}
+    assert {a["status"] == "ok" for a in answered["answer"]} == {True, False}
+    assert answered["pick"]["pick"] is not None
+
+
+def test_the_shape_check_finds_an_undeclared_or_missing_key(run):
+    doc = copy.deepcopy(run["doc"])
+    cid = sorted(doc["cells"])[0]
+    doc["brand_new"] = 1
+    doc["comparisons"][0]["new_statistic"] = 0.5
+    del doc["cells"][cid]["status"]
+    doc["controls"][0]["root_cause"] = doc["hypotheses"][0]["root_cause"]
+    doc["calibration"][sorted(doc["calibration"])[0]]["n_intervals"] = "two"
+    problems = _shape_problems(doc, document.Summary)
+    fam = sorted(doc["calibration"])[0]
+    assert problems == [
+        "/brand_new: not declared in Summary",
+        f"/calibration/{fam}/n_intervals: 'two', declared int",
+        f"/cells/{cid}/status: required by Cell, missing",
+        "/comparisons/0/new_statistic: not declared in Comparison",
+        "/controls/0/root_cause: not declared in Control",
+    ]

@@ -1,6 +1,6 @@
 """The verdicts' statistic (Hodges-Lehmann, stratified by host and round) and the A/A rule.
 
-Issue 18, items 2 and 3: hand-computed examples for the estimate and its interval, the
+Hand-computed examples for the estimate and its interval, the
 pairing by pipeline round, and the A/A rule that raises a family's thresholds only when an
 A/A interval excludes 1. Synthetic, seeded data; nothing is timed.
 """
@@ -12,13 +12,14 @@ import math
 
 import numpy as np
 import pytest
+import synthetic as syn
 
 from impl.report import build_summary
-from impl.report import compare as cmp
+from impl.report import effects as eff
 from impl.report import hypotheses as hyp
 from impl.report import load as ld
 from impl.report import stats as st
-from impl.report import synthetic as syn
+from impl.study import Study
 
 
 def _ps(log_values, host="h", rounds=None):
@@ -39,21 +40,21 @@ def test_hodges_lehmann_one_stratum_by_hand():
     # sorted: -1.2 -0.7 -0.3 -0.2 -0.2 0.2 | 0.3 0.7 0.8 0.8 1.7 1.8
     # HL estimate: the median, (0.2 + 0.3) / 2 = 0.25.
     a, b = _ps([0, 0.5, 1, 2]), _ps([0.2, 0.3, 1.2])
-    e = cmp.hodges_lehmann(a, b, 0.80)
+    e = eff.hodges_lehmann(a, b, 0.80)
     assert math.log(e.ratio) == pytest.approx(0.25)
     # 80 %: z = 1.2815516 (normal table), sigma = sqrt(m n (m + n + 1) / 12) = sqrt(8)
     # = 2.8284271; with the continuity half step, C = ceil(N/2 - z sigma - 1/2)
     # = ceil(6 - 3.6248 - 0.5) = ceil(1.875) = 2: the interval is [d_(2), d_(N+1-2)]
     # = [d_(2), d_(11)] = [-0.7, 1.7]
     assert [math.log(x) for x in e.ci] == pytest.approx([-0.7, 1.7])
-    assert (e.n_a, e.n_b, e.strata, e.method) == (4, 3, 1, cmp.HL_BY_HOST)
+    assert (e.n_a, e.n_b, e.strata, e.method) == (4, 3, 1, eff.HL_BY_HOST)
     assert e.n_resamples == 0 and e.bounded
     # the medians stay the cells' own (the tables' numbers), not the HL estimate
     assert e.median_a == pytest.approx((math.exp(0.5) + math.exp(1)) / 2)
     assert e.median_b == pytest.approx(math.exp(0.3))
     # 95 %: z = 1.959964, z sigma + 1/2 = 6.04 > N/2 = 6: no pair of differences bounds the
     # interval at this level (R would clamp to the extremes; a verdict must not)
-    wide = cmp.hodges_lehmann(a, b, 0.95)
+    wide = eff.hodges_lehmann(a, b, 0.95)
     assert not wide.bounded and wide.ci == (0.0, math.inf)
     assert math.log(wide.ratio) == pytest.approx(0.25)
 
@@ -72,13 +73,13 @@ def test_hodges_lehmann_two_rounds_by_hand():
     # upper: first cum > W/2 + c = 1.2244766 -> 0.5
     a = _ps([0, 1, 0, 0.4, 0.8], rounds=[0, 0, 1, 1, 1])
     b = _ps([0.45, 0.1, 0.2, 0.3], rounds=[0, 1, 1, 1])
-    e = cmp.hodges_lehmann(a, b, 0.50)
-    assert (e.method, e.strata, e.n_a, e.n_b) == (cmp.HL_BY_ROUND, 2, 5, 4)
+    e = eff.hodges_lehmann(a, b, 0.50)
+    assert (e.method, e.strata, e.n_a, e.n_b) == (eff.HL_BY_ROUND, 2, 5, 4)
     assert math.log(e.ratio) == pytest.approx(0.2)
     assert [math.log(x) for x in e.ci] == pytest.approx([-0.1, 0.5])
     # the same processes without rounds: one host stratum, other differences, other result
-    flat = cmp.hodges_lehmann(_ps([0, 1, 0, 0.4, 0.8]), _ps([0.45, 0.1, 0.2, 0.3]), 0.50)
-    assert (flat.method, flat.strata) == (cmp.HL_BY_HOST, 1)
+    flat = eff.hodges_lehmann(_ps([0, 1, 0, 0.4, 0.8]), _ps([0.45, 0.1, 0.2, 0.3]), 0.50)
+    assert (flat.method, flat.strata) == (eff.HL_BY_HOST, 1)
     assert math.log(flat.ratio) != pytest.approx(0.2)
 
 
@@ -86,16 +87,16 @@ def test_rounds_on_one_side_only_are_dropped_and_too_few_fall_back_to_hosts():
     # round 2 of a and round 0 of b have no partner: left out, and not counted in n
     a = _ps([0.0, 0.1, 0.2, 0.3, 5.0], rounds=[1, 1, 3, 3, 2])
     b = _ps([0.0, 0.05, 0.1, 0.15, 9.0], rounds=[1, 1, 3, 3, 0])
-    e = cmp.hodges_lehmann(a, b, 0.5)
-    assert (e.method, e.strata, e.n_a, e.n_b) == (cmp.HL_BY_ROUND, 2, 4, 4)
+    e = eff.hodges_lehmann(a, b, 0.5)
+    assert (e.method, e.strata, e.n_a, e.n_b) == (eff.HL_BY_ROUND, 2, 4, 4)
     # only one process per side in a shared round: fewer than 2, so host strata
     a = _ps([0.0, 0.1, 0.2], rounds=[0, 0, 1])
     b = _ps([0.0, 0.1, 0.2], rounds=[1, 2, 2])
-    e = cmp.hodges_lehmann(a, b, 0.5)
-    assert (e.method, e.strata, e.n_a, e.n_b) == (cmp.HL_BY_HOST, 1, 3, 3)
+    e = eff.hodges_lehmann(a, b, 0.5)
+    assert (e.method, e.strata, e.n_a, e.n_b) == (eff.HL_BY_HOST, 1, 3, 3)
     # one side without recorded rounds (old data): host strata
-    e = cmp.hodges_lehmann(_ps([0.0, 0.1, 0.2], rounds=[0, 0, 1]), _ps([0.0, 0.1, 0.2]), 0.5)
-    assert e.method == cmp.HL_BY_HOST
+    e = eff.hodges_lehmann(_ps([0.0, 0.1, 0.2], rounds=[0, 0, 1]), _ps([0.0, 0.1, 0.2]), 0.5)
+    assert e.method == eff.HL_BY_HOST
 
 
 def test_pairing_by_round_removes_drift_between_rounds():
@@ -105,10 +106,10 @@ def test_pairing_by_round_removes_drift_between_rounds():
     factor = np.where(rounds == 1, 3.0, 1.0)
     a = 120 * factor * rng.lognormal(0, 0.02, 16)
     b = 100 * factor * rng.lognormal(0, 0.02, 16)
-    paired = cmp.hodges_lehmann(st.ProcessSamples.of(a, rounds=rounds),
+    paired = eff.hodges_lehmann(st.ProcessSamples.of(a, rounds=rounds),
                                 st.ProcessSamples.of(b, rounds=rounds), 0.99)
-    unpaired = cmp.hodges_lehmann(st.ProcessSamples.of(a), st.ProcessSamples.of(b), 0.99)
-    assert (paired.method, paired.strata) == (cmp.HL_BY_ROUND, 4)
+    unpaired = eff.hodges_lehmann(st.ProcessSamples.of(a), st.ProcessSamples.of(b), 0.99)
+    assert (paired.method, paired.strata) == (eff.HL_BY_ROUND, 4)
     assert 1.12 < paired.ci[0] < 1.2 < paired.ci[1] < 1.28
     assert paired.ratio == pytest.approx(1.2, rel=0.03)
     width = math.log(paired.ci[1] / paired.ci[0])
@@ -117,8 +118,8 @@ def test_pairing_by_round_removes_drift_between_rounds():
 
 def test_hosts_are_never_paired_across():
     a, b = _ps([0.0, 0.1, 0.2], host="h1"), _ps([0.0, 0.1, 0.2], host="h2")
-    with pytest.raises(cmp.PairingError, match=r"no common host \(h1 vs h2\)"):
-        cmp.hodges_lehmann(a, b, 0.95)
+    with pytest.raises(eff.PairingError, match=r"no common host \(h1 vs h2\)"):
+        eff.hodges_lehmann(a, b, 0.95)
     # two hosts, the second 3x slower for both sides: strata per host, 1.5 on each
     x = st.ProcessSamples(np.r_[np.full(6, 150.0) + np.arange(6), np.full(6, 450.0)
                                 + np.arange(6)], tuple(np.ones(1) for _ in range(12)),
@@ -126,8 +127,8 @@ def test_hosts_are_never_paired_across():
     y = st.ProcessSamples(np.r_[np.full(6, 100.0) + np.arange(6) / 1.5,
                                 np.full(6, 300.0) + np.arange(6) / 1.5],
                           tuple(np.ones(1) for _ in range(12)), ("h1",) * 6 + ("h2",) * 6)
-    e = cmp.hodges_lehmann(x, y, 0.95)
-    assert (e.method, e.strata, e.hosts) == (cmp.HL_BY_HOST, 2, ("h1", "h2"))
+    e = eff.hodges_lehmann(x, y, 0.95)
+    assert (e.method, e.strata, e.hosts) == (eff.HL_BY_HOST, 2, ("h1", "h2"))
     assert e.ratio == pytest.approx(1.5, rel=0.005)
 
 
@@ -140,13 +141,13 @@ def test_half_width_shrinks_as_one_over_sqrt_n():
 
     half = {}
     for n in (10, 40, 160):
-        e = cmp.hodges_lehmann(st.ProcessSamples.of(1.2 * quantiles(n)),
+        e = eff.hodges_lehmann(st.ProcessSamples.of(1.2 * quantiles(n)),
                                st.ProcessSamples.of(quantiles(n)), 0.99)
         half[n] = math.log(e.ci[1] / e.ci[0]) / 2
     assert 1.8 < half[10] / half[40] < 2.6 and 1.8 < half[40] / half[160] < 2.2
     # an undecided comparison asks for more processes, and the rule is 1/sqrt(n)
     est = math.log(1.2)
-    n = cmp.processes_needed(10, (est - half[10], est + half[10]), est, [math.log(1.1)])
+    n = eff.processes_needed(10, (est - half[10], est + half[10]), est, [math.log(1.1)])
     assert n == math.ceil(10 * (half[10] / (est - math.log(1.1))) ** 2)
 
 
@@ -180,7 +181,8 @@ def _config(aa: bool = True) -> dict:
         "profile": "quick",
         "implementations": {"main": {"design": "main"},
                             "alternate_three": {"design": "alternate_three"},
-                            "main_aa": {"design": "main", "control_of": "main"}},
+                            "main_aa": {"design": "main", "control_of": "main",
+                                        "scenarios": ["continuous"]}},
         "scenarios": {"submit_contention": {"grid": {"producers": [1, 2]}},
                       "continuous": {"grid": {}}},
         "hypotheses": [{"id": "H1", "title": "Ingress", "scenario": "submit_contention",
@@ -280,7 +282,6 @@ def test_verdicts_pair_processes_by_round(tmp_path):
 def test_too_few_processes_for_the_level_needs_retest():
     # 3 vs 3 at 97.5 %: N = 9 differences, z sigma + 1/2 = 2.24 * 2.29 + 0.5 > N/2: unbounded
     cfg = _config(aa=False)
-    hyps = hyp.parse_hypotheses(cfg)
     universe = [{"cell_id": f"{lab}/submit_contention/producers={p}", "label": lab,
                  "scenario": "submit_contention", "params": {"producers": p}}
                 for lab in ("main", "alternate_three") for p in (1, 2)]
@@ -294,7 +295,7 @@ def test_too_few_processes_for_the_level_needs_retest():
         base = 300.0 if cid.startswith("main/") else 100.0
         return st.ProcessSamples.of([base, base * 1.01, base * 1.02])
 
-    results, _, floors, _ = hyp.evaluate(hyps, [], cfg, universe, view, samples, 0.05)
+    results, _, floors, _ = hyp.evaluate(Study(cfg), universe, view, samples)
     comps = results[0].comparisons
     assert floors == {}
     for c in comps:

@@ -14,7 +14,7 @@ import pytest
 from test_runner_helpers import budget_designs, run_cli
 from test_runner_helpers import marked_processes as _marked_processes
 
-from impl import registry
+from impl.designs import registry
 
 FAULTY_ENV = {registry.TEST_DESIGNS_ENV: "1"}
 
@@ -34,7 +34,7 @@ BAD = [
     (["--impl", "baseline", "--scenario", "round_trip", "--impl-param", "budget=5"], ["'budget'"]),
     (["--impl", "baseline", "--scenario", "round_trip", "--param", "oops"], ["NAME=VALUE"]),
     (["--impl", "baseline", "--scenario", "round_trip", "--profile", "fast"], ["quick", "full"]),
-    # a typo in a profile name is bad input even when every setting is explicit (issue 19)
+    # a typo in a profile name is bad input even when every setting is explicit
     (["--impl", "baseline", "--scenario", "round_trip", "--profile", "ful", "--processes", "1",
       "--blocks", "1", "--warmups", "0", "--target-block-ms", "1"], ["'ful'", "quick, full"]),
     (["--impl", "baseline", "--scenario", "round_trip", "--profile-name", "mine"],
@@ -158,7 +158,7 @@ def test_hang_is_killed_with_124_and_stacks(tmp_path):
     assert done.returncode == 124, done.stderr
     # the child's stacks (the producer stuck in submit) and the runner's own
     assert "most recent call first" in done.stderr
-    assert "testing_designs.py" in done.stderr and "in submit" in done.stderr
+    assert "designs/testing.py" in done.stderr and "in submit" in done.stderr
     assert "runner watchdog" in done.stderr
     assert "timeout" in done.stderr.strip().splitlines()[-1]
     assert not out.exists()

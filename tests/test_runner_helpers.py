@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from impl import registry
+from impl.designs import registry
 
 REPO = Path(__file__).resolve().parents[1]
 #: generous bound for one quick cell on a loaded 2-core box (a hang is the watchdog's job)

@@ -85,7 +85,7 @@ def test_api_refuses_bad_input_before_running(tmp_path):
 
 
 def test_api_reports_a_lost_task(tmp_path, monkeypatch):
-    from impl import registry
+    from impl.designs import registry
     from impl.runner import CellFailedError
 
     monkeypatch.setenv(registry.TEST_DESIGNS_ENV, "1")

@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 from test_runner_helpers import SECOND_DESIGN, budget_designs, run_cli
 
-from impl import registry
-from impl.base import COUNTER_NAMES
 from impl.contract import METADATA_FIELDS as METADATA_KEYS
+from impl.designs import registry
+from impl.designs.base import COUNTER_NAMES
 from impl.runner.percentiles import check_percentiles
 from impl.runner.schema import read_metadata, validate_table
 

@@ -1,4 +1,4 @@
-"""workflow/profiles/slurm on a real SLURM (issue 19, item 2): scripts/slurm-local.sh.
+"""workflow/profiles/slurm on a real SLURM: scripts/slurm-local.sh.
 
 A tiny study goes through ``snakemake --profile workflow/profiles/slurm``: its
 measuring jobs go through sbatch (squeue lists them under the run's job name), one

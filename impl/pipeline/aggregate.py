@@ -61,7 +61,7 @@ def read_rounds(paths: Iterable[str | Path]) -> list[dict]:
 def cell_table(round_files: Iterable[str | Path]) -> pa.Table:
     """One cell's table from its round records (impl.runner.cell.table_from_rounds)."""
     from impl.runner.cell import table_from_rounds
-    from impl.runner.measure import CellFailedError
+    from impl.runner.manager import CellFailedError
 
     files = [str(p) for p in round_files]
     try:

@@ -12,7 +12,7 @@ then exits non-zero without a manifest, so Snakemake reruns the batch. The
 rerun *reuses* every record that is still current and measures only what is
 missing, failed or stale (the whole kind of "rerun only what failed", at the
 cell level). A record is current when its cell spec (design, params,
-profile, code hash: ``config_hash``) is unchanged and, in rounds > 0, it used
+profile, code hash: ``command.config_hash``) is unchanged and, in rounds > 0, it used
 the block size of the cell's current round-0 record. When Snakemake runs a
 batch whose records are all current (``--forcerun``, a deleted manifest, a
 changed rule), it remeasures every cell: that is what forcing means.
@@ -34,8 +34,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from impl.contract import write_atomic
+from impl.contract import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, write_atomic
 from impl.pipeline import cell_wrapper as cw
+from impl.pipeline.command import config_hash, runner_command
 from impl.pipeline.progress import PROGRESS_ENV
 from impl.pipeline.progress import line as progress_line
 
@@ -71,7 +72,7 @@ def _loops(record: Mapping[str, Any]) -> int | None:
 def current(entry: Mapping[str, Any]) -> bool:
     """True when the entry's record exists, is readable and still measures what the spec says."""
     record = read_record(entry["record"])
-    if record is None or record.get("cell", {}).get("config_hash") != cw.config_hash(
+    if record is None or record.get("cell", {}).get("config_hash") != config_hash(
         entry["spec"]
     ):
         return False
@@ -94,16 +95,17 @@ def run_batch(
     """Measure the plan's cells (in order) that need it; write the manifest if all are current.
 
     ``runner_main``: the runner's command line entry (default ``impl.runner.cli.main``),
-    forked per cell with the arguments of ``cell_wrapper.runner_command``.
-    Returns the exit code: 0 (manifest written), 1 (a cell failed), 130
-    (interrupted; later cells not started) or 2 (a cell refused its input).
+    forked per cell with the arguments of ``command.runner_command``.
+    Returns the exit code (impl.contract ``EXIT_*``): 0 (manifest written), 1 (a
+    cell failed), 130 (interrupted; later cells not started), 2 (a cell refused
+    its input) or 124 (a cell timed out).
     """
     started = time.time()
     if runner_main is None:
         # imported once here, forked per cell (cell_wrapper.run_wrapped): no interpreter
         # start and runner imports per cell and round
         from impl.runner import cell as _cell  # noqa: F401 - what the runner imports lazily
-        from impl.runner import measure as _measure  # noqa: F401
+        from impl.runner import manager as _manager  # noqa: F401
         from impl.runner.cli import main as runner_main
 
     keep = {i for i, entry in enumerate(plan) if current(entry)}
@@ -124,12 +126,12 @@ def run_batch(
                 continue
             if not cw.alive(watched):
                 blog.write(f"{spec['cell_id']}: not started (Snakemake is gone)\n")
-                codes.append(130)
+                codes.append(EXIT_INTERRUPTED)
                 break
             # the runner writes only into an existing folder (a missing one is a typo there)
             Path(entry["record"]).parent.mkdir(parents=True, exist_ok=True)
-            cmd = cw.runner_command(spec, entry["record"], timeout_s, seed, round_index,
-                                    entry.get("loops_from"))
+            cmd = runner_command(spec, entry["record"], timeout_s, seed, round_index,
+                                 entry.get("loops_from"))
             status = cw.run_wrapped(cmd, cell_id=spec["cell_id"], log_path=entry["log"],
                                     out_path=entry["record"], timeout_s=timeout_s,
                                     extra={"round": round_index}, fork_main=runner_main)
@@ -139,11 +141,12 @@ def run_batch(
                           else "") + "\n")
             blog.flush()
             codes.append(cw.exit_code(status))
-            if codes[-1] == 130:  # Ctrl-C / SIGTERM / Snakemake died: start nothing more
+            if codes[-1] == EXIT_INTERRUPTED:  # Ctrl-C / SIGTERM / Snakemake died: stop here
                 break
     failed = [c for c in codes if c]
     if failed or len(cells) < len(plan):
-        return 130 if 130 in codes else (failed[0] if failed else 1)
+        return EXIT_INTERRUPTED if EXIT_INTERRUPTED in codes else (
+            failed[0] if failed else EXIT_FAILED)
     manifest = {
         "round": round_index,
         "started": started,
@@ -151,7 +154,7 @@ def run_batch(
         "cells": cells,
     }
     write_atomic(out, json.dumps(manifest, indent=1, sort_keys=True))
-    return 0
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

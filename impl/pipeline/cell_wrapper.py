@@ -7,16 +7,17 @@ watchdog itself cannot fire: after ``timeout + grace`` it sends SIGTERM to
 the cell's process group, then SIGKILL. It forwards SIGINT/SIGTERM/SIGHUP to
 the group so Ctrl-C stops the measuring processes too, and it writes the
 child's output plus one ``STATUS {json}`` line (contracts section 5) into the
-rule's log, which Snakemake keeps for failed jobs and the onerror hook reads.
+cell's round log (``Cell.round_log``), which stays after a failure and which
+the onerror hook reads (``impl.pipeline.failures``).
 
-Only the standard library and the runner's light request module (no pyarrow,
-no pandas) are imported: the wrapper's start-up time is paid once per cell.
+The command it runs is built by ``impl.pipeline.command``; the batch job
+(``impl.pipeline.batch``) is the caller. Only the standard library and the
+project's light modules (``impl.contract``, ``impl.runner.watchdog``; no
+pyarrow, no pandas) are imported.
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import os
 import signal
@@ -28,9 +29,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from impl.contract import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+)
+
 STATUS_PREFIX = "STATUS "
-EXIT_TIMEOUT = 124
-EXIT_BAD_INPUT = 2
 #: how often the wrapper checks on its child and on Snakemake
 POLL_S = 0.2
 #: how long the group gets to exit after a forwarded signal or SIGTERM before SIGKILL
@@ -41,53 +48,6 @@ _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 def default_grace(timeout_s: float) -> float:
     """Backstop margin after the runner's own watchdog: 10 s + 10 % of the timeout."""
     return 10.0 + 0.1 * timeout_s
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def config_hash(spec: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def runner_command(
-    spec: Mapping[str, Any],
-    out: str,
-    timeout_s: float,
-    seed: int | None = None,
-    round_index: int | None = None,
-    loops_from: str | None = None,
-) -> list[str]:
-    """The ``python -m impl.runner`` command line for a cell spec (contracts section 2)."""
-    from impl.runner.request import flag_of, load_profiles  # our code (yaml: parsed once)
-
-    cmd = [sys.executable, "-m", "impl.runner", "--impl", spec["design"]]
-    for k, v in sorted(spec.get("impl_params", {}).items()):
-        cmd += ["--impl-param", f"{k}={_fmt(v)}"]
-    cmd += ["--label", spec["label"], "--scenario", spec["scenario"]]
-    for k, v in sorted(spec.get("params", {}).items()):
-        cmd += ["--param", f"{k}={_fmt(v)}"]
-    # the profile's name is recorded; its settings are passed explicitly, so a profile
-    # that exists only in the pipeline's config (not in the repo's) measures the same
-    prof = dict(spec.get("profile", {}))
-    if "name" in prof:
-        name = str(prof.pop("name"))
-        known = name in load_profiles()
-        cmd += ["--profile" if known else "--profile-name", name]
-    for key, value in sorted(prof.items()):
-        cmd += [flag_of(key), _fmt(value)]
-    cmd += ["--timeout", _fmt(timeout_s)]
-    if seed is not None:
-        cmd += ["--seed", str(seed)]
-    if round_index is not None:
-        cmd += ["--round", str(round_index)]
-    if loops_from:
-        cmd += ["--loops-from", loops_from]
-    cmd += ["--config-hash", config_hash(spec), "--out", out]
-    return cmd
 
 
 def _tail_reason(log_path: Path, limit: int = 300) -> str:
@@ -119,9 +79,9 @@ def classify(rc: int, out_exists: bool, wrapper_timeout: bool, interrupted: str 
         return "timeout", (
             f"no exit after {timeout_s:g} s + grace; process group killed by the pipeline wrapper"
         )
-    if rc == 0 and out_exists:
+    if rc == EXIT_OK and out_exists:
         return "ok", ""
-    if rc == 0:
+    if rc == EXIT_OK:
         return "crashed", "runner exited 0 but wrote no output file"
     tail = _tail_reason(log_path)
     if rc == EXIT_TIMEOUT:
@@ -129,7 +89,7 @@ def classify(rc: int, out_exists: bool, wrapper_timeout: bool, interrupted: str 
             f": {tail}" if tail else ""
         )
     if rc == EXIT_BAD_INPUT:
-        return "bad_input", tail or "runner refused its input (exit 2)"
+        return "bad_input", tail or f"runner refused its input (exit {EXIT_BAD_INPUT})"
     if rc < 0:
         last = f"; last output: {tail}" if tail else ""
         return "crashed", f"killed by {_signal_name(rc)}{last}"
@@ -302,7 +262,7 @@ def run_wrapped(
     grace_s = default_grace(timeout_s) if grace_s is None else grace_s
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONFAULTHANDLER", "1")  # a crash dumps every thread's stack
-    from impl.runner.watchdog import PARENT_PID_ENV, wait_exit  # stdlib only, like this module
+    from impl.runner.watchdog import PARENT_PID_ENV, wait_exit  # light, like this module
 
     child_env[PARENT_PID_ENV] = str(os.getpid())  # the runner dies with this wrapper
     watched = watched_ancestor()  # Snakemake; if it dies, so does the cell
@@ -398,42 +358,14 @@ def read_status(log_path: str | Path) -> dict[str, Any] | None:
 
 
 def exit_code(record: Mapping[str, Any]) -> int:
+    """The exit code a status record stands for (impl.contract ``EXIT_*``)."""
     if record["status"] == "ok":
-        return 0
+        return EXIT_OK
     if record["status"] == "timeout":
         return EXIT_TIMEOUT
     if record["status"] == "bad_input":
         return EXIT_BAD_INPUT
     if str(record.get("reason", "")).startswith("interrupted"):
-        return 130
-    return 1
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m impl.pipeline.cell_wrapper", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--spec", required=True, help="cell spec JSON (impl.pipeline.cells)")
-    parser.add_argument("--timeout", type=float, required=True, help="the scenario's timeout_s")
-    parser.add_argument("--grace", type=float, default=None, help="backstop margin (seconds)")
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--round", type=int, default=None, help="measure this round only")
-    parser.add_argument("--loops-from", nargs="*", default=[],
-                        help="round 0's record (rounds > 0 reuse its block size)")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--log", required=True)
-    parser.add_argument("cmd", nargs="*", help="run this instead of the runner (tests)")
-    args = parser.parse_args(argv)
-    spec = json.loads(args.spec)
-    cmd = args.cmd or runner_command(spec, args.out, args.timeout, args.seed, args.round,
-                                     (args.loops_from or [None])[0])
-    record = run_wrapped(
-        cmd, cell_id=spec["cell_id"], log_path=args.log, out_path=args.out,
-        timeout_s=args.timeout, grace_s=args.grace,
-        extra=None if args.round is None else {"round": args.round},
-    )
-    return exit_code(record)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,18 +20,17 @@ report (``Layout``), so switching profiles remeasures nothing.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import itertools
-import json
+import math
 import random
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from impl.contract import (
     LOGS_DIR,
+    MIN_SWITCH_INTERVALS,
     PLOTS_DIR,
     REPORT_DIR,
     RESULTS_DIR,
@@ -40,11 +39,19 @@ from impl.contract import (
     param_str,
 )
 from impl.pipeline.progress import PROGRESS_NAME
-from impl.runner import placement, scenarios
-from impl.runner.request import PROFILE_SETTINGS
+from impl.runner import scenarios
+from impl.study import MAIN_PROFILE, Study, grid_points, matches
+from impl.study import expand as expand_hypothesis
 
-#: the profile whose summary is report/SUMMARY.md; any other profile's goes to report/NAME/
-MAIN_PROFILE = "full"
+#: seconds a measuring process costs beyond its blocks (interpreter start, imports, a
+#: fresh loop per block, the parent's bookkeeping: about 0.3-0.8 s here,
+#: benchmarks/study_cost.py)
+PROCESS_OVERHEAD_S = 0.5
+#: blocks round 0's first process measures while calibrating (impl.runner.worker)
+CALIBRATION_BLOCKS = 3
+#: a cluster job's walltime is this many times its expected length: room for a slower
+#: node, replaced processes and waits for a quiet machine, not for every cell's timeout
+WALLTIME_FACTOR = 4
 #: the full summary's file name (the partial one is impl.pipeline.summary.PARTIAL_NAME)
 SUMMARY_NAME = "SUMMARY.md"
 
@@ -97,6 +104,20 @@ class Layout:
         """The summary's companion with every table (contract.details_name)."""
         return f"{self.report}/{details_name(SUMMARY_NAME)}"
 
+    #: a batch's manifest and log, as patterns over the batch rule's wildcards (one
+    #: definition for the rule and for ``Batch``)
+    BATCH_FILE = "{scenario}/{params}/r{round}"
+
+    @property
+    def batch_output(self) -> str:
+        """The batch rule's output pattern (wildcards scenario, params, round)."""
+        return f"{self.batches}/{self.BATCH_FILE}.json"
+
+    @property
+    def batch_log(self) -> str:
+        """The batch rule's log pattern (wildcards scenario, params, round)."""
+        return f"{self.logs}/batches/{self.BATCH_FILE}.log"
+
     @property
     def progress(self) -> str:
         """When this run started and how many cell rounds it has (impl/pipeline/progress.py)."""
@@ -106,10 +127,6 @@ class Layout:
     def plots(self) -> str:
         """The summary's plots (a folder inside the report folder)."""
         return f"{self.report}/{PLOTS_DIR}"
-
-
-#: scenario requirement: only designs whose capabilities declare budget parameters
-REQUIRES_BUDGET = "budget_params"
 
 
 @dataclass(frozen=True)
@@ -142,6 +159,17 @@ class Cell:
     def point(self) -> tuple[str, str]:
         """(scenario, paramstr): the cells sharing a point are compared, and batched together."""
         return self.scenario, self.paramstr
+
+    def expected_s(self, r: int) -> float:
+        """Seconds round ``r`` of this cell is expected to take: its processes, each measuring
+        its warm-up and measured blocks (and, in round 0, calibration blocks) plus a fixed
+        cost per process. Observed in the default study: median 1.1-4.3 s per cell round."""
+        prof = self.profile
+        blocks = prof["warmups"] + prof["blocks"] + (CALIBRATION_BLOCKS if r == 0 else 0)
+        # a block's timed region is at least MIN_SWITCH_INTERVALS GIL switch intervals
+        block_s = max(prof["target_block_ms"] / 1000,
+                      MIN_SWITCH_INTERVALS * sys.getswitchinterval())
+        return prof["processes"] * (blocks * block_s + PROCESS_OVERHEAD_S)
 
     def round_output(self, r: int) -> str:
         """The record of round ``r`` (written by its batch job; see ``Batch``)."""
@@ -180,113 +208,20 @@ class Cell:
         }
 
 
-def _grid_points(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
-    keys = sorted(grid)
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(
-        *(grid[k] for k in keys)
-    )]
-
-
-def profile_settings(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    name = config.get("profile", MAIN_PROFILE)
-    return name, dict(config["profiles"][name])
-
-
-def layout(config: Mapping[str, Any]) -> Layout:
-    return Layout(profile_settings(config)[0])
-
-
-def rounds_of(prof: Mapping[str, Any]) -> int:
-    """How many rounds a profile splits each cell's processes into (default: 1)."""
-    return int(prof.get("rounds", 1))
-
-
-def scenario_grid(config: Mapping[str, Any], scenario: str) -> dict[str, list[Any]]:
-    """The grid of ``scenario`` under the active profile (thinned in ``quick``)."""
-    _, prof = profile_settings(config)
-    entry = config["scenarios"][scenario]
-    if prof.get("thinned") and "quick_grid" in entry:
-        return dict(entry["quick_grid"])
-    return dict(entry.get("grid", {}))
-
-
-def labels_for(
-    config: Mapping[str, Any], scenario: str, budget_designs: Iterable[str]
-) -> list[str]:
-    """Labels measured in ``scenario``, in config order.
-
-    A control label (``control_of``) is measured only in the scenarios its
-    entry lists; a scenario's ``labels`` list restricts the others; a
-    ``requires: budget_params`` scenario keeps only designs that have them.
-    """
-    entry = config["scenarios"][scenario]
-    budget_designs = set(budget_designs)
-    chosen = []
-    for label, impl in config["implementations"].items():
-        if impl.get("control_of") or "scenarios" in impl:
-            # controls (and labels that list scenarios) run only where they say
-            if scenario not in impl.get("scenarios", []):
-                continue
-        elif "labels" in entry and label not in entry["labels"]:
-            continue
-        if entry.get("requires") == REQUIRES_BUDGET and impl["design"] not in budget_designs:
-            continue
-        chosen.append(label)
-    return chosen
-
-
-def secondary_placements(config: Mapping[str, Any]) -> list[str]:
-    """The placements measured beside the primary one at the answer's points (config
-    ``placement.secondary``), less those this machine cannot give (``placement_skipped``)."""
-    levels = list((config.get("placement") or {}).get("secondary") or [])
-    return [lv for lv in levels if placement.unavailable(lv) is None]
-
-
-def placement_skipped(config: Mapping[str, Any]) -> str | None:
-    """One line when a declared secondary placement cannot be measured here, else None."""
-    for level in (config.get("placement") or {}).get("secondary") or []:
-        why = placement.unavailable(level)
-        if why:
-            return f"{level} cells skipped: {why}; the summary reports the other placements"
-    return None
-
-
-def _secondary_points(config: Mapping[str, Any], scenario: str,
-                      points: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The grid points of ``scenario`` that an answer entry names, at each secondary placement."""
-    if placement.PARAM not in scenarios.get(scenario).params:
-        return []
-    wanted = [dict(w.get("params") or {}) for w in config.get("answer") or []
-              if w.get("scenario") == scenario]
-    out: list[dict[str, Any]] = []
-    for level in secondary_placements(config):
-        for p in points:
-            if p.get(placement.PARAM) != placement.PRIMARY:
-                continue
-            if any(all(p.get(k) == v for k, v in w.items()) for w in wanted):
-                q = {**p, placement.PARAM: level}
-                if q not in points and q not in out:
-                    out.append(q)
-    return out
-
-
-def verdict_cell_ids(config: Mapping[str, Any], cells: Iterable[Cell]) -> set[str]:
+def verdict_cell_ids(study: Study, cells: Iterable[Cell]) -> set[str]:
     """The cells a hypothesis comparison or the A/A control decides on (the report's own
-    expansion, impl.report.hypotheses): they get the profile's ``verdict_processes``."""
-    from impl.report.hypotheses import expand as expand_hypothesis
-    from impl.report.hypotheses import matches, parse_aa_control, parse_hypotheses
-
+    expansion, impl.study.expand): they get the profile's ``verdict_processes``."""
     universe = [c.expected() for c in cells]
     out: set[str] = set()
-    for h in [*parse_hypotheses(dict(config)), *parse_aa_control(dict(config))]:
-        for spec in expand_hypothesis(h, dict(config), universe):
+    for h in [*study.hypotheses, *study.controls]:
+        for spec in expand_hypothesis(h, study, universe):
             for label, params in ((spec.a_label, spec.a_params), (spec.b_label, spec.b_params)):
                 out |= {u["cell_id"] for u in universe
                         if matches(u, label, spec.scenario, params)}
     return out
 
 
-def expand(config: Mapping[str, Any], budget_designs: Iterable[str] = ()) -> list[Cell]:
+def expand(study: Study) -> list[Cell]:
     """Every cell of the study, implementations round-robin (see ``plan_batches`` for the order).
 
     Each round of a cell runs ``processes / rounds`` processes (the profile's
@@ -297,31 +232,29 @@ def expand(config: Mapping[str, Any], budget_designs: Iterable[str] = ()) -> lis
     measured at each secondary placement (``placement.secondary``), for every
     label but the A/A controls.
     """
-    budget_designs = list(budget_designs)
-    prof_name, prof = profile_settings(config)
-    rounds = rounds_of(prof)
-    where = Layout(prof_name)
+    prof = study.profile
+    rounds = prof.rounds
+    where = Layout(prof.name)
     # the profile's run settings are passed to the runner and tracked: changing them reruns cells
-    profile = {"name": prof_name, **{k: prof[k] for k in PROFILE_SETTINGS if k in prof}}
-    profile["processes"] = int(prof["processes"]) // rounds  # per round
-    controls = {k for k, v in config["implementations"].items() if v.get("control_of")}
+    profile = {"name": prof.name, **prof.run_settings()}
+    profile["processes"] = prof.processes // rounds  # per round
     per_label: dict[str, list[Cell]] = {}
-    for scenario, entry in config["scenarios"].items():
-        points = _grid_points(scenario_grid(config, scenario))
+    for scenario, entry in study.scenarios.items():
+        points = grid_points(study.grid(scenario, measured=True))
         # ids cover resolved params (defaults included), as the runner writes them
         points = [scenarios.get(scenario).resolve_params(p) for p in points]
-        extra = _secondary_points(config, scenario, points)
-        for label in labels_for(config, scenario, budget_designs):
-            impl = config["implementations"][label]
-            for point in points + ([] if label in controls else extra):
+        extra = study.secondary_points(scenario, points)
+        for label in study.labels_for(scenario):
+            impl = study.labels[label]
+            for point in points + ([] if impl.is_control else extra):
                 per_label.setdefault(label, []).append(
                     Cell(
                         label=label,
-                        design=impl["design"],
-                        impl_params=dict(impl.get("params", {})),
+                        design=impl.design,
+                        impl_params=dict(impl.params),
                         scenario=scenario,
                         params=point,
-                        timeout_s=float(entry["timeout_s"]),
+                        timeout_s=float(entry.timeout_s),
                         profile=profile,
                         rounds=rounds,
                         layout=where,
@@ -330,10 +263,9 @@ def expand(config: Mapping[str, Any], budget_designs: Iterable[str] = ()) -> lis
     ordered: list[Cell] = []
     for row in itertools.zip_longest(*per_label.values()):
         ordered.extend(c for c in row if c is not None)
-    verdict = int(prof.get("verdict_processes", prof["processes"]))
-    if verdict != int(prof["processes"]):
-        ids = verdict_cell_ids(config, ordered)
-        more = {**profile, "processes": verdict // rounds}
+    if prof.verdict_processes != prof.processes:
+        ids = verdict_cell_ids(study, ordered)
+        more = {**profile, "processes": prof.verdict_processes // rounds}
         ordered = [replace(c, profile=more) if c.cell_id in ids else c for c in ordered]
     return ordered
 
@@ -365,11 +297,15 @@ class Batch:
     @property
     def output(self) -> str:
         """The batch's manifest: which record each cell's round is in (see impl.pipeline.batch)."""
-        return f"{self.layout.batches}/{self.scenario}/{self.wildcard}/r{self.round}.json"
+        return self.layout.batch_output.format(**self._wildcards)
 
     @property
     def log(self) -> str:
-        return f"{self.layout.logs}/batches/{self.scenario}/{self.wildcard}/r{self.round}.log"
+        return self.layout.batch_log.format(**self._wildcards)
+
+    @property
+    def _wildcards(self) -> dict[str, Any]:
+        return {"scenario": self.scenario, "params": self.wildcard, "round": self.round}
 
     @property
     def timeout_s(self) -> float:
@@ -377,12 +313,23 @@ class Batch:
         return max(c.timeout_s for c in self.cells)
 
     @property
-    def runtime_min(self) -> int:
-        """Minutes a cluster job may take: each cell's timeout plus the wrapper's backstop."""
-        from impl.pipeline.cell_wrapper import default_grace
+    def expected_s(self) -> float:
+        """Seconds this batch is expected to measure: ``Cell.expected_s`` of each cell."""
+        return sum(c.expected_s(self.round) for c in self.cells)
 
-        per_cell = self.timeout_s + default_grace(self.timeout_s)
-        return int(len(self.cells) * per_cell) // 60 + 2
+    @property
+    def runtime_min(self) -> int:
+        """Minutes a cluster job may take for this batch: WALLTIME_FACTOR times its expected
+        length, in whole minutes (at least 1).
+
+        A SLURM group job asks for the sum of its batches' runtimes, so this must reflect
+        the real length, not every cell's worst case (its timeout, which the runner's
+        watchdog enforces per cell): a round of the default study asked for 530 minutes
+        for about 6 minutes of work, and a partition capped below that refused it. A job
+        that outlives its walltime is killed, noticed (the profiles' status command) and
+        redone by a plain rerun, which measures only the cells it did not finish.
+        """
+        return max(1, math.ceil(WALLTIME_FACTOR * self.expected_s / 60))
 
 
 def batch_wildcard(paramstr: str) -> str:
@@ -421,67 +368,3 @@ def plan_batches(cells: Iterable[Cell], seed: int = 1) -> list[Batch]:
 def batch_index(batches: Iterable[Batch]) -> dict[tuple[str, str, str], Batch]:
     """Index by the wildcards of the batch rule (scenario, params wildcard, round)."""
     return {(b.scenario, b.wildcard, str(b.round)): b for b in batches}
-
-
-# --- source hashing (invalidation) -------------------------------------------------------
-
-def module_file(module: str) -> Path | None:
-    """The source file of a dotted module name, found without importing the module itself."""
-    parts = module.split(".")
-    spec = importlib.util.find_spec(parts[0])
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    base = Path(next(iter(spec.submodule_search_locations)))
-    rel = Path(*parts[1:]) if len(parts) > 1 else Path()
-    for candidate in (base / rel.with_suffix(".py") if parts[1:] else None,
-                      base / rel / "__init__.py"):
-        if candidate is not None and candidate.is_file():
-            return candidate
-    return None
-
-
-def hash_files(paths: Iterable[Path | None], names: Iterable[str]) -> str:
-    """sha256 over (name, content) pairs; a missing file hashes as absent, not as an error."""
-    digest = hashlib.sha256()
-    for name, path in zip(names, paths, strict=True):
-        digest.update(name.encode() + b"\0")
-        if path is not None and path.is_file():
-            digest.update(path.read_bytes())
-        else:
-            digest.update(b"<missing>")
-        digest.update(b"\0")
-    return digest.hexdigest()
-
-
-def code_hash(design_modules: Iterable[str], scenario: str) -> str:
-    """Content hash of what a cell's numbers depend on: the design's modules + the scenario's.
-
-    Content (not mtime) so a checkout or ``touch`` reruns nothing; per design
-    and per scenario so editing one reruns only its cells. The runner's core
-    is deliberately left out (docs/pipeline.md, "What reruns a cell"): rerun on purpose with
-    ``--forcerun cell`` after changing how the runner measures.
-    """
-    modules = sorted(set(design_modules)) + [f"impl.runner.scenarios.{scenario}"]
-    return hash_files((module_file(m) for m in modules), modules)[:16]
-
-
-def summary_digest(config: Mapping[str, Any]) -> str:
-    """Hash of what the summary reads besides the data: the config's decision parts + impl.report.
-
-    A tracked param of the summary rule, so editing a hypothesis, alpha or
-    the renderer re-renders the summary (cheap) without remeasuring anything.
-    """
-    keys = ("hypotheses", "aa_control", "alpha", "implementations", "answer")
-    parts = {k: config.get(k) for k in keys}
-    # timeouts are not part of what the summary says (changing one reruns nothing)
-    parts["scenarios"] = {
-        name: {k: v for k, v in entry.items() if k != "timeout_s"}
-        for name, entry in config.get("scenarios", {}).items()
-    }
-    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
-    report = module_file("impl.report")
-    if report is not None:
-        for path in sorted(report.parent.rglob("*")):
-            if path.is_file() and path.suffix in {".py", ".md", ".j2", ".jinja", ".txt"}:
-                digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]

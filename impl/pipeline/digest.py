@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-#: the most lines the digest prints (issue 12: "a digest of at most 10 lines")
+#: the most lines the digest prints (the person who started the run wants the verdicts, not a log)
 MAX_LINES = 10
 #: hypotheses per line in the verdict list
 PER_LINE = 3

@@ -71,7 +71,7 @@ def _snakemake_processes_in(workdir: Path, own: Iterable[int]) -> list[int]:
 
 def _ancestors(pid: int) -> list[int]:
     """``pid`` and its parents (a ``time snakemake ...`` shell names Snakemake too)."""
-    from impl.pipeline.cell_wrapper import parent_of  # stdlib only, like this module
+    from impl.pipeline.cell_wrapper import parent_of  # standard library and impl.contract
 
     out = []
     while pid and pid > 1:

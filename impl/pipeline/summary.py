@@ -17,6 +17,7 @@ from typing import Any
 from impl.contract import PLOTS_DIR, details_name
 from impl.pipeline.cells import SUMMARY_NAME
 from impl.report import build_summary
+from impl.study import Study
 
 PARTIAL_NAME = "SUMMARY.partial.md"
 FULL_NAME = SUMMARY_NAME
@@ -26,7 +27,7 @@ def render(
     *,
     all_parquet: str | Path | None,
     cell_files: Iterable[str | Path],
-    config: Mapping[str, Any],
+    config: Study | Mapping[str, Any],
     report_dir: str | Path,
     expected_cells: list[dict[str, Any]],
     failed_cells: list[dict[str, Any]],
@@ -37,7 +38,7 @@ def render(
     written = build_summary(
         Path(all_parquet) if all_parquet else None,
         [Path(f) for f in cell_files],
-        dict(config),
+        config if isinstance(config, Study) else Study(config),
         report_dir,
         expected_cells,
         failed_cells,
@@ -54,7 +55,8 @@ def render(
 
 
 def render_partial(
-    cells: list[Any], config: Mapping[str, Any], report_dir: str | Path, root: str | Path = "."
+    cells: list[Any], config: Study | Mapping[str, Any], report_dir: str | Path,
+    root: str | Path = ".",
 ) -> tuple[Path, list[dict[str, Any]]]:
     """The onerror hook's summary: complete cells assembled from their rounds, the rest failed.
 

@@ -1,18 +1,14 @@
 """The generated summary: statistics, hypothesis verdicts, SUMMARY.md and plots.
 
-Only ``build_summary`` (contracts section 5) and the config check
-``parse_hypotheses`` are public; the pipeline calls the second at start-up
-(so a bad hypotheses section fails before any measuring) and the first at the
-end of a run (and from its onerror hook with ``partial=True``).
-``build_summary`` is imported on first use: the start-up check must not pay
-for pandas, scipy and matplotlib.
+``build_summary`` (contracts section 5) is the public entry: the pipeline calls it
+at the end of a run (and from its onerror hook with ``partial=True``). It is
+imported on first use, so importing this package costs no pandas, scipy or
+matplotlib. The config it decides by is parsed by impl.study.
 """
 
 from typing import Any
 
-from impl.report.hypothesis_config import HypothesisConfigError, parse_hypotheses
-
-__all__ = ["build_summary", "parse_hypotheses", "HypothesisConfigError"]
+__all__ = ["build_summary"]
 
 
 def __getattr__(name: str) -> Any:

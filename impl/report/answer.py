@@ -1,4 +1,4 @@
-"""The answer first (issue 12, item 1): per workload, which design is fastest, by how much, why.
+"""The answer first: per workload, which design is fastest, by how much, why.
 
 Workloads are declared in config.yaml (``answer:``): a scenario, the parameter
 point that stands for the workload, the metric (a time per op or latency:
@@ -9,7 +9,7 @@ rules, printed under the section:
 * the fastest is the one with the lowest median over processes (the cell's
   headline number); the runner-up the second lowest;
 * "fastest" is claimed only when the 95 % interval of fastest / runner-up
-  (the same paired statistic as every comparison, ``impl.report.compare``)
+  (the same paired statistic as every comparison, ``impl.report.effects``)
   lies below 1/(1 + t), t = max(10 %, the A/A floor of the metric's
   family, set only where its A/A interval excludes 1), the hypotheses'
   effective threshold; otherwise the two are "within this run's noise";
@@ -29,16 +29,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from impl.report import compare as cmp
+from impl.report import effects as eff
 from impl.report import stats as st
-from impl.report.hypotheses import effective_threshold, matches
-from impl.report.hypothesis_config import (  # noqa: F401 - parse_workloads re-exported
-    DEFAULT_THRESHOLD,
-    Workload,
-    parse_workloads,
-)
+from impl.report.hypotheses import effective_threshold
 from impl.runner.placement import PARAM as PLACEMENT
 from impl.runner.scenarios import primary_params
+from impl.study import DEFAULT_THRESHOLD, Workload, matches
 
 #: the level of the answer's intervals (descriptive, like every per-cell interval)
 CONFIDENCE = st.CONFIDENCE
@@ -95,7 +91,7 @@ def secondary_placements(cells: dict[str, dict], w: Workload, controls: set[str]
 def _versus(w: Workload, fast: dict, other: dict,
             samples: Callable[[str, str], st.ProcessSamples], seed: int) -> dict:
     """fastest / other with its interval; speedup = other / fastest."""
-    e = cmp.compare_cells(samples, fast["cell_id"], other["cell_id"], w.metric, CONFIDENCE,
+    e = eff.compare_cells(samples, fast["cell_id"], other["cell_id"], w.metric, CONFIDENCE,
                           seed)
     return {"label": other["label"], "design": other.get("design"), "ratio": e.ratio,
             "ci": list(e.ci),
@@ -133,10 +129,10 @@ def answer(
             entry["runner_up"] = _versus(w, fast, runner, samples, seed)
             # the hypotheses' rule: beyond the threshold, raised to an A/A bias if any
             entry["threshold"] = effective_threshold(w.metric, DEFAULT_THRESHOLD, floors)
-            entry["clear"] = cmp.side(entry["runner_up"]["ci"], entry["threshold"]) < 0
+            entry["clear"] = eff.side(entry["runner_up"]["ci"], entry["threshold"]) < 0
             entry["references"] = [_versus(w, fast, c, samples, seed) for c in unique[1:]
                                    if c.get("design") in REFERENCE_DESIGNS]
-        except (cmp.PairingError, ValueError) as exc:
+        except (eff.PairingError, ValueError) as exc:
             entry.update(status=f"no interval ({exc})", clear=False, references=[])
             out.append(entry)
             continue

@@ -17,19 +17,21 @@ import numpy as np
 from impl import contract
 from impl.contract import (
     CPU_METRICS,
+    MIN_SWITCH_INTERVALS,
+    SHORT_BLOCK_NS,
     TIME_PER_OP_METRICS,
     details_name,
     is_env,
     write_atomic,
 )
 from impl.report import answer as ans
-from impl.report import compare as cmp
+from impl.report import effects as eff
 from impl.report import fmt, mechanism, pick, plots, render, reproduction
 from impl.report import hypotheses as hyp
 from impl.report import load as ld
 from impl.report import stats as st
-from impl.report.hypothesis_config import DEFAULT_THRESHOLD, parse_rank_points
-from impl.runner.measure import MIN_SWITCH_INTERVALS, SHORT_BLOCK_NS
+from impl.report.document import Cell, CellMetric, Comparison, HypothesisBase, Rankings, Summary
+from impl.study import DEFAULT_THRESHOLD, Study
 
 _FAILED_STATUSES = ("crashed", "timeout", "bad_input", "missing")
 
@@ -92,11 +94,11 @@ def _git(meta: dict) -> tuple | None:
     return None
 
 
-def _cell_metrics(m: ld.Measurements, cid: str, seed: int) -> dict[str, dict]:
+def _cell_metrics(m: ld.Measurements, cid: str, seed: int) -> dict[str, CellMetric]:
     """Every metric's statistics over processes; counters as their per-op rate, CPU time per
     op (the process and each thread role: contract.CPU_METRICS) as the median over processes."""
     rows = m.of_cell(cid)
-    out: dict[str, dict] = {}
+    out: dict[str, CellMetric] = {}
     for metric, r in rows.groupby("metric", sort=True):
         metric = str(metric)
         if is_env(metric) and metric not in CPU_METRICS:
@@ -110,7 +112,7 @@ def _cell_metrics(m: ld.Measurements, cid: str, seed: int) -> dict[str, dict]:
             continue
         pooled, process = ld.pooled_with_process(r, metric)
         cs = st.cell_stats(metric, ps, pooled, per_op=metric in TIME_PER_OP_METRICS,
-                           seed=cmp.seed_for(f"{cid} {metric}", seed), pooled_process=process)
+                           seed=eff.seed_for(f"{cid} {metric}", seed), pooled_process=process)
         out[metric] = {"unit": unit, **cs.to_dict()}
     return out
 
@@ -179,12 +181,9 @@ def _platform(m: ld.Measurements, doc_cells: dict) -> dict:
     return out
 
 
-def _smoke(config: dict, doc_cells: dict, m: ld.Measurements) -> bool:
+def _smoke(study: Study, m: ld.Measurements) -> bool:
     """True when the measured profile(s) thin the grid (config ``profiles.NAME.thinned``)."""
-    names = {m.meta[cid].get("profile") for cid in m.meta} - {None}
-    names = names or {config.get("profile")}
-    profiles = config.get("profiles") or {}
-    return any(bool((profiles.get(n) or {}).get("thinned")) for n in names)
+    return study.thinned({m.meta[cid].get("profile") for cid in m.meta} - {None})
 
 
 def _texts(reasons: list[hyp.Reason]) -> list[str]:
@@ -196,9 +195,9 @@ def _kinds(reasons: list[hyp.Reason]) -> list[list[str]]:
     return [[k.name for k in r.kinds] for r in reasons]
 
 
-def _comparison_doc(c: hyp.Comparison, alpha: float) -> dict:
+def _comparison_doc(c: hyp.Comparison, alpha: float) -> Comparison:
     e = c.effect
-    d = {"key": c.spec.key, "hypothesis": c.spec.hypothesis, "a": c.spec.a_label,
+    d: Comparison = {"key": c.spec.key, "hypothesis": c.spec.hypothesis, "a": c.spec.a_label,
          "b": c.spec.b_label, "metric": c.spec.metric, "each": c.spec.each,
          "each_value": c.spec.each_value, "a_params": c.spec.a_params,
          "b_params": c.spec.b_params, "expect": c.spec.expect, "threshold": c.spec.threshold,
@@ -207,7 +206,7 @@ def _comparison_doc(c: hyp.Comparison, alpha: float) -> dict:
          "verdict": c.verdict, "reasons": _texts(c.reasons), "reason_kinds": _kinds(c.reasons),
          "processes_needed": c.processes_needed}
     if e is not None:
-        # the verdicts' statistic (compare.hodges_lehmann): ratio = exp(HL estimate of the
+        # the verdicts' statistic (effects.hodges_lehmann): ratio = exp(HL estimate of the
         # log ratio), ci its inverted van Elteren interval (None when no finite interval
         # reaches the level); medians are the cells' own, as in the tables
         d.update(n_a=e.n_a, n_b=e.n_b, median_a=e.median_a, median_b=e.median_b,
@@ -215,10 +214,10 @@ def _comparison_doc(c: hyp.Comparison, alpha: float) -> dict:
                  confidence=e.confidence, p=e.p, u=e.u,
                  # benchstat's marker: "~" when the rank test sees no difference at alpha
                  significant=e.p < alpha, hosts=list(e.hosts), method=e.method,
-                 strata=e.strata, paired_by_round=e.method == cmp.HL_BY_ROUND,
+                 strata=e.strata, paired_by_round=e.method == eff.HL_BY_ROUND,
                  pct_diff=e.ratio - 1,
                  pct_ci=[e.ci[0] - 1, e.ci[1] - 1] if e.bounded else None,
-                 # the summary's one notation (issue 19): "a is N x faster than b (lo-hi x)":
+                 # the summary's one notation: "a is N x faster than b (lo-hi x)":
                  # N >= 1 and its interval on the same scale (b/a when a is the faster)
                  factor=max(e.ratio, 1 / e.ratio),
                  factor_ci=(None if not e.bounded else list(e.ci) if e.ratio >= 1
@@ -226,7 +225,7 @@ def _comparison_doc(c: hyp.Comparison, alpha: float) -> dict:
     return d
 
 
-def _hyp_doc(r: hyp.HypothesisResult, first_index: int) -> dict:
+def _hyp_doc(r: hyp.HypothesisResult, first_index: int) -> HypothesisBase:
     h = r.hypothesis
     counts = {v: sum(c.verdict == v for c in r.comparisons)
               for v in (hyp.VALIDATED, hyp.REJECTED, hyp.NEEDS_RETEST)}
@@ -247,12 +246,12 @@ def _ratio(a: float, b: float) -> float | None:
     return a / b if b > 0 else None
 
 
-def _rankings(doc_cells: dict, config: dict) -> dict:
-    """Each scenario ranked at its declared point(s) (``parse_rank_points``), lowest median
+def _rankings(doc_cells: dict[str, Cell], study: Study) -> Rankings:
+    """Each scenario ranked at its declared point(s) (``Study.rank_points``), lowest median
     first, with each cell's 95 % interval; the scenarios with no declared point are named."""
-    controls = hyp.control_labels(config)
+    controls = study.control_labels
     out, empty = [], []  # a declared point without a measured cell is named, not dropped
-    for w in parse_rank_points(config):
+    for w in study.rank_points:
         cells = ans.ranked(doc_cells, w, controls)
         entries = [{"label": c["label"], "cell_id": c["cell_id"],
                     "median": c["metrics"][w.metric]["median"],
@@ -271,24 +270,26 @@ def _rankings(doc_cells: dict, config: dict) -> dict:
 def build_summary(
     all_parquet: Path | None,
     cell_files: list[Path],
-    config: dict,
+    config: Study | dict,
     report_dir: Path,
     expected_cells: list[dict],
     failed_cells: list[dict],
     partial: bool = False,
     out_name: str = "SUMMARY.md",
 ) -> Path:
-    """Render the summary (or the partial summary) and return the Markdown path."""
+    """Render the summary (or the partial summary) and return the Markdown path.
+
+    ``config``: the study (or its config mapping); ConfigError (one line) when it is bad.
+    """
     report_dir = Path(report_dir)
-    hyps = hyp.parse_hypotheses(config)
-    controls = hyp.parse_aa_control(config)
-    alpha = hyp.parse_alpha(config)
-    seed = int(config.get("seed", cmp.DEFAULT_SEED))
+    study = config if isinstance(config, Study) else Study(config)
+    study.check()  # a bad hypothesis fails before any statistic is computed
+    alpha, seed = study.alpha, study.seed
     m = ld.load(all_parquet, cell_files)
     universe = _universe(m, list(expected_cells or []), list(failed_cells or []))
-    label_order = list((config.get("implementations") or {}).keys())
+    label_order = study.label_order
 
-    doc_cells: dict[str, dict] = {}
+    doc_cells: dict[str, Cell] = {}
     for cid, c in sorted(universe.items()):
         d = dict(c)
         rows = m.of_cell(cid)
@@ -320,7 +321,7 @@ def build_summary(
               else [str(p) for p in cell_files if Path(p).exists()])
     with fmt.recording() as printed:
         results, control_results, floors, warnings = hyp.evaluate(
-            hyps, controls, config, list(universe.values()), view, samples, alpha, seed)
+            study, list(universe.values()), view, samples)
         comparisons, hyp_docs, ctl_docs = [], [], []
         for r in results:
             hyp_docs.append(_hyp_doc(r, len(comparisons)))
@@ -329,11 +330,12 @@ def build_summary(
             ctl_docs.append({**_hyp_doc(r, len(comparisons)),
                              "family": contract.METRICS[r.hypothesis.metric].family})
             comparisons += [_comparison_doc(c, alpha) for c in r.comparisons]
-        calibration = {fam: k.to_dict() for fam, k in hyp.calibration(control_results).items()}
+        calibration = {fam: k.to_dict() for fam, k in
+                       hyp.calibration(control_results, study.hypotheses).items()}
         for h in hyp_docs:
             h["root_cause"] = mechanism.root_cause(h, comparisons, doc_cells)
         n_tested = sum(len(r.comparisons) for r in results)
-        doc: dict[str, Any] = {
+        doc: Summary = {
             "partial": partial,
             "out_name": out_name,
             "cells": doc_cells,
@@ -359,9 +361,9 @@ def build_summary(
                 "min_processes": hyp.MIN_PROCESSES,
                 "min_tail_processes": st.MIN_TAIL_PROCESSES,
                 "min_tail_blocks": st.MIN_TAIL_BLOCKS,
-                "n_resamples": cmp.N_RESAMPLES,
+                "n_resamples": eff.N_RESAMPLES,
                 "cell_resamples": st.N_RESAMPLES,
-                "tail_draws": cmp.TAIL_DRAWS,
+                "tail_draws": eff.TAIL_DRAWS,
                 "seed": seed,
                 "ops_per_s_numerator": 1e9,
                 # the runner's block rules, quoted by the methodology section
@@ -387,12 +389,14 @@ def build_summary(
                 "n_inputs": len(inputs),
             },
             "label_order": label_order,
+            # the A/A control labels: noise checks, never contenders in tables and plots
+            "control_labels": sorted(study.control_labels),
             # a thinned profile (quick) is a smoke run: the summary says so at its top
-            "smoke": _smoke(config, doc_cells, m),
+            "smoke": _smoke(study, m),
         }
-        doc["rankings"] = _rankings(doc_cells, config)
-        doc["answer"] = ans.answer(ans.parse_workloads(config), doc_cells, samples,
-                                   hyp.control_labels(config), hyp_docs, seed, floors)
+        doc["rankings"] = _rankings(doc_cells, study)
+        doc["answer"] = ans.answer(study.workloads, doc_cells, samples,
+                                   study.control_labels, hyp_docs, seed, floors)
         doc["pick"] = pick.pick(doc["answer"], doc_cells, samples, seed, label_order)
         go = reproduction.load()
         doc["go_source"] = go.get("source", "")
@@ -401,10 +405,10 @@ def build_summary(
         json_name = Path(out_name).with_suffix(".json").name
         doc["json_name"] = json_name
         doc = _jsonable(doc)
-        doc["plots"], doc["plots_skipped"] = plots.make_plots(doc, config, report_dir,
+        doc["plots"], doc["plots_skipped"] = plots.make_plots(doc, report_dir,
                                                               Path(out_name).stem)
-        markdown = render.render(doc, config)
-        details = render.render(doc, config, detailed=True)
+        markdown = render.render(doc)
+        details = render.render(doc, detailed=True)
         doc["printed"] = printed.entries
     write_atomic(report_dir / json_name, json.dumps(_jsonable(doc), indent=1, sort_keys=True,
                                                     ensure_ascii=False))

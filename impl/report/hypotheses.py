@@ -1,6 +1,6 @@
-"""Hypotheses from config (contracts section 4): parse, validate, expand, decide.
+"""Hypotheses decided (contracts section 4): parsed and expanded by impl.study, decided here.
 
-Verdicts follow methodology.md "Comparing" and "Verdicts" (issues 10 and 18). The
+Verdicts follow methodology.md "Comparing" and "Verdicts". The
 rules, also printed in the summary's methodology section:
 
 * NEEDS RETEST before any statistics only when the data cannot answer: a
@@ -9,7 +9,7 @@ rules, also printed in the summary's methodology section:
   missed its target, machine busy); samples from different code; no host
   in common; a side whose process values are all equal or not all positive.
   CV and spread are warnings beside the number, never vetoes.
-* The statistic (``impl.report.compare.hodges_lehmann``): the Hodges-Lehmann
+* The statistic (``impl.report.effects.hodges_lehmann``): the Hodges-Lehmann
   estimate of the log ratio a/b over process values, differences formed only
   within (host, round) strata (host strata when the cells share no round), with
   the interval that inverts the stratified Wilcoxon-Mann-Whitney (van Elteren)
@@ -48,26 +48,15 @@ import enum
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from impl import contract
-from impl.report import compare as cmp
+from impl.contract import param_str
+from impl.report import effects as eff
 from impl.report import fmt
 from impl.report import stats as st
-from impl.report.hypothesis_config import (  # noqa: F401 - re-exported: the parsing half
-    EXPECTS,
-    METRICS,
-    Hypothesis,
-    HypothesisConfigError,
-    _grid,
-    control_labels,
-    parse_aa_control,
-    parse_alpha,
-    parse_hypotheses,
-)
-from impl.runner.scenarios import at_primary
+from impl.study import ComparisonSpec, Hypothesis, Study, expand, matches
 
 VALIDATED = "VALIDATED"
 REJECTED = "REJECTED"
@@ -91,7 +80,7 @@ class ReasonKind(enum.Enum):
     UNPAIRED_HOSTS = "hosts cannot be paired"
     AMBIGUOUS = "ambiguous hypothesis params"
     DEGENERATE = "no spread or no positive median"
-    # NEEDS RETEST in plain states (issue 19, item 3): what a reader does next differs
+    # NEEDS RETEST in plain states: what a reader does next differs
     AA_FLOOR = "smaller than the noise here"
     OPPOSITE = "leaning the opposite way, undecided"
     INCONCLUSIVE = "undecided, needs more processes"
@@ -125,28 +114,12 @@ def categorize(reasons: Iterable[Reason]) -> list[str]:
 
 
 @dataclass
-class ComparisonSpec:
-    hypothesis: str
-    key: str
-    a_label: str
-    b_label: str
-    scenario: str
-    metric: str
-    a_params: dict
-    b_params: dict
-    each: str | None
-    each_value: Any
-    expect: str
-    threshold: float
-
-
-@dataclass
 class Comparison:
     spec: ComparisonSpec
     cell_a: str | None = None
     cell_b: str | None = None
     quality: list[Reason] = field(default_factory=list)
-    effect: cmp.Effect | None = None
+    effect: eff.Effect | None = None
     #: the floor of the metric's family: the bias its A/A control establishes (None: no
     #: A/A interval of the family excludes 1, or none was measured) and max(threshold, floor)
     floor: float | None = None
@@ -179,78 +152,6 @@ class HypothesisResult:
         return [f"undecided, needs about {min(needed)} processes per side"
                 if k == ReasonKind.INCONCLUSIVE.value and needed else k
                 for k in categorize(self.reasons)]
-
-
-# ---------------------------------------------------------------- expansion
-
-
-def matches(cell: dict, label: str, scenario: str, params: dict) -> bool:
-    """The cell is ``label`` in ``scenario`` at ``params``; a parameter with a primary level
-    (placement: same_core, impl.runner.scenarios.primary_params) that ``params`` does not
-    name means that level: a secondary cell (cross_core) is matched only by name."""
-    if cell["label"] != label or cell["scenario"] != scenario:
-        return False
-    cp = cell.get("params") or {}
-    return at_primary(scenario, cp, named=params) and all(
-        k in cp and cp[k] == v for k, v in params.items())
-
-
-def each_values(h: Hypothesis, config: dict, universe: list[dict]) -> list:
-    """The values of ``each`` that this run planned or measured.
-
-    The cells of the run (planned, measured or failed) come first: a thinned
-    grid (the quick profile) must not turn the grid's other values into
-    "missing" cells. The config grid is only the fallback when the run knows
-    no cells at all for the hypothesis.
-    """
-    seen = []
-    for c in universe:
-        if matches(c, h.a, h.scenario, h.a_params) and h.each in (c.get("params") or {}):
-            v = c["params"][h.each]
-            if v not in seen:
-                seen.append(v)
-    if not seen:
-        grid = _grid(config, h.scenario)
-        if grid is not None and h.each in grid:
-            vals = grid[h.each]
-            return list(vals) if isinstance(vals, list) else [vals]
-    try:
-        return sorted(seen)
-    except TypeError:
-        return seen
-
-
-def fmt_params(params: dict) -> str:
-    return ",".join(f"{k}={params[k]}" for k in sorted(params))
-
-
-def expand(h: Hypothesis, config: dict, universe: list[dict]) -> list[ComparisonSpec]:
-    """One comparison per b label and (with ``each``) per value of that parameter.
-
-    The A/A control compares every cell of its ``a`` label in the scenario with
-    the ``b`` cell of identical params.
-    """
-    if h.is_control:
-        out = []
-        for c in sorted(universe, key=lambda c: c["cell_id"]):
-            if matches(c, h.a, h.scenario, h.a_params):
-                p = dict(c.get("params") or {})
-                key = f"{h.id}: {h.a} vs {h.b[0]}" + (f" @ {fmt_params(p)}" if p else "")
-                out.append(ComparisonSpec(h.id, key, h.a, h.b[0], h.scenario, h.metric, p, p,
-                                          None, None, h.expect, h.threshold))
-        return out
-    values = each_values(h, config, universe) if h.each else [None]
-    out = []
-    for b in h.b:
-        for v in values:
-            extra = {h.each: v} if h.each else {}
-            ap, bp = {**h.a_params, **extra}, {**h.b_params, **extra}
-            side = f"{h.a}" + (f"[{fmt_params(h.a_params)}]" if h.a_params != h.b_params else "")
-            bside = f"{b}" + (f"[{fmt_params(h.b_params)}]" if h.a_params != h.b_params else "")
-            key = f"{h.id}: {side} vs {bside}" + (f" @ {h.each}={v}" if h.each else "")
-            out.append(ComparisonSpec(h.id, key, h.a, b, h.scenario, h.metric, ap, bp,
-                                      h.each, v, h.expect, h.threshold))
-    return out
 
 
 # ---------------------------------------------------------------- verdicts
@@ -289,7 +190,7 @@ def _resolve_side(label: str, scenario: str, params: dict, universe: list[dict],
         return None, Reason.of(
             ReasonKind.FAILED_CELL,
             f"{what}: no planned or measured cell {label}/{scenario} with "
-            f"{fmt_params(params) or 'default params'} (missing)")
+            f"{param_str(params) if params else 'default params'} (missing)")
     if len(found) > 1:
         return None, Reason.of(
             ReasonKind.AMBIGUOUS,
@@ -311,7 +212,7 @@ def quality(a: CellView, b: CellView, pa: st.ProcessSamples, pb: st.ProcessSampl
         for failure in side.measurement:
             why.append(Reason.of(_MEASUREMENT_KINDS.get(failure["kind"], ReasonKind.MEASUREMENT),
                                  f"cell {side.cell_id}: {failure['text']}"))
-    hosts = cmp.common_hosts(pa, pb)
+    hosts = eff.common_hosts(pa, pb)
     if pa.n and pb.n and not hosts:
         why.append(Reason.of(ReasonKind.UNPAIRED_HOSTS, "no host in common "
                              f"({', '.join(sorted(set(pa.hosts)))} vs "
@@ -405,7 +306,7 @@ def _decide(c: Comparison, threshold: float, floor: float | None) -> None:
         c.verdict = REJECTED
         return
     c.verdict = NEEDS_RETEST
-    c.processes_needed = cmp.processes_needed(min(e.n_a, e.n_b), (lo, hi), est, bounds)
+    c.processes_needed = eff.processes_needed(min(e.n_a, e.n_b), (lo, hi), est, bounds)
     if would:
         c.reasons.append(Reason.of(ReasonKind.AA_FLOOR, (
             f"beyond the {_pct(threshold)} threshold but not beyond the A/A floor "
@@ -436,7 +337,7 @@ def _where(h: Hypothesis, spec: ComparisonSpec) -> str:
     if spec.each:
         parts.append(f"at {spec.each}={spec.each_value}")
     elif h.is_control and spec.a_params:
-        parts.append(f"at {fmt_params(spec.a_params)}")
+        parts.append(f"at {param_str(spec.a_params)}")
     return " ".join(parts)
 
 
@@ -479,21 +380,30 @@ class Calibration:
     #: the deciding comparison's threshold, and whether its interval is wider than that band
     threshold: float | None = None
     wide: bool = False
+    #: MISCALIBRATED only: the floor exceeds every declared threshold of the family's
+    #: hypotheses, so each of their comparisons needs more than the floor (else: more than
+    #: the larger of the floor and its own threshold)
+    floor_over_all: bool = False
 
     def to_dict(self) -> dict:
         return {"family": self.family, "status": self.status, "floor": self.floor,
                 "key": self.key, "hypothesis": self.hypothesis, "ratio": self.ratio,
                 "ci": list(self.ci) if self.ci else None, "confidence": self.confidence,
                 "n_intervals": self.n_intervals, "threshold": self.threshold,
-                "wide": self.wide}
+                "wide": self.wide, "floor_over_all": self.floor_over_all}
 
 
 def _reach(ci: tuple[float, float]) -> float:
     return max(abs(math.log(ci[0])), abs(math.log(ci[1])))
 
 
-def calibration(control_results: list[HypothesisResult]) -> dict[str, Calibration]:
-    """Per metric family with an A/A control: which case of the A/A rule applied."""
+def calibration(control_results: list[HypothesisResult],
+                hyps: Iterable[Hypothesis] = ()) -> dict[str, Calibration]:
+    """Per metric family with an A/A control: which case of the A/A rule applied (and, with
+    ``hyps``, whether a floor exceeds every threshold of its family's hypotheses)."""
+    thresholds: dict[str, list[float]] = {}
+    for h in hyps:
+        thresholds.setdefault(contract.METRICS[h.metric].family or "", []).append(h.threshold)
     by_family: dict[str, list[tuple[HypothesisResult, Comparison]]] = {}
     for r in control_results:
         family = contract.METRICS[r.hypothesis.metric].family
@@ -515,9 +425,10 @@ def calibration(control_results: list[HypothesisResult]) -> dict[str, Calibratio
             r, c = max(got, key=lambda x: _reach(x[1].effect.ci))
             floor, status = None, CALIBRATED
         e = c.effect
-        out[family] = Calibration(family, status, floor, c.spec.key, r.hypothesis.id, e.ratio,
-                                  e.ci, e.confidence, len(got), c.spec.threshold,
-                                  _reach(e.ci) > math.log1p(c.spec.threshold))
+        out[family] = Calibration(
+            family, status, floor, c.spec.key, r.hypothesis.id, e.ratio, e.ci, e.confidence,
+            len(got), c.spec.threshold, _reach(e.ci) > math.log1p(c.spec.threshold),
+            floor is not None and all(t < floor for t in thresholds.get(family, [])))
     return out
 
 
@@ -532,12 +443,12 @@ def floors(control_results: list[HypothesisResult]) -> dict[str, float]:
             if cal.status == MISCALIBRATED and cal.floor is not None}
 
 
-def _measure(h: Hypothesis, config: dict, universe: list[dict],
+def _measure(h: Hypothesis, study: Study, universe: list[dict],
              view: Callable[[str], CellView],
              samples: Callable[[str, str], st.ProcessSamples]) -> list[Comparison]:
     """Expand one hypothesis and attach each comparison's cells and quality reasons."""
     comps = []
-    for spec in expand(h, config, universe):
+    for spec in expand(h, study, universe):
         c = Comparison(spec, where=_where(h, spec))
         c.cell_a, why_a = _resolve_side(spec.a_label, spec.scenario, spec.a_params, universe, "a")
         c.cell_b, why_b = _resolve_side(spec.b_label, spec.scenario, spec.b_params, universe, "b")
@@ -563,13 +474,13 @@ def _measure(h: Hypothesis, config: dict, universe: list[dict],
 
 
 def _effects(comps: list[Comparison], confidence: float) -> None:
-    """The verdicts' statistic (Hodges-Lehmann, ``cmp.hodges_lehmann``) of each comparison
+    """The verdicts' statistic (Hodges-Lehmann, ``eff.hodges_lehmann``) of each comparison
     whose data can answer; the rest are NEEDS RETEST with their quality reasons."""
     for c in comps:
         if c.quality or c.samples is None:
             c.verdict, c.reasons = NEEDS_RETEST, list(c.quality)
             continue
-        c.effect = cmp.hodges_lehmann(*c.samples, confidence)
+        c.effect = eff.hodges_lehmann(*c.samples, confidence)
         if not c.effect.bounded:
             e = c.effect
             c.verdict = NEEDS_RETEST
@@ -580,26 +491,24 @@ def _effects(comps: list[Comparison], confidence: float) -> None:
 
 
 def evaluate(
-    hyps: list[Hypothesis],
-    controls: list[Hypothesis],
-    config: dict,
+    study: Study,
     universe: list[dict],
     view: Callable[[str], CellView],
     samples: Callable[[str, str], st.ProcessSamples],
-    alpha: float,
-    seed: int = cmp.DEFAULT_SEED,
 ) -> tuple[list[HypothesisResult], list[HypothesisResult], dict[str, float], list[str]]:
-    """Decide the A/A controls, then every hypothesis (module docstring).
+    """Decide the study's A/A controls, then every hypothesis (module docstring), at the
+    study's alpha.
 
     ``samples(cell_id, metric)`` gives a measured cell's process values (with their
     hosts and rounds). Returns (hypothesis results, control results, floor per
     miscalibrated family (``floors``), run-wide warnings); ``calibration(control
     results)`` says per family which A/A case applied. Never raises on degenerate
-    data: every such case is a NEEDS RETEST with its reason. ``seed`` is unused by
-    the verdicts (the statistic does not resample); kept for the callers.
+    data: every such case is a NEEDS RETEST with its reason. The verdicts' statistic
+    does not resample, so no seed is needed.
     """
-    control_groups = [(h, _measure(h, config, universe, view, samples)) for h in controls]
-    hyp_groups = [(h, _measure(h, config, universe, view, samples)) for h in hyps]
+    hyps, controls, alpha = study.hypotheses, study.controls, study.alpha
+    control_groups = [(h, _measure(h, study, universe, view, samples)) for h in controls]
+    hyp_groups = [(h, _measure(h, study, universe, view, samples)) for h in hyps]
     m = sum(len(cs) for _, cs in hyp_groups)
     simultaneous = 1 - alpha / max(m, 1)
     # the A/A controls: outside the family (not in m), at the verdicts' level
@@ -609,7 +518,7 @@ def evaluate(
             if c.effect is not None and c.effect.bounded:
                 _decide(c, c.spec.threshold, None)
     control_results = [_combine(h, cs) for h, cs in control_groups]
-    cal = calibration(control_results)
+    cal = calibration(control_results, hyps)
     floor = floors(control_results)
 
     for _, cs in hyp_groups:
@@ -630,15 +539,12 @@ def evaluate(
             warnings.append(f"the A/A pair of the {fam} family has no interval (not measured "
                             "or too few processes): whether this run is calibrated for it is "
                             "unknown, and the declared thresholds apply")
-    thresholds: dict[str, list[float]] = {}
-    for h in hyps:
-        thresholds.setdefault(contract.METRICS[h.metric].family or "", []).append(h.threshold)
     for fam, k in sorted(cal.items()):
         if k.ci is None:
             continue
         interval = f"{interval_text(k.ci)} ({_level(k.confidence)})"
         if k.status == MISCALIBRATED:
-            need = (_pct3(k.floor) if all(t < k.floor for t in thresholds.get(fam, []))
+            need = (_pct3(k.floor) if k.floor_over_all
                     else f"max(their threshold, {_pct3(k.floor)})")
             warnings.append(
                 f"miscalibrated run ({fam}): identical code measured different in {k.key}: "

@@ -33,7 +33,7 @@ __all__ = ["Measurements", "load", "is_counter", "cell_rows", "pooled", "process
            "ROUND_METRIC", "process_rounds"]
 
 #: one row per block: the pipeline round its process was measured in (the verdicts pair
-#: processes of the same round, impl.report.compare.hodges_lehmann)
+#: processes of the same round, impl.report.effects.hodges_lehmann)
 ROUND_METRIC = contract.ENV_PREFIX + "round"
 
 

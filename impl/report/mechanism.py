@@ -1,4 +1,4 @@
-"""The root cause of a hypothesis's result, from its mechanism counters (issue 12, conclusions).
+"""The root cause of a hypothesis's result, from its mechanism counters.
 
 A hypothesis declares the counters that carry its mechanism (config
 ``context``: e.g. ``counter.wake_syscalls`` for the wake-up hypotheses). Its

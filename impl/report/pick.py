@@ -1,4 +1,4 @@
-"""Which design to pick (issue 12): one design for every workload, by a stated rule.
+"""Which design to pick: one design for every workload, by a stated rule.
 
 The answer table (``impl.report.answer``) names the fastest design per
 workload; a reader who must choose one loop for a service that sees all of
@@ -12,7 +12,7 @@ the usual choice under uncertainty about the workload mix):
   measured in every workload are ranked; the pick has the smallest worst case
   (ties: the label order of the config);
 * the same rule restricted to designs whose capability flag
-  ``conserves_on_shutdown`` is set (``impl.registry``; the correctness suite's
+  ``conserves_on_shutdown`` is set (``impl.designs.registry``; the correctness suite's
   T1 asserts it) gives the pick for a service that must run every accepted
   task at shutdown;
 * a design that is fastest on some workload but has a larger worst case than
@@ -20,12 +20,13 @@ the usual choice under uncertainty about the workload mix):
   with its worst case, when that worst case is beyond the noise; it is called
   "the fastest" only at the workloads where the answer names it (``clear``: its
   interval against the runner-up clears the noise), elsewhere "the lowest median";
-* the summary puts the pick that runs every queued task at shutdown first (issue
-  19): a design that drops them is offered "if you may lose queued tasks";
+* the summary puts the pick that runs every queued task at shutdown first (losing
+  queued work is not a speed trade-off a reader expects): a design that drops them
+  is offered "if you may lose queued tasks";
 * workloads the run did not measure (a smoke grid) are named: the pick holds
   only over the measured ones;
 * each quoted worst case carries the 95 % interval of its ratio (the paired
-  statistic of ``impl.report.compare``): descriptive, like the answer's; it
+  statistic of ``impl.report.effects``): descriptive, like the answer's; it
   is "beyond the noise" when that interval clears the answer's effective
   threshold (10 %, raised to the A/A floor).
 """
@@ -35,8 +36,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from impl import registry
-from impl.report import compare as cmp
+from impl.designs import registry
+from impl.report import effects as eff
 from impl.report import stats as st
 
 
@@ -102,12 +103,12 @@ def pick(answer: list[dict], cells: dict[str, dict],
         res = dict(row, behind=fast["label"], ratio=1.0, ci=[1.0, 1.0], clear=False)
         if mine["cell_id"] != fast["cell_id"]:
             try:
-                eff = cmp.compare_cells(samples, mine["cell_id"], fast["cell_id"],
-                                        e["metric"], st.CONFIDENCE, seed)
-                res.update(ratio=eff.ratio, ci=list(eff.ci))
+                effect = eff.compare_cells(samples, mine["cell_id"], fast["cell_id"],
+                                           e["metric"], st.CONFIDENCE, seed)
+                res.update(ratio=effect.ratio, ci=list(effect.ci))
                 # beyond the noise: the answer's effective threshold (10 %, or the A/A floor)
-                res["clear"] = cmp.side(eff.ci, e.get("threshold") or 0.0) > 0
-            except (cmp.PairingError, ValueError) as exc:
+                res["clear"] = eff.side(effect.ci, e.get("threshold") or 0.0) > 0
+            except (eff.PairingError, ValueError) as exc:
                 res.update(ratio=row["worst"], ci=None, note=str(exc))
         return res
 

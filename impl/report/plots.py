@@ -28,13 +28,13 @@ from impl.contract import (  # noqa: E402
     TIME_PER_OP_METRICS,
     write_atomic,
 )
+from impl.report.document import Comparison, Plot, Summary  # noqa: E402
 from impl.report.fmt import TIME_UNITS  # noqa: E402
-from impl.report.hypothesis_config import control_labels  # noqa: E402
 from impl.report.stats import CONFIDENCE  # noqa: E402
 from impl.report.tables import (  # noqa: E402
     at_primary,
     choose_column,
-    param_str,
+    shown_params,
     shown_value,
     sort_key,
     varying,
@@ -115,7 +115,7 @@ def _series(cells: list[dict], column: str, metric: str, label_order: list[str])
         if c["status"] != "ok" or not s or s.get("median") is None:
             continue
         extra = {k: c["params"][k] for k in sorted(var) if k != column and k in c["params"]}
-        name = c["label"] + (f" ({param_str(extra)})" if extra else "")
+        name = c["label"] + (f" ({shown_params(extra)})" if extra else "")
         ci = s.get("median_ci") or [s["median"], s["median"]]
         out.setdefault((c["label"], name), []).append(
             (c["params"][column], s["median"], ci[0], ci[1]))
@@ -169,7 +169,7 @@ def _latency_plot(cells, metric, scenario, pkeys, label_order, path: Path) -> st
     var = varying(cells)
     column = choose_column(cells, None) if var else None
     values = sorted({c["params"].get(column) for c in cells}, key=sort_key) if column else [None]
-    # at most MAX_PANELS_PER_ROW side by side: a 5-panel strip is wider than a page (issue 19)
+    # at most MAX_PANELS_PER_ROW side by side: a 5-panel strip is wider than a page
     ncols = min(len(values), MAX_PANELS_PER_ROW)
     nrows = -(-len(values) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 1.6, 3.4 * nrows + 0.4),
@@ -247,7 +247,7 @@ def _point_plot(cells, metric, scenario, label_order, path: Path) -> str:
 _VERDICT_COLOUR = {"VALIDATED": "#009E73", "REJECTED": "#D55E00", "NEEDS RETEST": "#777777"}
 
 
-def forest_plot(comparisons: list[dict], path: Path) -> str | None:
+def forest_plot(comparisons: list[Comparison], path: Path) -> str | None:
     """Every comparison with an interval: the ratio a/b (log axis) with its interval at the
     verdicts' level, the declared threshold band (shaded: 1/(1+t) to 1+t) and, where an A/A
     control raised it, the noise band (hatched: the A/A floor); coloured by verdict. None
@@ -297,7 +297,7 @@ def _swept_column(cells: list[dict]) -> str | None:
     return column
 
 
-def make_plots(doc: dict, config: dict, report_dir: Path, stem: str):
+def make_plots(doc: Summary, report_dir: Path, stem: str) -> tuple[list[Plot], list[str]]:
     """Write the PNGs into REPORT_DIR/plots; return ([{file, title, ...}], [why skipped]).
 
     ``file`` is the path relative to the report folder (what the Markdown links).
@@ -307,7 +307,7 @@ def make_plots(doc: dict, config: dict, report_dir: Path, stem: str):
     plots, skipped = [], []
     label_order = doc.get("label_order", [])
     pkeys = doc["constants"]["percentiles"]
-    controls = control_labels(config)
+    controls = set(doc.get("control_labels", []))
     label_order = [label for label in label_order if label not in controls]
     by_scenario: dict[str, list[dict]] = {}
     for c in doc["cells"].values():

@@ -1,8 +1,10 @@
-"""Context building and the jinja2 environment for SUMMARY.md.
+"""Context building and the jinja2 environment for SUMMARY.md and DETAILS.md.
 
-Every value is taken from the summary document by its path and formatted by
-``fmt`` (which records it), so the template never computes or invents a
-number; it only places strings.
+Every value is taken from the summary document (its shape: impl/report/document.py) by
+its path and formatted by ``fmt`` (which records it), so the templates never compute or
+invent a number; they only place strings. Each document has its template,
+``templates/summary.md.j2`` and ``templates/details.md.j2``; both import the macros of
+``_macros.md.j2`` and include the one methodology text, ``_methodology.md.j2``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from typing import Any
 
 import jinja2
 
@@ -26,6 +29,7 @@ from impl.report import fmt
 from impl.report import hypotheses as hyp
 from impl.report import mechanism as mech
 from impl.report import stats as st
+from impl.report.document import Summary
 from impl.report.load import is_counter
 from impl.report.reproduction import UNDECIDED
 from impl.report.tables import (
@@ -34,7 +38,7 @@ from impl.report.tables import (
     at_primary,
     choose_column,
     grid_table,
-    param_str,
+    shown_params,
     shown_value,
     sort_key,
     src,
@@ -51,7 +55,7 @@ _AA_MEANING = {hyp.MISCALIBRATED: "identical code measured different, an interva
                                "the declared thresholds apply",
                hyp.NOT_MEASURED: "no interval: whether the run is calibrated for {family} is "
                                  "unknown, and the declared thresholds apply"}
-#: the verdicts' statistic as the methodology states it (impl/report/compare.py), printed
+#: the verdicts' statistic as the methodology states it (impl/report/effects.py), printed
 #: through fmt like every other text with digits
 _HL_TEXT = {
     "hl": "Hodges and Lehmann 1963",
@@ -65,6 +69,8 @@ _HL_TEXT = {
 }
 #: printed beside a number whose process values spread more than pyperf's rule allows
 WARN = "‡"
+#: render(detailed=...) -> the template of that document
+TEMPLATES = {False: "summary.md.j2", True: "details.md.j2"}
 
 
 def environment() -> jinja2.Environment:
@@ -81,11 +87,11 @@ def environment() -> jinja2.Environment:
 class Doc:
     """Path access to the summary document plus formatting that records the path."""
 
-    def __init__(self, doc: dict):
+    def __init__(self, doc: Summary) -> None:
         self.doc = doc
 
-    def get(self, *path):
-        cur = self.doc
+    def get(self, *path: str | int) -> Any:
+        cur: Any = self.doc
         for p in path:
             cur = cur[p]
         return cur
@@ -133,7 +139,7 @@ def _params_text(d: Doc, *path) -> str:
     params = d.get(*path)
     if not params:
         return ""
-    return fmt.text(param_str(params), src(*path, "__str__"))
+    return fmt.text(shown_params(params), src(*path, "__str__"))
 
 
 def _interval(d: Doc, *path) -> str:
@@ -269,7 +275,7 @@ def _comparison_rows(d: Doc, indices: list[int]) -> list[dict]:
             row.update(
                 median_a=d.value(unit, *base, "median_a"),
                 median_b=d.value(unit, *base, "median_b"),
-                # the Hodges-Lehmann ratio (compare.hodges_lehmann), not median a / median b
+                # the Hodges-Lehmann ratio (effects.hodges_lehmann), not median a / median b
                 ratio=d.qty(*base, "ratio"),
                 paired=d.text(*base, "method") + (f" ({d.int(*base, 'strata')} strata)"
                                                     if c["strata"] > 1 else ""),
@@ -305,7 +311,7 @@ def _finding(d: Doc, i: int, detailed: bool = True) -> str | None:
 
 
 def _effect(d: Doc, i: int, with_interval: bool = True) -> str:
-    """The summary's one notation for an effect (issue 19, item 3): "a is N x faster than b
+    """The summary's one notation for an effect: "a is N x faster than b
     (99.8 % interval lo-hi x)", or "a's metric is N x lower than b's" for a metric that is
     not a time per op; N >= 1, its interval on the same scale (``factor``, ``factor_ci``)."""
     c = d.get("comparisons", i)
@@ -333,12 +339,12 @@ def _shared_point(cells: list[dict]) -> str:
         return ""
     first = cells[0]["params"]
     shared = {k: v for k, v in first.items() if all(c["params"].get(k) == v for c in cells)}
-    return fmt.text(param_str(shared), src("cells", cells[0]["cell_id"], "params", "__str__")
+    return fmt.text(shown_params(shared), src("cells", cells[0]["cell_id"], "params", "__str__")
                     ) if shared else ""
 
 
-def _hypothesis_section(d: Doc, hi: int, config: dict, label_order: list[str],
-                        detailed: bool = True) -> dict:
+def _hypothesis_section(d: Doc, hi: int, label_order: list[str], detailed: bool = True
+                        ) -> dict:
     h = d.get("hypotheses", hi)
     base = ("hypotheses", hi)
     cells = _scope_cells(d, h["scenario"], h["params"])
@@ -349,7 +355,7 @@ def _hypothesis_section(d: Doc, hi: int, config: dict, label_order: list[str],
     main = grid_table(cells, label_order, column, _median_cell(d, h["metric"]),
                       _column_title(d, column), single)
     # the summary's table: contenders only (the A/A label's numbers are in its section)
-    controls = hyp.control_labels(config)
+    controls = set(d.get("control_labels"))
     # ... at the primary placement (a secondary one is in DETAILS.md and beside the answer)
     short = grid_table([c for c in cells if c["label"] not in controls and at_primary(c)],
                        [label for label in label_order if label not in controls], column,
@@ -636,7 +642,7 @@ def _pick(d: Doc) -> dict:
         out["lines"].append(f"The pick weighs only the workloads this run measured; not "
                             f"measured: {missing} (the study's grid measures every one).")
     # the pick that runs every queued task at shutdown first: losing tasks is the exception
-    # a reader opts into, not the default (issue 19, item 3)
+    # a reader opts into, not the default
     top = d.get("pick", "pick")
     safe = ("pick", "conserving_pick") if p["conserving_pick"] else (
         ("pick", "pick") if top["conserves"] else None)
@@ -666,12 +672,6 @@ def _pick(d: Doc) -> dict:
     return out
 
 
-def _family_thresholds(d: Doc, family: str) -> list[float]:
-    """The declared thresholds of the hypotheses whose metric is of ``family``."""
-    return [h["threshold"] for h in d.get("hypotheses")
-            if METRICS[h["metric"]].family == family]
-
-
 def _calibration(d: Doc) -> list[str]:
     """One line per metric family with an A/A pair: which case of the A/A rule applied
     (impl/report/hypotheses.py): the interval contains 1 (the declared thresholds apply)
@@ -692,8 +692,7 @@ def _calibration(d: Doc) -> list[str]:
         several = k["n_intervals"] > 1
         if k["status"] == hyp.MISCALIBRATED:
             floor = d.pct(*base, "floor")
-            need = (f"more than {floor}" if all(t < k["floor"] for t in
-                                                 _family_thresholds(d, fam))
+            need = (f"more than {floor}" if k["floor_over_all"]
                     else f"more than {floor} or their own threshold, whichever is larger")
             out.append(f"{name}: {'one of the A/A intervals' if several else 'the A/A interval'}"
                        f" excludes 1 ({which}: {interval}): this run is miscalibrated for "
@@ -844,10 +843,10 @@ def _inputs(d: Doc) -> list[str]:
             f"`{fmt.text(common, src('run', 'inputs', '__common__'))}`"]
 
 
-def context(doc: dict, config: dict, detailed: bool = True) -> dict:
+def context(doc: Summary, detailed: bool = True) -> dict[str, Any]:
     d = Doc(doc)
     label_order = doc["label_order"]
-    hyps = [_hypothesis_section(d, i, config, label_order, detailed)
+    hyps = [_hypothesis_section(d, i, label_order, detailed)
             for i in range(len(doc["hypotheses"]))]
     covered = {h["scenario"] for h in doc["hypotheses"]}
     other = _other_sections(d, covered, label_order)
@@ -905,7 +904,7 @@ def context(doc: dict, config: dict, detailed: bool = True) -> dict:
         "more_plots": [{"file": d.text("plots", i, "file"), "title": d.text("plots", i, "title")}
                        for i, p in enumerate(doc["plots"])
                        if p["file"] not in embedded and p.get("kind") != "forest"],
-        # every comparison at a glance, under the executive summary (issue 19, item 3)
+        # every comparison at a glance, under the executive summary
         "forest": next(({"file": d.text("plots", i, "file"), "title": d.text("plots", i, "title")}
                         for i, p in enumerate(doc["plots"]) if p.get("kind") == "forest"), None),
         "rankings": _rankings(d),
@@ -949,9 +948,10 @@ def context(doc: dict, config: dict, detailed: bool = True) -> dict:
     }
 
 
-def render(doc: dict, config: dict, detailed: bool = False) -> str:
+def render(doc: Summary, detailed: bool = False) -> str:
     """SUMMARY.md (``detailed=False``: the answer, one table per hypothesis, findings) or
-    DETAILS.md (every table, comparison, ranking and A/A comparison)."""
-    ctx = context(doc, config, detailed)
-    text = environment().get_template("summary.md.j2").render(detailed=detailed, **ctx)
+    DETAILS.md (every table, comparison, ranking and A/A comparison), from the summary's
+    document alone (every decision is made before rendering)."""
+    ctx = context(doc, detailed)
+    text = environment().get_template(TEMPLATES[detailed]).render(**ctx)
     return re.sub(r"\n{3,}", "\n\n", text)  # one blank line between blocks, never two

@@ -1,11 +1,11 @@
-"""The original beside the reproduction (issue 12, item 8).
+"""The original beside the reproduction.
 
 For each finding of the Go study that a cell of this study measures
 (``go_seed.yaml``: the claim, where the study says it, its figures), this run's
 number for the same cell and whether the conclusion survives in Python. Rule
 (the ordering, not the size: the sizes stand beside it): the ratio
 median(faster)/median(slower) of the claim's two implementations, with the
-95 % interval of every comparison (``impl.report.compare``) against the
+95 % interval of every comparison (``impl.report.effects``) against the
 hypotheses' effective threshold t = max(10 %, the A/A floor, set only where the
 family's A/A interval excludes 1):
 "survives" when the interval lies below 1/(1+t), "reversed" when it lies above
@@ -25,12 +25,12 @@ from typing import Any
 
 import yaml
 
-from impl.report import compare as cmp
+from impl.report import effects as eff
 from impl.report import mechanism
 from impl.report import stats as st
 from impl.report.answer import measured
 from impl.report.hypotheses import effective_threshold
-from impl.report.hypothesis_config import DEFAULT_THRESHOLD
+from impl.study import DEFAULT_THRESHOLD
 
 #: the data file, beside this module (package data)
 DATA = "go_seed.yaml"
@@ -78,14 +78,14 @@ def compare_with_go(data: dict[str, Any], cells: dict[str, dict],
             out.append(entry)
             continue
         try:
-            e = cmp.compare_cells(samples, fast["cell_id"], slow["cell_id"], metric,
+            e = eff.compare_cells(samples, fast["cell_id"], slow["cell_id"], metric,
                                   st.CONFIDENCE, seed)
-        except (cmp.PairingError, ValueError) as exc:
+        except (eff.PairingError, ValueError) as exc:
             entry["status"] = f"no interval ({exc})"
             out.append(entry)
             continue
         t = effective_threshold(metric, DEFAULT_THRESHOLD, floors)
-        verdict = {-1: SURVIVES, 1: REVERSED, 0: UNDECIDED}[cmp.side(e.ci, t)]
+        verdict = {-1: SURVIVES, 1: REVERSED, 0: UNDECIDED}[eff.side(e.ci, t)]
         entry["threshold"] = t
         mech_rows = [{"counter": k, "faster": (fast["metrics"].get(k) or {}).get("per_op"),
                       "slower": (slow["metrics"].get(k) or {}).get("per_op")}
@@ -93,7 +93,7 @@ def compare_with_go(data: dict[str, Any], cells: dict[str, dict],
         entry.update(status="ok", ours_faster=e.median_a, ours_slower=e.median_b,
                      ratio=e.ratio, ci=list(e.ci), survives=verdict, mechanism=mech_rows,
                      # where the estimate points, decided or not: an undecided finding that
-                     # leans the other way is a reversal in the making (issue 19, item 3)
+                     # leans the other way is a reversal in the making
                      direction=SAME if e.ratio < 1 else (OPPOSITE if e.ratio > 1 else ""),
                      # the summary's one notation: "faster is N x faster / slower than slower"
                      factor=max(e.ratio, 1 / e.ratio),

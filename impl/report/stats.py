@@ -187,7 +187,7 @@ def flagged(cell: dict) -> bool:
     """Whether a cell's number gets the spread mark (‡): pyperf's rule fired although the
     interval stays within MAX_CV of the median. Every number is printed with its interval,
     which already shows an imprecise median; the rule alone fired on most numbers of a
-    shared VM (issue 19: 118 of 132). The mark informs where the interval cannot show the
+    shared VM (118 of 132 numbers of one study). The mark informs where the interval cannot show the
     spread: a stable median over processes that disagree (two modes, say).
     ``cell``: a CellStats as a dict (SUMMARY.json ``cells.*.metrics.*``)."""
     ci, median = cell.get("median_ci"), cell.get("median")
@@ -258,7 +258,7 @@ def _tails(pooled: np.ndarray, n_processes: int, n_blocks: int
 def tail_intervals(pooled: np.ndarray, process: np.ndarray, pcts: dict[str, float | None],
                    seed: int, n_resamples: int = N_TAIL_RESAMPLES,
                    confidence: float = CONFIDENCE) -> dict[str, list[float] | None]:
-    """Process-bootstrap intervals of the shown tails (issue 10, item 6).
+    """Process-bootstrap intervals of the shown tails.
 
     ``pooled``: every value, sorted; ``process``: the process of each value
     (same shape). A resample draws the processes with replacement and pools

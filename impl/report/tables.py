@@ -27,8 +27,8 @@ def at_primary(cell: dict) -> bool:
     return scenarios.at_primary(cell["scenario"], cell.get("params") or {})
 
 
-#: one spelling for "no limit": a drain budget of 0 (impl.registry: "0 = unbounded") and an
-#: interval end that no finite value reaches (issue 19: "unbounded" spelled one way)
+#: one spelling for "no limit": a drain budget of 0 (impl.designs.registry: "0 = unbounded") and an
+#: interval end that no finite value reaches (spelled one way: "unbounded")
 UNBOUNDED = "unbounded"
 #: the parameter whose 0 means no limit
 BUDGET = "budget"
@@ -44,7 +44,9 @@ def sort_key(v):
     return (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v))
 
 
-def param_str(params: dict) -> str:
+def shown_params(params: dict) -> str:
+    """Parameters as tables and plots show them: ``k=v, k=v`` (values as JSON), sorted by key.
+    (A cell id's part is ``impl.contract.param_str``: ``k=v,k=v``.)"""
     return ", ".join(f"{k}={json.dumps(params[k])}" for k in sorted(params))
 
 
@@ -83,7 +85,7 @@ def choose_column(cells: list[dict], preferred: str | None) -> str | None:
 
 def row_name(cell: dict, column: str | None, var: dict, label_text: str) -> str:
     extra = {k: cell["params"][k] for k in sorted(var) if k != column and k in cell["params"]}
-    return label_text + (f" ({param_str(extra)})" if extra else "")
+    return label_text + (f" ({shown_params(extra)})" if extra else "")
 
 
 def grid_table(

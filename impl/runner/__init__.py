@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(cell, name)
     if name == "CellFailedError":
-        from impl.runner.measure import CellFailedError
+        from impl.runner.manager import CellFailedError
 
         return CellFailedError
     if name == "CellTimeoutError":

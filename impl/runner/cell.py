@@ -3,7 +3,8 @@
 This is the Python API behind the CLI (``run_cell``/``write_cell``). A cell is
 measured in one or more *rounds*: ``measure_round`` runs some of its fresh
 processes and returns a JSON-able record (the pipeline interleaves the rounds
-of all cells over the run, one job each); ``table_from_rounds`` turns a cell's
+of all cells over the run; one batch job measures one round of every cell at a
+parameter point); ``table_from_rounds`` turns a cell's
 records into its long table with metadata. Run standalone, a cell is one
 round with all its processes. pyarrow is imported only when a table is built;
 the measuring children never import it (nor pandas).
@@ -20,9 +21,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from impl import contract, registry
-from impl.runner import metadata, scenarios
-from impl.runner.measure import SHORT_BLOCK_NS, CellFailedError, run_processes
+from impl import contract
+from impl.contract import SHORT_BLOCK_NS, source_hash
+from impl.designs import registry
+from impl.runner import machine_lock, metadata, scenarios
+from impl.runner.manager import CellFailedError, run_processes
 from impl.runner.request import CellRequest, ResolvedCell, resolve
 from impl.runner.watchdog import Deadline
 
@@ -30,7 +33,7 @@ from impl.runner.watchdog import Deadline
 def cell_source_hash(cell: ResolvedCell) -> str:
     spec = registry.get(cell.design)
     scenario = scenarios.get(cell.scenario)
-    return metadata.source_hash([*spec.modules, scenario.module_name, *metadata.MEASURING_MODULES])
+    return source_hash([*spec.modules, scenario.module_name, *metadata.MEASURING_MODULES])
 
 
 #: one run of rows sharing metric, process, block, warmup and loops: (metric, p, b, w, n, values)
@@ -194,6 +197,8 @@ def _metadata(
         "warmups": cell.warmups,
         "target_block_ms": cell.target_block_ms,
         "max_foreign_cpu": cell.max_foreign_cpu,
+        # the machine-wide lock the processes held (the children inherit this environment)
+        "machine_lock": str(machine_lock.lock_path()),
         "timeout_s": cell.timeout_s,
         "calibration": {
             "method": "process 0, warm: grows loops until one block's timed region (plus a "

@@ -2,7 +2,8 @@
 
 Exit codes: 0 file written; 1 verification failure or crash (no file);
 2 bad input (one line naming the culprit and the allowed values, nothing
-run); 124 watchdog timeout (stacks dumped to stderr).
+run); 124 watchdog timeout (stacks dumped to stderr); 130 interrupted. The
+codes are defined once, in impl.contract (``EXIT_*``).
 """
 
 from __future__ import annotations
@@ -12,23 +13,28 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from impl import registry
+from impl.contract import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+)
+from impl.designs import registry
 from impl.params import BadParameterError, parse_assignments
 from impl.runner import scenarios
 from impl.runner.request import (
-    CONFIG_FILE,
     PROFILE_SETTINGS,
     RUN_SETTINGS,
     CellRequest,
     flag_of,
-    load_profiles,
     resolve,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_TIMEOUT = 0, 1, 2, 124
 #: the last-resort watchdog fires this long after --timeout if the normal path did not
 LAST_RESORT_SLACK_S = 1.5
 
@@ -39,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_BAD_INPUT)
 
 
-def _epilog() -> str:
+def _epilog(presets: Mapping[str, Mapping[str, Any]]) -> str:
     lines = ["implementations (constructor params for --impl-param):"]
     for name in registry.names():
         spec = registry.get(name)
@@ -53,20 +59,22 @@ def _epilog() -> str:
         lines.append(f"  {name}  [timeout {sc.timeout_s:g} s]{only}")
         for p in sc.params.values():
             lines.append(f"      {p.describe()}")
-    lines.append(f"profiles (--profile; from {CONFIG_FILE.name}, explicit settings override):")
-    for name, preset in load_profiles().items():
+    lines.append("profiles (--profile; from config.yaml, explicit settings override):")
+    for name, preset in presets.items():
         settings = ", ".join(f"{k}={preset[k]}" for k in PROFILE_SETTINGS if k in preset)
         lines.append(f"  {name}: {settings}")
     lines.append("exit: 0 written, 1 verification failure/crash, 2 bad input, 124 timeout")
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(presets: Mapping[str, Mapping[str, Any]] | None = None
+                 ) -> argparse.ArgumentParser:
+    """The runner's parser; ``presets``: the profiles ``--profile`` may name (listed in --help)."""
     p = _Parser(
         prog="python -m impl.runner",
         description="Measure one benchmark cell (implementation x scenario x params) in fresh "
         "processes and write it as one Parquet file.",
-        epilog=_epilog(),
+        epilog=_epilog(presets or {}),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--impl", required=True, help="registered design name")
@@ -143,8 +151,10 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds through the finally that kills our children
 
 
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str], presets: Mapping[str, Mapping[str, Any]] | None = None) -> int:
+    """Measure one cell; ``presets``: the study's profiles (impl/runner/__main__.py reads them
+    from config.yaml). Returns the exit code (impl.contract ``EXIT_*``)."""
+    args = build_parser(presets).parse_args(argv)
     try:
         request = CellRequest(
             impl=args.impl,
@@ -162,6 +172,7 @@ def main(argv: list[str]) -> int:
             timeout_s=args.timeout,
             seed=args.seed,
             config_hash=args.config_hash,
+            presets=presets,
         )
         cell = resolve(request)
         if args.loops_from and args.round is None:
@@ -187,7 +198,7 @@ def main(argv: list[str]) -> int:
 
     from impl.runner import watchdog
     from impl.runner.cell import measure_round, measure_table
-    from impl.runner.measure import CellFailedError
+    from impl.runner.manager import CellFailedError
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     wrapper = os.environ.pop(watchdog.PARENT_PID_ENV, None)  # set by the pipeline's wrapper
@@ -216,7 +227,7 @@ def main(argv: list[str]) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         sys.stderr.write(f"runner: {cell.cell_id}: interrupted; nothing written\n")
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         disarm.set()
     return EXIT_OK

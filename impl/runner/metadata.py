@@ -6,7 +6,6 @@ git, no /proc/cpuinfo, a package not installed) and records None instead.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import os
@@ -25,7 +24,9 @@ PACKAGES = ("cereggii", "uvloop", "numpy", "pyarrow", "pandas", "scipy", "snakem
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: runner modules whose code shapes every measurement (hashed with the scenario module)
 MEASURING_MODULES = (
-    "impl.runner.measure",
+    "impl.contract",  # the block rules (SHORT_BLOCK_NS, MIN_SWITCH_INTERVALS) live there
+    "impl.runner.manager",
+    "impl.runner.worker",
     "impl.runner.scenarios",
     "impl.runner.scenarios._common",
 )
@@ -79,21 +80,6 @@ def git_state(root: Path | None = None) -> tuple[str | None, bool | None]:
     status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *exclude,
                   root=root)
     return commit, (None if status is None else bool(status))
-
-
-def source_hash(modules: list[str] | tuple[str, ...]) -> str:
-    """sha256 over the named modules' source files (name and bytes, in the given order)."""
-    digest = hashlib.sha256()
-    for name in modules:
-        digest.update(name.encode() + b"\0")
-        spec = importlib.util.find_spec(name)
-        origin = getattr(spec, "origin", None) if spec else None
-        if origin and os.path.exists(origin):
-            digest.update(Path(origin).read_bytes())
-        else:
-            digest.update(b"<missing>")
-        digest.update(b"\0")
-    return digest.hexdigest()
 
 
 def host_metadata() -> dict[str, Any]:

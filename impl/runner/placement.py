@@ -1,4 +1,4 @@
-"""Thread placement, declared: which CPUs a latency cell's threads run on (issue 18).
+"""Thread placement, declared: which CPUs a latency cell's threads run on.
 
 On a 2-CPU VM a hand-off between two threads has two modes: both threads on
 one CPU (the waker yields the CPU to the woken thread, about 20-35 us per

@@ -6,19 +6,15 @@ same module to read their orders.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-from impl import contract, registry
+from impl import contract
+from impl.designs import registry
 from impl.params import BadParameterError, ParamSpec
 from impl.runner import placement, scenarios
-
-#: the pipeline's config; its ``profiles`` section is also what ``--profile NAME`` means here
-CONFIG_FILE = Path(__file__).resolve().parents[2] / "config.yaml"
 
 #: how a cell is measured, validated like design and scenario parameters; the
 #: defaults come from the profile (timeout_s: from the scenario)
@@ -62,29 +58,15 @@ def flag_of(setting: str) -> str:
     return "--timeout" if setting == "timeout_s" else "--" + setting.replace("_", "-")
 
 
-def load_profiles(path: str | Path = CONFIG_FILE) -> dict[str, dict[str, Any]]:
-    """The ``profiles`` section of the pipeline's config: name -> settings (one definition)."""
-    return json.loads(_profiles_json(str(path)))
-
-
-@functools.lru_cache(maxsize=4)
-def _profiles_json(path: str) -> str:
-    # parsed once per process (the CLI's --help and the request both ask), with libyaml
-    # when present: the pure-Python parser costs ~60 ms per read, paid once per cell and round
-    import yaml  # only the parent resolving a request pays for it
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(path, encoding="utf-8") as fh:
-        return json.dumps(dict((yaml.load(fh, Loader=loader) or {}).get("profiles") or {}))
-
-
 @dataclass(frozen=True)
 class CellRequest:
     """One benchmark cell as asked for (CLI flags or the pipeline's scripts).
 
-    ``profile`` names a preset of run settings (config.yaml ``profiles``);
-    explicit settings override it. A name that is not a preset is bad input
-    (a typo must not measure under the wrong settings and record the typo),
+    ``profile`` names a preset of run settings, one of ``presets`` (the study's
+    ``profiles``: name -> settings, handed in by the caller: the command line
+    reads them from config.yaml through impl.study); explicit settings override it.
+    A name that is not a preset is bad input (a typo must not measure under the
+    wrong settings and record the typo),
     unless ``profile_defined_elsewhere``: the pipeline's config may define a
     profile the repository's config.yaml does not, and then it passes every
     setting explicitly and the name only to be recorded (``--profile-name``).
@@ -105,6 +87,9 @@ class CellRequest:
     seed: int = 0
     config_hash: str = ""
     profile_defined_elsewhere: bool = False
+    #: the profiles ``profile`` may name (name -> settings); None: none known, so every
+    #: required setting must be given and the name is only recorded
+    presets: Mapping[str, Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -141,9 +126,9 @@ class ResolvedCell:
 def _run_settings(req: CellRequest, timeout_default: float) -> dict[str, Any]:
     """processes, blocks, warmups, target_block_ms, timeout_s: explicit, else the profile's."""
     given = {k: getattr(req, k) for k in RUN_SETTINGS if getattr(req, k) is not None}
-    presets = load_profiles()
-    preset = presets.get(req.profile)
-    if preset is None and not req.profile_defined_elsewhere:
+    presets = req.presets
+    preset = None if presets is None else presets.get(req.profile)
+    if presets is not None and preset is None and not req.profile_defined_elsewhere:
         raise BadParameterError(
             f"--profile: unknown profile {req.profile!r}; allowed: {', '.join(presets)} "
             f"(a profile defined elsewhere: --profile-name NAME with "
@@ -151,8 +136,10 @@ def _run_settings(req: CellRequest, timeout_default: float) -> dict[str, Any]:
         )
     missing = [flag_of(k) for k in REQUIRED_PROFILE_SETTINGS if k not in given]
     if preset is None and missing:
+        where = ("is not in config.yaml" if presets is not None
+                 else "is not given (no presets: the API caller passes none)")
         raise BadParameterError(
-            f"--profile-name: profile {req.profile!r} is not in {CONFIG_FILE.name}, so every "
+            f"--profile-name: profile {req.profile!r} {where}, so every "
             f"setting must be given; missing: {', '.join(missing)}"
         )
     defaults = {k: (preset or {}).get(k, RUN_SETTINGS[k].default) for k in PROFILE_SETTINGS}

@@ -19,6 +19,8 @@ import sys
 import threading
 import time
 
+from impl.contract import EXIT_FAILED, EXIT_TIMEOUT
+
 #: how long a child gets to dump its stacks before it is killed
 DUMP_GRACE_S = 0.5
 #: a child outliving its deadline by this much exits by itself (its parent is gone)
@@ -105,7 +107,7 @@ def dump_own_stacks(reason: str) -> None:
     faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
 
 
-def arm_last_resort(seconds: float, exit_code: int = 124) -> threading.Event:
+def arm_last_resort(seconds: float, exit_code: int = EXIT_TIMEOUT) -> threading.Event:
     """A daemon thread that ends the process if it is still running ``seconds`` from now.
 
     Returns an Event; set it to disarm. Used by the CLI only: a library call
@@ -151,7 +153,7 @@ def die_with_parent(sig: int = signal.SIGKILL, parent: int | None = None) -> Non
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         return
     if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
+        os._exit(EXIT_FAILED)
 
 
 def arm_child(seconds: float) -> None:

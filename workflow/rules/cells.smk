@@ -27,9 +27,9 @@ rule measure:
     input:
         loops_from=lambda wc: [] if wc.round == "0" else [batch_of(wc, "0").output],
     output:
-        f"{LAYOUT.batches}/{{scenario}}/{{params}}/r{{round}}.json",
+        LAYOUT.batch_output,
     log:
-        f"{LAYOUT.logs}/batches/{{scenario}}/{{params}}/r{{round}}.log",
+        LAYOUT.batch_log,
     priority: lambda wc: batch_of(wc).priority
     group:
         "round{round}"
@@ -37,11 +37,12 @@ rule measure:
     resources:
         bench_slot=1,
         timeout_s=lambda wc: batch_of(wc).timeout_s,
-        # minutes, for cluster executors (slurm): every cell's timeout plus the backstop
+        # minutes, for cluster executors (slurm): 4x the batch's expected length; a group
+        # job asks for the sum of its batches
         runtime=lambda wc: batch_of(wc).runtime_min,
     params:
         plan=batch_plan,
-        seed=config.get("seed", 1),
+        seed=STUDY.seed,
     shell:
         "{PY:q} -m impl.pipeline.batch --plan {params.plan:q} --round {wildcards.round}"
         " --seed {params.seed} --timeout {resources.timeout_s} --out {output:q} --log {log:q}"

@@ -6,25 +6,27 @@ from snakemake.utils import validate
 
 from impl.pipeline import cells as cellmod
 from impl.pipeline.config_check import ConfigError, check_config
+from impl.pipeline.hashes import code_hash, summary_digest
 from impl.pipeline.invocation import read_only
 
 # One clear line naming the key and the allowed values, before any job starts
 # (printed as is and exit 1: a WorkflowError would add a traceback line).
 try:
-    CELLS = check_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+    STUDY, CELLS = check_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 except ConfigError as exc:
     print(f"ERROR {exc}", file=sys.stderr)
     sys.exit(1)
-# The same schema through Snakemake (fills schema defaults, e.g. threshold).
+# The same schema through Snakemake's own validation (the snakemake-workflows convention;
+# the defaults live in impl.study, not in the schema).
 validate(config, "../schemas/config.schema.yaml")
 
 # e.g. cross_core on a machine (or an affinity mask) with one CPU: said once, not an error
-_SKIPPED = cellmod.placement_skipped(config)
+_SKIPPED = STUDY.placement_skipped()
 if workflow.is_main_process and _SKIPPED:
     print(f"eventloop-tournament: {_SKIPPED}", file=sys.stderr)
-BATCHES = cellmod.plan_batches(CELLS, int(config.get("seed", 1)))
+BATCHES = cellmod.plan_batches(CELLS, STUDY.seed)
 BATCH_BY_KEY = cellmod.batch_index(BATCHES)
-LAYOUT = cellmod.layout(config)
+LAYOUT = cellmod.Layout(STUDY.profile_name)
 AGGREGATED = [LAYOUT.all_parquet, *(c.output for c in CELLS)]
 PY = sys.executable
 # Content hash of each (design, scenario) pair's source, computed once per run.
@@ -37,11 +39,11 @@ def batch_of(wildcards, round=None):
 
 
 def code_hash_of(cell):
-    from impl import registry
+    from impl.designs import registry
 
     key = (cell.design, cell.scenario)
     if key not in _CODE_HASH:
-        _CODE_HASH[key] = cellmod.code_hash(registry.get(cell.design).modules, cell.scenario)
+        _CODE_HASH[key] = code_hash(registry.get(cell.design).modules, cell.scenario)
     return _CODE_HASH[key]
 
 
@@ -61,7 +63,7 @@ def render_partial_summary():
     from impl.pipeline.summary import render_partial
 
     try:
-        path, failed = render_partial(CELLS, config, LAYOUT.report)
+        path, failed = render_partial(CELLS, STUDY, LAYOUT.report)
     except Exception as exc:  # the hook must not hide the original failure
         print(f"eventloop-tournament: partial summary failed: {exc!r}", file=sys.stderr)
         return

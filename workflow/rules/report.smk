@@ -42,6 +42,6 @@ rule summary:
     params:
         expected=[c.expected() for c in CELLS],
         # hypotheses/alpha/renderer changes re-render the summary (no remeasuring)
-        digest=cellmod.summary_digest(config),
+        digest=summary_digest(STUDY),
     script:
         "../scripts/summary.py"

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from impl.designs.registry import ImplSpec
 from impl.params import BadParameterError, ParamSpec, resolve
-from impl.registry import ImplSpec
 from impl.runner import placement as pl
 
 
@@ -214,6 +214,6 @@ def get(name: str) -> ScenarioSpec:
 
 
 def _applicable_names(scenario: ScenarioSpec) -> list[str]:
-    from impl import registry
+    from impl.designs import registry
 
     return [n for n in registry.names() if scenario.applies(registry.get(n)) is None]

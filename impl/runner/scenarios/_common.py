@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from impl.base import EventLoop, LoopState
+from impl.designs.base import EventLoop, LoopState
 
 #: a task whose signal is not seen within this long is considered lost
 LOST_TASK_S = 5.0

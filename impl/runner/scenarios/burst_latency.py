@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from impl.base import EventLoop
-from impl.registry import ImplSpec
+from impl.designs.base import EventLoop
+from impl.designs.registry import ImplSpec
 from impl.runner.scenarios._common import BlockResult, burst_step, timed_bursts
 
 step = burst_step

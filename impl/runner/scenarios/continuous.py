@@ -12,8 +12,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from impl.base import EventLoop
-from impl.registry import ImplSpec
+from impl.designs.base import EventLoop
+from impl.designs.registry import ImplSpec
 from impl.runner.scenarios._common import (
     BlockResult,
     Ticks,

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from impl.base import EventLoop
-from impl.registry import ImplSpec
+from impl.designs.base import EventLoop
+from impl.designs.registry import ImplSpec
 from impl.runner.scenarios._common import MIN_ROUND_TRIPS, BlockResult, timed_round_trips
 
 MIN_OPS = MIN_ROUND_TRIPS

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from impl.base import EventLoop, LoopState
-from impl.registry import ImplSpec
+from impl.designs.base import EventLoop, LoopState
+from impl.designs.registry import ImplSpec
 from impl.runner.scenarios._common import (
     MIN_ROUND_TRIPS,
     BlockResult,

@@ -1,6 +1,6 @@
 """AlternateThree: the Go study's original Main ("balanced").
 
-Ingress is a chunked FIFO (impl._chunked) with no lock of its own: the
+Ingress is a chunked FIFO (impl.designs._chunked) with no lock of its own: the
 loop's ingress lock guards it, and ``submit`` reads the state under that same
 lock. That is what makes shutdown conserve tasks: the loop drains under the
 lock and marks itself Terminated before releasing it, so a submit either
@@ -30,9 +30,9 @@ import logging
 import threading
 from collections import deque
 
-from impl._chunked import ChunkedQueue
-from impl._wake import FdWaker
-from impl.base import (
+from impl.designs._chunked import ChunkedQueue
+from impl.designs._wake import FdWaker
+from impl.designs.base import (
     AWAKE,
     RUNNING,
     SLEEPING,
@@ -44,7 +44,7 @@ from impl.base import (
     Task,
 )
 
-log = logging.getLogger("impl.alternate_three")
+log = logging.getLogger("impl.designs.alternate_three")
 
 #: microtasks run per microtask phase, as in the Go loop
 MICROTASK_BUDGET = 1024

@@ -28,7 +28,7 @@ import asyncio
 import logging
 import threading
 
-from impl.base import (
+from impl.designs.base import (
     ErrorHandler,
     EventLoop,
     LoopState,
@@ -36,7 +36,7 @@ from impl.base import (
     Task,
 )
 
-log = logging.getLogger("impl.peers")
+log = logging.getLogger("impl.designs.peers")
 
 # module constants: attribute access on an Enum class costs ~0.4 us in 3.11
 _RUNNING = LoopState.RUNNING

@@ -2,7 +2,7 @@
 
 What makes it Main (go-study.md section 1):
 
-- External lane: the Vyukov MPSC list of ``impl._mpsc``. A submit is one
+- External lane: the Vyukov MPSC list of ``impl.designs._mpsc``. A submit is one
   atomic exchange of the tail plus one link store; the consumer spins (and
   counts ``spins``) when it meets a half-linked node, yielding the GIL so the
   producer inside the window can finish its link.
@@ -51,10 +51,10 @@ from collections import deque
 
 from cereggii import AtomicInt64
 
-from impl._mpsc import EMPTY as _EMPTY
-from impl._mpsc import NEXT, TASK, spin_pause
-from impl._mpsc_loop import MpscLoopBase
-from impl.base import (
+from impl.designs._mpsc import EMPTY as _EMPTY
+from impl.designs._mpsc import NEXT, TASK, spin_pause
+from impl.designs._mpsc_loop import MpscLoopBase
+from impl.designs.base import (
     AWAKE,
     RUNNING,
     SLEEPING,
@@ -64,7 +64,7 @@ from impl.base import (
     Task,
 )
 
-log = logging.getLogger("impl.main")
+log = logging.getLogger("impl.designs.main")
 
 #: longest block in the poll; there are no timers, so this only bounds a missed wake's cost
 MAX_POLL_S = 10.0

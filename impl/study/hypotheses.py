@@ -1,19 +1,28 @@
-"""The hypotheses section of config.yaml: parse and validate (contracts section 4).
+"""The hypotheses and the A/A control of config.yaml: parse, validate, expand (contracts
+section 4).
 
-One validator for both users: the pipeline runs it at start-up (so a bad
-hypothesis fails before any measuring) and the summary uses the parsed
-``Hypothesis`` objects. Nothing here imports numpy or pandas.
+One validator for both users: the pipeline runs it at start-up (through
+``Study.check``, so a bad hypothesis fails before any measuring) and the
+summary uses the parsed ``Hypothesis`` objects and their expansion into
+comparisons. Nothing here imports numpy or pandas.
 """
 
 from __future__ import annotations
 
-import json
+import difflib
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from impl import contract
+from impl.contract import param_str
+from impl.runner.scenarios import at_primary
+from impl.study.errors import HypothesisConfigError
+
+if TYPE_CHECKING:
+    from impl.study.model import Study
 
 EXPECTS = ("greater", "less", "different")
 #: a comparison's practical threshold unless the config says otherwise (asv: 10 %)
@@ -30,10 +39,6 @@ _KEYS = {
 _AA_KEYS = {"a", "b", "scenario", "scenarios", "metric", "params", "threshold", "pairs"}
 _AA_PAIR_KEYS = {"scenario", "metric", "params"}
 _RECOMMEND_KEYS = {"validated", "rejected", "mixed", "needs_retest"}
-
-
-class HypothesisConfigError(ValueError):
-    """A one-line message naming the hypothesis, the field and the allowed values."""
 
 
 @dataclass(frozen=True)
@@ -61,47 +66,37 @@ def _where(i: int, raw: Any) -> str:
     return f"config hypotheses[{i}]" + (f" ({hid})" if hid else "")
 
 
-def _allowed(values) -> str:
+def allowed(values: Iterable[Any]) -> str:
+    """The allowed values of a one-line error: ``a, b, c`` (``(none)`` if there are none)."""
     return ", ".join(str(v) for v in values) or "(none)"
 
 
-def _grid(config: dict, scenario: str) -> dict | None:
-    sc = (config.get("scenarios") or {}).get(scenario)
-    if isinstance(sc, dict) and isinstance(sc.get("grid"), dict):
-        return sc["grid"]
-    return None
+def suggest(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest known name, else ''."""
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _scenario_labels(config: dict, scenario: str) -> list[str] | None:
-    sc = (config.get("scenarios") or {}).get(scenario)
-    if isinstance(sc, dict):
-        for key in ("labels", "implementations"):
-            if isinstance(sc.get(key), list):
-                return [str(x) for x in sc[key]]
-    return None
-
-
-def _check_label(where: str, fld: str, label: Any, config: dict, scenario: str) -> str:
-    impls = config.get("implementations")
+def _check_label(where: str, fld: str, label: Any, study: Study, scenario: str) -> str:
     if not isinstance(label, str) or not label:
         raise HypothesisConfigError(f"{where}: {fld} must be a label (string), got {label!r}")
-    if isinstance(impls, dict) and label not in impls:
+    if not study.has("implementations"):
+        return label  # a partial config (a test's): nothing to check against
+    if label not in study.labels:
         raise HypothesisConfigError(
-            f"{where}: unknown label {label!r} in {fld}; allowed: {_allowed(impls)}"
+            f"{where}: unknown label {label!r} in {fld}; allowed: {allowed(study.labels)}"
         )
-    spec = impls.get(label) if isinstance(impls, dict) else None
-    if isinstance(spec, dict) and isinstance(spec.get("scenarios"), list) and (
-        scenario not in spec["scenarios"]
-    ):
+    spec = study.labels[label]
+    if spec.scenarios is not None and scenario not in spec.scenarios:
         raise HypothesisConfigError(
             f"{where}: label {label!r} in {fld} is measured only in scenarios "
-            f"{_allowed(spec['scenarios'])}, not in {scenario!r}"
+            f"{allowed(spec.scenarios)}, not in {scenario!r}"
         )
-    run = _scenario_labels(config, scenario)
-    if run is not None and label not in run:
+    run = study.labels_for(scenario)
+    if scenario in study.scenarios and label not in run:
         raise HypothesisConfigError(
             f"{where}: label {label!r} in {fld} is not run in scenario {scenario!r}; "
-            f"run there: {_allowed(run)}"
+            f"run there: {allowed(run)}"
         )
     return label
 
@@ -112,26 +107,25 @@ CONTEXT_METRICS = METRICS + contract.CPU_ROLE_METRICS
 
 
 def _check_metric(where: str, fld: str, metric: Any) -> str:
-    allowed = CONTEXT_METRICS if fld == "context" else METRICS
-    if metric not in allowed:
+    known = CONTEXT_METRICS if fld == "context" else METRICS
+    if metric not in known:
         raise HypothesisConfigError(
-            f"{where}: unknown metric {metric!r} in {fld}; allowed: {_allowed(allowed)}"
+            f"{where}: unknown metric {metric!r} in {fld}; allowed: {allowed(known)}"
         )
     return metric
 
 
-def _check_scenario(where: str, scenario: Any, config: dict) -> str:
-    scs = config.get("scenarios")
+def check_scenario(where: str, scenario: Any, study: Study) -> str:
     if not isinstance(scenario, str) or not scenario:
         raise HypothesisConfigError(f"{where}: scenario must be a name, got {scenario!r}")
-    if isinstance(scs, dict) and scenario not in scs:
+    if study.has("scenarios") and scenario not in study.scenarios:
         raise HypothesisConfigError(
-            f"{where}: unknown scenario {scenario!r}; allowed: {_allowed(scs)}"
+            f"{where}: unknown scenario {scenario!r}; allowed: {allowed(study.scenarios)}"
         )
     return scenario
 
 
-def _dict(where: str, fld: str, value: Any) -> dict:
+def as_dict(where: str, fld: str, value: Any) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -139,7 +133,8 @@ def _dict(where: str, fld: str, value: Any) -> dict:
     return dict(value)
 
 
-def _threshold(where: str, value: Any, default: float | None = None) -> float:
+def threshold(where: str, value: Any, default: float | None = None) -> float:
+    """A comparison's practical threshold (0.10 = 10 %), checked; ``default`` when unset."""
     if value is None and default is not None:
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
@@ -151,14 +146,14 @@ def _threshold(where: str, value: Any, default: float | None = None) -> float:
     return float(value)
 
 
-def parse_hypothesis(i: int, raw: Any, config: dict) -> Hypothesis:
+def parse_hypothesis(i: int, raw: Any, study: Study) -> Hypothesis:
     where = _where(i, raw)
     if not isinstance(raw, dict):
         raise HypothesisConfigError(f"{where}: must be a mapping, got {type(raw).__name__}")
     unknown = sorted(set(raw) - _KEYS)
     if unknown:
         raise HypothesisConfigError(
-            f"{where}: unknown field {unknown[0]!r}; allowed: {_allowed(sorted(_KEYS))}"
+            f"{where}: unknown field {unknown[0]!r}; allowed: {allowed(sorted(_KEYS))}"
         )
     for req in ("id", "title", "scenario", "metric", "a", "b", "expect"):
         if req not in raw:
@@ -166,21 +161,21 @@ def parse_hypothesis(i: int, raw: Any, config: dict) -> Hypothesis:
     hid = raw["id"]
     if not isinstance(hid, str) or not _ID.match(hid):
         raise HypothesisConfigError(f"{where}: id must match {_ID.pattern}, got {hid!r}")
-    scenario = _check_scenario(where, raw["scenario"], config)
+    scenario = check_scenario(where, raw["scenario"], study)
     metric = _check_metric(where, "metric", raw["metric"])
-    a = _check_label(where, "a", raw["a"], config, scenario)
+    a = _check_label(where, "a", raw["a"], study, scenario)
     bs_raw = raw["b"] if isinstance(raw["b"], list) else [raw["b"]]
     if not bs_raw:
         raise HypothesisConfigError(f"{where}: b must name at least one label")
-    bs = tuple(_check_label(where, "b", b, config, scenario) for b in bs_raw)
+    bs = tuple(_check_label(where, "b", b, study, scenario) for b in bs_raw)
     expect = raw["expect"]
     if expect not in EXPECTS:
         raise HypothesisConfigError(
-            f"{where}: unknown expect {expect!r}; allowed: {_allowed(EXPECTS)}"
+            f"{where}: unknown expect {expect!r}; allowed: {allowed(EXPECTS)}"
         )
-    params = _dict(where, "params", raw.get("params"))
-    a_params = {**params, **_dict(where, "a_params", raw.get("a_params"))}
-    b_params = {**params, **_dict(where, "b_params", raw.get("b_params"))}
+    params = as_dict(where, "params", raw.get("params"))
+    a_params = {**params, **as_dict(where, "a_params", raw.get("a_params"))}
+    b_params = {**params, **as_dict(where, "b_params", raw.get("b_params"))}
     if a in bs and a_params == b_params:
         raise HypothesisConfigError(
             f"{where}: a and b are the same label {a!r} with the same params; "
@@ -188,13 +183,13 @@ def parse_hypothesis(i: int, raw: Any, config: dict) -> Hypothesis:
         )
     each = raw.get("each")
     if each is not None:
-        grid = _grid(config, scenario)
+        grid = study.grid(scenario)
         if not isinstance(each, str):
             raise HypothesisConfigError(f"{where}: each must be a parameter name, got {each!r}")
-        if grid is not None and each not in grid:
+        if study.has("scenarios") and each not in grid:
             raise HypothesisConfigError(
                 f"{where}: each {each!r} is not a grid parameter of scenario {scenario!r}; "
-                f"allowed: {_allowed(sorted(grid))}"
+                f"allowed: {allowed(sorted(grid))}"
             )
         if each in a_params or each in b_params:
             raise HypothesisConfigError(
@@ -204,11 +199,11 @@ def parse_hypothesis(i: int, raw: Any, config: dict) -> Hypothesis:
     if not isinstance(context, list):
         raise HypothesisConfigError(f"{where}: context must be a list of metrics")
     context = tuple(_check_metric(where, "context", c) for c in context)
-    rec = _dict(where, "recommend", raw.get("recommend"))
+    rec = as_dict(where, "recommend", raw.get("recommend"))
     bad = sorted(set(rec) - _RECOMMEND_KEYS)
     if bad or not all(isinstance(v, str) for v in rec.values()):
         raise HypothesisConfigError(
-            f"{where}: recommend takes text for {_allowed(sorted(_RECOMMEND_KEYS))}"
+            f"{where}: recommend takes text for {allowed(sorted(_RECOMMEND_KEYS))}"
         )
     title = raw["title"]
     if not isinstance(title, str) or not title:
@@ -217,7 +212,7 @@ def parse_hypothesis(i: int, raw: Any, config: dict) -> Hypothesis:
         id=hid, title=title, question=str(raw.get("question") or ""), scenario=scenario,
         metric=metric, a=a, b=bs, each=each, params=params, a_params=a_params,
         b_params=b_params, expect=expect,
-        threshold=_threshold(where, raw.get("threshold"), DEFAULT_THRESHOLD),
+        threshold=threshold(where, raw.get("threshold"), DEFAULT_THRESHOLD),
         context=context, recommend=rec,
     )
 
@@ -244,10 +239,10 @@ def aa_pairs(raw: dict, where: str = "config aa_control") -> list[tuple[str, str
                     set(pair) - _AA_PAIR_KEYS):
                 raise HypothesisConfigError(
                     f"{here}: must be a mapping with scenario, metric and optional params; "
-                    f"allowed keys: {_allowed(sorted(_AA_PAIR_KEYS))}")
+                    f"allowed keys: {allowed(sorted(_AA_PAIR_KEYS))}")
             out.append((pair["scenario"], pair["metric"],
-                        {**_dict(where, "params", raw.get("params")),
-                         **_dict(here, "params", pair.get("params"))}))
+                        {**as_dict(where, "params", raw.get("params")),
+                         **as_dict(here, "params", pair.get("params"))}))
         return out
     if "metric" not in raw:
         raise HypothesisConfigError(f"{where}: missing field 'pairs' (or 'metric')")
@@ -256,13 +251,13 @@ def aa_pairs(raw: dict, where: str = "config aa_control") -> list[tuple[str, str
         scenarios = [scenarios]
     if not isinstance(scenarios, list) or not scenarios:
         raise HypothesisConfigError(f"{where}: pairs (or scenario/scenarios + metric) is required")
-    params = _dict(where, "params", raw.get("params"))
+    params = as_dict(where, "params", raw.get("params"))
     return [(sc, raw["metric"], params) for sc in scenarios]
 
 
-def parse_aa_control(config: dict) -> list[Hypothesis]:
+def parse_aa_control(study: Study) -> list[Hypothesis]:
     """The A/A control as hypotheses with expect: different (one per pair)."""
-    raw = config.get("aa_control")
+    raw = study.raw.get("aa_control")
     if raw is None:
         return []
     where = "config aa_control"
@@ -271,30 +266,30 @@ def parse_aa_control(config: dict) -> list[Hypothesis]:
     unknown = sorted(set(raw) - _AA_KEYS)
     if unknown:
         raise HypothesisConfigError(
-            f"{where}: unknown field {unknown[0]!r}; allowed: {_allowed(sorted(_AA_KEYS))}"
+            f"{where}: unknown field {unknown[0]!r}; allowed: {allowed(sorted(_AA_KEYS))}"
         )
     for req in ("a", "b"):
         if req not in raw:
             raise HypothesisConfigError(f"{where}: missing field {req!r}")
-    thr = _threshold(where, raw.get("threshold"), DEFAULT_THRESHOLD)
+    thr = threshold(where, raw.get("threshold"), DEFAULT_THRESHOLD)
     out = []
     families: dict[str, str] = {}
     pairs = aa_pairs(raw, where)
     for i, (sc, metric, params) in enumerate(pairs):
         here = f"{where}.pairs[{i}]" if "pairs" in raw else where
-        sc = _check_scenario(here, sc, config)
+        sc = check_scenario(here, sc, study)
         if metric not in METRICS or contract.METRICS[metric].family is None:
             raise HypothesisConfigError(
                 f"{here}: metric {metric!r} is not a time with a noise family; allowed: "
-                f"{_allowed(m for m in METRICS if contract.METRICS[m].family)}")
+                f"{allowed(m for m in METRICS if contract.METRICS[m].family)}")
         family = contract.METRICS[metric].family
         if family in families:
             raise HypothesisConfigError(
                 f"{here}: a second {family} pair ({families[family]} is the first); "
                 "one A/A pair per metric family: latency, throughput")
         families[family] = f"pairs[{i}]" if "pairs" in raw else f"scenario {sc!r}"
-        a = _check_label(here, "a", raw["a"], config, sc)
-        b = _check_label(here, "b", raw["b"], config, sc)
+        a = _check_label(here, "a", raw["a"], study, sc)
+        b = _check_label(here, "b", raw["b"], study, sc)
         if a == b:
             raise HypothesisConfigError(f"{where}: a and b must be two labels, got {a!r} twice")
         out.append(Hypothesis(
@@ -309,121 +304,107 @@ def parse_aa_control(config: dict) -> list[Hypothesis]:
     return out
 
 
-def control_labels(config: dict) -> set[str]:
-    """The A/A control labels (``control_of``): noise checks, never contenders."""
-    return {label for label, v in (config.get("implementations") or {}).items()
-            if isinstance(v, dict) and v.get("control_of")}
-
-
-def parse_alpha(config: dict) -> float:
-    alpha = config.get("alpha", 0.05)
+def parse_alpha(alpha: Any) -> float:
+    """Config ``alpha``, the family-wise error rate of the verdicts, checked."""
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise HypothesisConfigError(f"config alpha: must be a number in (0, 1), got {alpha!r}")
     return float(alpha)
 
 
-def parse_hypotheses(config: dict) -> list[Hypothesis]:
-    """Validate the hypotheses section; the pipeline may call this at startup."""
-    raw = config.get("hypotheses") or []
+def parse_hypotheses(study: Study) -> list[Hypothesis]:
+    """The hypotheses section, validated (HypothesisConfigError: one line)."""
+    raw = study.raw.get("hypotheses") or []
     if not isinstance(raw, list):
         raise HypothesisConfigError("config hypotheses: must be a list")
-    hyps = [parse_hypothesis(i, h, config) for i, h in enumerate(raw)]
+    hyps = [parse_hypothesis(i, h, study) for i, h in enumerate(raw)]
     seen: set[str] = set()
     for h in hyps:
         if h.id in seen:
             raise HypothesisConfigError(f"config hypotheses: duplicate id {h.id!r}")
         seen.add(h.id)
-    parse_aa_control(config)
-    parse_alpha(config)
     return hyps
 
 
-# ---------------------------------------------------------------- the answer section
-
-
-_ANSWER_KEYS = {"workload", "scenario", "params", "metric", "why"}
-
-
-@dataclass(frozen=True)
-class Workload:
-    name: str
+@dataclass
+class ComparisonSpec:
+    hypothesis: str
+    key: str
+    a_label: str
+    b_label: str
     scenario: str
-    params: dict
     metric: str
-    why: tuple[str, ...]
+    a_params: dict
+    b_params: dict
+    each: str | None
+    each_value: Any
+    expect: str
+    threshold: float
 
 
-def _workload(where: str, entry, config: dict, keys: set[str], required: tuple[str, ...],
-              name: str) -> Workload:
-    """One validated entry of ``answer`` or ``rank_at`` (HypothesisConfigError: one line)."""
-    scenarios = config.get("scenarios") or {}
-    if not isinstance(entry, dict):
-        raise HypothesisConfigError(f"{where}: must be a mapping with {', '.join(required)}")
-    unknown = sorted(set(entry) - keys)
-    if unknown:
-        raise HypothesisConfigError(f"{where}: unknown field {unknown[0]!r}; allowed: "
-                                    f"{_allowed(sorted(keys))}")
-    for req in required:
-        if req not in entry:
-            raise HypothesisConfigError(f"{where}: missing field {req!r}")
-    where = f"{where} ({entry[name]})"
-    if entry["scenario"] not in scenarios:
-        raise HypothesisConfigError(f"{where}: unknown scenario {entry['scenario']!r}; "
-                                    f"allowed: {_allowed(scenarios)}")
-    times = [m for m, spec in contract.METRICS.items() if spec.family]
-    if entry["metric"] not in times:
-        raise HypothesisConfigError(f"{where}: metric {entry['metric']!r} is not a time; "
-                                    f"allowed: {_allowed(times)}")
-    params = entry.get("params") or {}
-    grid = _grid(config, entry["scenario"]) or {}
-    for key, value in params.items():
-        if key not in grid:
-            raise HypothesisConfigError(f"{where}: {key!r} is not a grid parameter of "
-                                        f"{entry['scenario']!r}; allowed: {_allowed(grid)}")
-        if isinstance(grid[key], list) and value not in grid[key]:
-            raise HypothesisConfigError(f"{where}: {key}={value!r} is not in the grid of "
-                                        f"{entry['scenario']!r}; allowed: "
-                                        f"{_allowed([str(v) for v in grid[key]])}")
-    why = tuple(entry.get("why") or ())
-    for counter in why:
-        if counter not in contract.METRICS or not contract.is_mechanism(counter):
-            counters = [m for m in contract.METRICS if contract.is_mechanism(m)]
-            raise HypothesisConfigError(f"{where}: {counter!r} in why is not a counter or a "
-                                        f"thread role's CPU time; allowed: {_allowed(counters)}")
-    return Workload(str(entry[name]), entry["scenario"], dict(params), entry["metric"], why)
+# ---------------------------------------------------------------- expansion
 
 
-def parse_workloads(config: dict) -> list[Workload]:
-    """The ``answer`` section; HypothesisConfigError (one line) naming the entry and field."""
-    raw = config.get("answer") or []
-    if not isinstance(raw, list):
-        raise HypothesisConfigError("config answer: must be a list of workloads")
-    return [_workload(f"config answer[{i}]", entry, config, _ANSWER_KEYS,
-                      ("workload", "scenario", "metric"), "workload")
-            for i, entry in enumerate(raw)]
+def matches(cell: Mapping[str, Any], label: str, scenario: str, params: Mapping[str, Any]
+            ) -> bool:
+    """The cell is ``label`` in ``scenario`` at ``params``; a parameter with a primary level
+    (placement: same_core, impl.runner.scenarios.primary_params) that ``params`` does not
+    name means that level: a secondary cell (cross_core) is matched only by name."""
+    if cell["label"] != label or cell["scenario"] != scenario:
+        return False
+    cp = cell.get("params") or {}
+    return at_primary(scenario, cp, named=params) and all(
+        k in cp and cp[k] == v for k, v in params.items())
 
 
-_RANK_KEYS = {"scenario", "params", "metric"}
+def each_values(h: Hypothesis, study: Study, universe: list[dict]) -> list:
+    """The values of ``each`` that this run planned or measured.
 
-
-def parse_rank_points(config: dict) -> list[Workload]:
-    """Where each scenario is ranked (DETAILS.md): the answer's cells, then config ``rank_at``.
-
-    A scenario is ranked at one declared point (issue 12: never "the best cell of
-    each implementation", which compares different parameters); the answer's
-    workloads are points already, ``rank_at`` adds the scenarios they leave out.
-    Duplicates (same scenario, params and metric) are kept once.
+    The cells of the run (planned, measured or failed) come first: a thinned
+    grid (the quick profile) must not turn the grid's other values into
+    "missing" cells. The config grid is only the fallback when the run knows
+    no cells at all for the hypothesis.
     """
-    raw = config.get("rank_at") or []
-    if not isinstance(raw, list):
-        raise HypothesisConfigError("config rank_at: must be a list of points")
-    points = parse_workloads(config) + [
-        _workload(f"config rank_at[{i}]", entry, config, _RANK_KEYS, ("scenario", "metric"),
-                  "scenario") for i, entry in enumerate(raw)]
-    seen, out = set(), []
-    for w in points:
-        key = (w.scenario, json.dumps(w.params, sort_keys=True), w.metric)
-        if key not in seen:
-            seen.add(key)
-            out.append(w)
+    seen = []
+    for c in universe:
+        if matches(c, h.a, h.scenario, h.a_params) and h.each in (c.get("params") or {}):
+            v = c["params"][h.each]
+            if v not in seen:
+                seen.append(v)
+    if not seen:
+        grid = study.grid(h.scenario)
+        if h.each in grid:
+            vals = grid[h.each]
+            return list(vals) if isinstance(vals, list) else [vals]
+    try:
+        return sorted(seen)
+    except TypeError:
+        return seen
+
+
+def expand(h: Hypothesis, study: Study, universe: list[dict]) -> list[ComparisonSpec]:
+    """One comparison per b label and (with ``each``) per value of that parameter.
+
+    The A/A control compares every cell of its ``a`` label in the scenario with
+    the ``b`` cell of identical params.
+    """
+    if h.is_control:
+        out = []
+        for c in sorted(universe, key=lambda c: c["cell_id"]):
+            if matches(c, h.a, h.scenario, h.a_params):
+                p = dict(c.get("params") or {})
+                key = f"{h.id}: {h.a} vs {h.b[0]}" + (f" @ {param_str(p)}" if p else "")
+                out.append(ComparisonSpec(h.id, key, h.a, h.b[0], h.scenario, h.metric, p, p,
+                                          None, None, h.expect, h.threshold))
+        return out
+    values = each_values(h, study, universe) if h.each else [None]
+    out = []
+    for b in h.b:
+        for v in values:
+            extra = {h.each: v} if h.each else {}
+            ap, bp = {**h.a_params, **extra}, {**h.b_params, **extra}
+            side = f"{h.a}" + (f"[{param_str(h.a_params)}]" if h.a_params != h.b_params else "")
+            bside = f"{b}" + (f"[{param_str(h.b_params)}]" if h.a_params != h.b_params else "")
+            key = f"{h.id}: {side} vs {bside}" + (f" @ {h.each}={v}" if h.each else "")
+            out.append(ComparisonSpec(h.id, key, h.a, b, h.scenario, h.metric, ap, bp,
+                                      h.each, v, h.expect, h.threshold))
     return out

@@ -2,7 +2,7 @@
 
 They exist so the suite, the runner and the pipeline can prove that they
 catch a lost task, a hang and a crash. Selectable only with
-``ELT_ENABLE_TEST_DESIGNS=1`` (see impl.registry).
+``ELT_ENABLE_TEST_DESIGNS=1`` (see impl.designs.registry).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import threading
 
-from impl.base import ErrorHandler, Task
-from impl.baseline import BaselineLoop
+from impl.designs.base import ErrorHandler, Task
+from impl.designs.baseline import BaselineLoop
 
 #: the runner exports the scenario it measures here, so a fault can target one cell
 SCENARIO_ENV = "ELT_SCENARIO"

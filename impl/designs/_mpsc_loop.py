@@ -15,9 +15,9 @@ from collections import deque
 
 from cereggii import AtomicInt64
 
-from impl._mpsc import MpscQueue, effective_budget
-from impl._wake import FdWaker
-from impl.base import (
+from impl.designs._mpsc import MpscQueue, effective_budget
+from impl.designs._wake import FdWaker
+from impl.designs.base import (
     AWAKE,
     SLEEPING,
     TERMINATED,

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from impl._wake import FdWaker
+    from impl.designs._wake import FdWaker
 
 Task = Callable[[], object]
 ErrorHandler = Callable[[BaseException, Task], None]
@@ -136,7 +136,7 @@ class EventLoop(abc.ABC):
         self._lock_waits = 0
         self._batches = 0
         self._max_batch = 0
-        #: the FdWaker of designs that sleep in a selector (see impl._wake)
+        #: the FdWaker of designs that sleep in a selector (see impl.designs._wake)
         self._waker: FdWaker | None = None
 
     # -- lifecycle ---------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Everything that could go wrong is checked, and everything is serialised by
 one lock for all three lanes (external, internal, microtask; each a chunked
-FIFO from impl._chunked):
+FIFO from impl.designs._chunked):
 
 - every push and every pop re-checks the invariants of all three lanes
   before and after (indexes in range, length counters agree);
@@ -32,9 +32,9 @@ import logging
 import threading
 import traceback
 
-from impl._chunked import ChunkedQueue
-from impl._wake import FdWaker
-from impl.base import (
+from impl.designs._chunked import ChunkedQueue
+from impl.designs._wake import FdWaker
+from impl.designs.base import (
     ErrorHandler,
     EventLoop,
     InvalidTransitionError,
@@ -43,7 +43,7 @@ from impl.base import (
     Task,
 )
 
-log = logging.getLogger("impl.alternate_one")
+log = logging.getLogger("impl.designs.alternate_one")
 
 AWAKE = LoopState.AWAKE
 RUNNING = LoopState.RUNNING

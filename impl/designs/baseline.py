@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 
-from impl.base import (
+from impl.designs.base import (
     ErrorHandler,
     EventLoop,
     LoopState,

@@ -1,7 +1,7 @@
 """Synthetic cell files in the runner's format (impl.contract), for tests.
 
-The summary is tested on data whose statistics are known in advance; keeping
-the writer in the package lets the pipeline's tests build the same inputs.
+The summary is tested on data whose statistics are known in advance; the
+report's, the pipeline's and the contract's tests build their inputs here.
 Columns, cell ids, metadata and the aggregation are the real ones, so the
 report's tests run on exactly what the runner and the pipeline write.
 """

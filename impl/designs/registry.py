@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from impl.base import ErrorHandler, EventLoop
+from impl.designs.base import ErrorHandler, EventLoop
 from impl.params import BadParameterError, ParamSpec, resolve
 
-#: set to 1 to make the test-only designs (``impl.testing_designs``) selectable
+#: set to 1 to make the test-only designs (``impl.designs.testing``) selectable
 TEST_DESIGNS_ENV = "ELT_ENABLE_TEST_DESIGNS"
 
 
@@ -80,13 +80,13 @@ def _budget_params(with_pop_buffer: bool) -> dict[str, ParamSpec]:
     return specs
 
 
-_COMMON = ("impl.base", "impl.params", "impl.registry")
-_WAKE = ("impl._wake",)
+_COMMON = ("impl.designs.base", "impl.params", "impl.designs.registry")
+_WAKE = ("impl.designs._wake",)
 
 _SPECS: tuple[ImplSpec, ...] = (
     ImplSpec(
         name="main",
-        factory="impl.main:MainLoop",
+        factory="impl.designs.main:MainLoop",
         capabilities=Capabilities(
             conserves_on_shutdown=True,
             has_internal_lane=True,
@@ -98,11 +98,12 @@ _SPECS: tuple[ImplSpec, ...] = (
         description="lock-free Vyukov MPSC ingress (atomic exchange), in-flight counter, "
         "budget 1024 capped by a 256-slot pop buffer, eventfd wake with a pending flag",
         params=_budget_params(with_pop_buffer=True),
-        modules=(*_COMMON, *_WAKE, "impl._mpsc", "impl._mpsc_loop", "impl.main"),
+        modules=(*_COMMON, *_WAKE, "impl.designs._mpsc", "impl.designs._mpsc_loop",
+                 "impl.designs.main"),
     ),
     ImplSpec(
         name="alternate_one",
-        factory="impl.alternate_one:AlternateOneLoop",
+        factory="impl.designs.alternate_one:AlternateOneLoop",
         capabilities=Capabilities(
             conserves_on_shutdown=True,
             has_internal_lane=True,
@@ -117,11 +118,11 @@ _SPECS: tuple[ImplSpec, ...] = (
             **_budget_params(with_pop_buffer=False),
             "chunk_size": ParamSpec("chunk_size", int, 128, "slots per chunk", 1, 1 << 16),
         },
-        modules=(*_COMMON, *_WAKE, "impl._chunked", "impl.alternate_one"),
+        modules=(*_COMMON, *_WAKE, "impl.designs._chunked", "impl.designs.alternate_one"),
     ),
     ImplSpec(
         name="alternate_two",
-        factory="impl.alternate_two:AlternateTwoLoop",
+        factory="impl.designs.alternate_two:AlternateTwoLoop",
         capabilities=Capabilities(
             conserves_on_shutdown=False,
             has_internal_lane=True,
@@ -141,11 +142,12 @@ _SPECS: tuple[ImplSpec, ...] = (
                 "poll_timeout_ms", float, 10.0, "fixed poll timeout", 0.001, 10_000
             ),
         },
-        modules=(*_COMMON, *_WAKE, "impl._mpsc", "impl._mpsc_loop", "impl.alternate_two"),
+        modules=(*_COMMON, *_WAKE, "impl.designs._mpsc", "impl.designs._mpsc_loop",
+                 "impl.designs.alternate_two"),
     ),
     ImplSpec(
         name="alternate_three",
-        factory="impl.alternate_three:AlternateThreeLoop",
+        factory="impl.designs.alternate_three:AlternateThreeLoop",
         capabilities=Capabilities(
             conserves_on_shutdown=True,
             has_internal_lane=True,
@@ -160,11 +162,11 @@ _SPECS: tuple[ImplSpec, ...] = (
             **_budget_params(with_pop_buffer=False),
             "chunk_size": ParamSpec("chunk_size", int, 128, "slots per chunk", 1, 1 << 16),
         },
-        modules=(*_COMMON, *_WAKE, "impl._chunked", "impl.alternate_three"),
+        modules=(*_COMMON, *_WAKE, "impl.designs._chunked", "impl.designs.alternate_three"),
     ),
     ImplSpec(
         name="baseline",
-        factory="impl.baseline:BaselineLoop",
+        factory="impl.designs.baseline:BaselineLoop",
         capabilities=Capabilities(
             conserves_on_shutdown=False,
             has_internal_lane=False,
@@ -174,11 +176,11 @@ _SPECS: tuple[ImplSpec, ...] = (
         ),
         description="goja reference: list under a lock, in-process one-permit wake, swap the "
         "whole list and run every task",
-        modules=(*_COMMON, "impl.baseline"),
+        modules=(*_COMMON, "impl.designs.baseline"),
     ),
     ImplSpec(
         name="asyncio",
-        factory="impl.peers:AsyncioLoop",
+        factory="impl.designs.peers:AsyncioLoop",
         capabilities=Capabilities(
             conserves_on_shutdown=True,
             has_internal_lane=False,
@@ -187,11 +189,11 @@ _SPECS: tuple[ImplSpec, ...] = (
             drain_budget=None,
         ),
         description="peer: asyncio call_soon_threadsafe into a loop on its own thread",
-        modules=(*_COMMON, "impl.peers"),
+        modules=(*_COMMON, "impl.designs.peers"),
     ),
     ImplSpec(
         name="uvloop",
-        factory="impl.peers:UvloopLoop",
+        factory="impl.designs.peers:UvloopLoop",
         capabilities=Capabilities(
             conserves_on_shutdown=True,
             has_internal_lane=False,
@@ -200,14 +202,14 @@ _SPECS: tuple[ImplSpec, ...] = (
             drain_budget=None,
         ),
         description="peer: uvloop call_soon_threadsafe into a loop on its own thread",
-        modules=(*_COMMON, "impl.peers"),
+        modules=(*_COMMON, "impl.designs.peers"),
     ),
 )
 
 _TEST_SPECS: tuple[ImplSpec, ...] = (
     ImplSpec(
         name="test_faulty",
-        factory="impl.testing_designs:FaultyLoop",
+        factory="impl.designs.testing:FaultyLoop",
         capabilities=Capabilities(
             conserves_on_shutdown=True,
             has_internal_lane=False,
@@ -234,7 +236,7 @@ _TEST_SPECS: tuple[ImplSpec, ...] = (
                 "empty = all",
             ),
         },
-        modules=(*_COMMON, "impl.baseline", "impl.testing_designs"),
+        modules=(*_COMMON, "impl.designs.baseline", "impl.designs.testing"),
         test_only=True,
     ),
 )

@@ -1,4 +1,4 @@
-"""Comparing two studies (impl.report.compare_studies) on synthetic all.parquet files."""
+"""Comparing two studies (impl.report.compare) on synthetic all.parquet files."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import synthetic as syn
 
-from impl.report import compare_studies as cs
-from impl.report import synthetic as syn
+from impl.report import compare as cs
 
 ROOT = Path(__file__).resolve().parents[1]
 RNG_SEED = 11

@@ -1,24 +1,26 @@
-"""Calibration, warm-ups, blocks, and fresh processes (methodology.md, "Sampling").
+"""The measuring child: one fresh process calibrates and measures its blocks.
 
-Child side (``measure_process``): calibrate ``loops`` on the *timed* region
-of a warm loop (after one warm-up block) until a block reaches the target,
-at least 20 GIL switch intervals (every scenario has two Python threads: the
-caller and the loop), and confirm the size with the median of the process's
-own warm-up and measured blocks at that size (no extra blocks when the size
-holds). Every process runs the fixed warm-up blocks and the measured blocks,
-each on a *fresh loop* (constructed, started, warmed with one round trip,
-closed after), so counters are per-block deltas. Around every block the
-machine's foreign load is read (``impl.runner.machine``); a measured block
-above ``max_foreign_cpu`` is discarded and re-measured, at most ``blocks``
-times per process. The process holds the machine lock
+``python -m impl.runner --worker ...`` runs ``worker_main`` (methodology.md,
+"Sampling"); the parent that starts these processes one after the other is
+``impl.runner.manager`` (the split of pyperf's ``_worker`` and ``_manager``).
+
+``measure_process`` calibrates ``loops`` on the *timed* region of a warm
+loop (after one warm-up block) until a block reaches the target, at least
+``MIN_SWITCH_INTERVALS`` GIL switch intervals (every scenario has two Python
+threads: the caller and the loop), and confirms the size with the median of
+the process's own warm-up and measured blocks at that size (no extra blocks
+when the size holds). Every process runs the fixed warm-up blocks and the
+measured blocks, each on a *fresh loop* (constructed, started, warmed with
+one round trip, closed after), so counters are per-block deltas. Around
+every block the machine's foreign load is read (``impl.runner.machine``); a
+measured block above ``max_foreign_cpu`` is discarded and re-measured, at
+most ``blocks`` times per process. The process holds the machine lock
 (``impl.runner.machine_lock``) from before calibration until it exits. The
 garbage collector stays enabled (the state is recorded) and runs once before
-every fresh block, outside timing.
+every fresh block, outside timing. The samples go back to the parent as one
+JSON file.
 
-Parent side (``run_processes``): the fresh processes are started one after
-the other, never concurrently, each in its own process group, and hand
-their samples back through a JSON file. A process that could not measure its
-blocks undisturbed is replaced by a fresh one, at most ``processes`` times.
+The child's imports stay light: no argparse, pyarrow or pandas.
 """
 
 from __future__ import annotations
@@ -26,9 +28,7 @@ from __future__ import annotations
 import gc
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -36,9 +36,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from impl import registry
-from impl.base import EventLoop
-from impl.contract import write_atomic
+from impl.contract import EXIT_FAILED, EXIT_OK, MIN_SWITCH_INTERVALS, write_atomic
+from impl.designs import registry
+from impl.designs.base import EventLoop
 from impl.runner import machine, machine_lock, placement, scenarios, watchdog
 from impl.runner.request import ResolvedCell
 from impl.runner.scenarios._common import (
@@ -51,17 +51,14 @@ from impl.runner.scenarios._common import (
     wait_parked,
 )
 
-#: the scenario the runner measures, exported to children (impl/testing_designs.py reads it)
-SCENARIO_ENV = "ELT_SCENARIO"
+# the child's environment, set by the parent (impl.runner.manager); the scenario's name
+# (SCENARIO_ENV) is defined by the designs that read it, in impl/designs/testing.py
 #: the pipeline round a child measures in (stored per block as env.round: the verdicts pair
 #: processes measured in the same round)
 ROUND_ENV = "ELT_ROUND"
-#: a block whose timed region is shorter than this is a quality failure, not a number
-SHORT_BLOCK_NS = 1_000_000
+
 #: calibration never goes beyond this many loops
 MAX_LOOPS = 1 << 26
-#: a block is at least this many GIL switch intervals long (methodology.md, "Sampling")
-MIN_SWITCH_INTERVALS = 20
 #: fresh blocks whose median must reach the target before the size is final
 CONFIRM_BLOCKS = 3
 #: how often calibration may grow the size again after a failed confirmation
@@ -75,13 +72,6 @@ OVERSHOOT = 1.5
 BISECT_STEPS = 4
 #: how long a loop may take to stop after a block
 SHUTDOWN_S = 10.0
-
-
-class CellFailedError(RuntimeError):
-    """A measuring process failed verification or crashed; the message is one line."""
-
-
-# -- child side -----------------------------------------------------------------
 
 
 def _warm_round_trip(loop: EventLoop) -> None:
@@ -413,127 +403,15 @@ def worker_main(argv: list[str]) -> int:
         _lock, waited = machine_lock.acquire(max(0.0, float(seconds) - 1.0))
         result = measure_process(cell, int(index), int(loops), since=started)
         result["lock_wait_s"] = round(waited, 3)
-        code = 0
+        code = EXIT_OK
     except machine_lock.MachineBusyError as exc:
-        result, code = {"error": f"machine lock: {exc}"}, 1
+        result, code = {"error": f"machine lock: {exc}"}, EXIT_FAILED
     except VerificationError as exc:
-        result, code = {"error": f"verification failed: {exc}"}, 1
+        result, code = {"error": f"verification failed: {exc}"}, EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - any crash fails the cell with its reason
         import traceback
 
         traceback.print_exc(file=sys.stderr)
-        result, code = {"error": f"crashed: {type(exc).__name__}: {exc}"}, 1
+        result, code = {"error": f"crashed: {type(exc).__name__}: {exc}"}, EXIT_FAILED
     write_atomic(out, json.dumps(result))
     return code
-
-
-# -- parent side ----------------------------------------------------------------
-
-
-def _child_env(cell: ResolvedCell, index: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env[SCENARIO_ENV] = cell.scenario
-    env[watchdog.PARENT_PID_ENV] = str(os.getpid())
-    env["PYTHONHASHSEED"] = str((cell.seed + index) % (2**32 - 1))
-    env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
-    return env
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with status {code}"
-
-
-def run_processes(
-    cell: ResolvedCell,
-    workdir: Path,
-    deadline: watchdog.Deadline,
-    first_index: int = 0,
-    loops: int = 0,
-    round_index: int | None = None,
-) -> list[dict[str, Any]]:
-    """Run ``cell.processes`` fresh processes one after the other; return their results.
-
-    Processes are numbered from ``first_index`` (their PYTHONHASHSEED is seed +
-    number); the first calibrates unless ``loops`` is given, the others reuse
-    its size. ``round_index``: the pipeline round, handed to the children (``ROUND_ENV``).
-
-    Raises CellFailedError (verification failure or crash, one-line reason)
-    or watchdog.CellTimeoutError (stacks already dumped, children killed).
-    """
-    request_path = workdir / "request.json"
-    request_path.write_text(cell.to_json())
-    results: list[dict[str, Any]] = []
-    index = first_index - 1
-    # a disturbed process is replaced by a fresh one, at most `processes` times
-    while sum(not r["disturbed"] for r in results) < cell.processes:
-        index += 1
-        if index >= first_index + 2 * cell.processes:
-            break
-        loops = results[0]["loops"] if results else loops
-        out_path = workdir / f"process-{index}.json"
-        remaining = deadline.remaining()
-        if remaining <= 0:
-            watchdog.dump_own_stacks(f"timeout of {deadline.seconds:g} s expired")
-            raise watchdog.CellTimeoutError(f"timeout after {deadline.seconds:g} s")
-        cmd = [
-            sys.executable,
-            "-m",
-            "impl.runner",
-            "--worker",
-            str(request_path),
-            str(out_path),
-            str(index),
-            f"{remaining:.3f}",
-            str(loops),
-        ]
-        env = _child_env(cell, index)
-        if round_index is not None:
-            env[ROUND_ENV] = str(round_index)
-        env[machine.SPAWN_ENV] = machine.spawn_env()  # the child's start-up counts as quiet time
-        proc = subprocess.Popen(
-            cmd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=sys.stderr.fileno() if _has_fileno(sys.stderr) else subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        watchdog.track(proc)
-        try:
-            try:
-                code = watchdog.wait_exit(proc, max(remaining, 0.01))
-            except subprocess.TimeoutExpired:
-                watchdog.dump_and_kill(proc)
-                watchdog.dump_own_stacks(f"timeout of {deadline.seconds:g} s expired")
-                raise watchdog.CellTimeoutError(
-                    f"timeout after {deadline.seconds:g} s in process {index}"
-                ) from None
-        finally:
-            if proc.poll() is None:
-                watchdog.kill_group(proc)
-            watchdog.untrack(proc)
-        reported = _read_result(out_path)
-        if code != 0 or "error" in reported:
-            reason = reported.get("error") or _describe_exit(code)
-            raise CellFailedError(f"process {index}: {reason}")
-        results.append(reported)
-    return results
-
-
-def _has_fileno(stream: Any) -> bool:
-    try:
-        stream.fileno()
-    except (AttributeError, OSError, ValueError):
-        return False
-    return True
-
-
-def _read_result(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}

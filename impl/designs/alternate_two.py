@@ -11,7 +11,7 @@ What makes it AlternateTwo (go-study.md section 1), and what it gives up:
   hides any lost wake-up).
 - Atomics only on the producer side: no ``inflight`` counter, so a submit is
   one state read, a pooled node, the exchange, the link and a second state
-  read (the push of ``impl._mpsc``, inlined).
+  read (the push of ``impl.designs._mpsc``, inlined).
 - Effective drain budget ``min(budget, pop_buffer)`` (256 by default).
 - A bounded microtask ring of ``microtask_ring`` slots: a push into a full
   ring raises ``LoopFullError``. The bound is exact for pushes from the loop
@@ -32,9 +32,9 @@ external lane.
 
 from __future__ import annotations
 
-from impl._mpsc import NEXT, TASK
-from impl._mpsc_loop import MpscLoopBase
-from impl.base import (
+from impl.designs._mpsc import NEXT, TASK
+from impl.designs._mpsc_loop import MpscLoopBase
+from impl.designs.base import (
     AWAKE,
     RUNNING,
     SLEEPING,
