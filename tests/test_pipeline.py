@@ -596,9 +596,11 @@ def test_stale_snakemake_lock_is_removed_only_when_no_snakemake_runs_here(tmp_pa
     locks = tmp_path / LOCK_DIR
     locks.mkdir(parents=True)
     (locks / "0.input.lock").write_text("x")
-    # a live process that looks like Snakemake running in this folder keeps the lock
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "snakemake"],
-                            cwd=tmp_path)
+    # a live Snakemake (by its program: a script named snakemake) in this folder keeps it
+    fake = tmp_path / "bin" / "snakemake"
+    fake.parent.mkdir()
+    fake.write_text("import time\ntime.sleep(30)\n")
+    live = subprocess.Popen([sys.executable, str(fake)], cwd=tmp_path)
     try:
         time.sleep(0.2)
         assert remove_stale_lock(tmp_path) == []

@@ -4,8 +4,12 @@ with a real dependency or a tool built the same way, and passes with the fix."""
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -112,3 +116,134 @@ def test_a_cluster_round_asks_for_its_real_length():
         # the default study measures a round in about 6-7 minutes (expected: 5-8)
         assert 4 <= expected_min <= 10, expected_min
         assert 2 * expected_min <= asked_min <= 60, (r, asked_min, expected_min)
+
+
+# --- 2. process identity by pid and start time, not by a name -------------------------------
+
+def _sleeper() -> subprocess.Popen:
+    """A process that lives 60 s unless killed."""
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                            start_new_session=True)
+
+
+def test_a_cell_stops_when_its_snakemake_dies_whatever_the_command_lines(tmp_path, monkeypatch):
+    """The Snakefile exports its pid and start time; the wrapper watches that process. By
+    name it watched a shell (bash before 5.1 stays between Snakemake and the job) whose
+    command line named a conda env called snakemake, and the cell went on measuring after
+    ``kill -9`` of Snakemake."""
+    from impl.pipeline import cell_wrapper as cw
+    from impl.pipeline import identity
+
+    snakemake = _sleeper()
+    try:
+        time.sleep(0.2)
+        monkeypatch.setenv(identity.WATCH_ENV, identity.encode(identity.of(snakemake.pid)))
+        # the cell: a shell whose command line contains "snakemake", measuring for 60 s
+        cell = ["bash", "-c", "sleep 60 # /opt/conda/envs/snakemake/bin/python -m snakemake"]
+        killer = threading.Timer(1.0, lambda: os.kill(snakemake.pid, signal.SIGKILL))
+        killer.start()
+        t0 = time.monotonic()
+        rec = cw.run_wrapped(cell, cell_id="l/s/default", log_path=tmp_path / "c.log",
+                             out_path=None, timeout_s=50)
+        took = time.monotonic() - t0
+    finally:
+        snakemake.kill()
+        snakemake.wait()
+    assert rec["status"] == "crashed" and "death of its parent" in rec["reason"], rec
+    assert took < 40, took  # stopped by the death, not by the cell's own end at 60 s
+
+
+def test_a_stale_lock_is_not_kept_alive_by_a_tail_of_the_log(tmp_path):
+    """``tail -f .snakemake/log/...`` in the checkout is not a Snakemake: the lock of a
+    killed Snakemake is removed, and the rerun does not stop with 'Directory cannot be
+    locked'. A recorded owner that still runs keeps it."""
+    from impl.pipeline import identity
+    from impl.pipeline.preflight import LOCK_DIR, remove_stale_lock
+
+    locks = tmp_path / LOCK_DIR
+    locks.mkdir(parents=True)
+    (tmp_path / ".snakemake" / "log").mkdir()
+    log = tmp_path / ".snakemake" / "log" / "run.snakemake.log"
+    log.write_text("")
+    (locks / "0.input.lock").write_text("x")
+    tail = subprocess.Popen(["tail", "-f", str(log.relative_to(tmp_path))], cwd=tmp_path)
+    owner = _sleeper()
+    try:
+        time.sleep(0.2)
+        # the owner file names a live process: the lock is live
+        pid, start = identity.of(owner.pid)
+        (tmp_path / identity.OWNER_FILE).write_text(f"{socket.gethostname()} {pid} {start}\n")
+        assert remove_stale_lock(tmp_path) == []
+        # the owner is gone (killed -9): only the tail remains, and it does not count
+        owner.kill()
+        owner.wait()
+        assert remove_stale_lock(tmp_path) == [locks / "0.input.lock"]
+    finally:
+        tail.kill()
+        tail.wait()
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+
+
+def test_snakemake_is_told_by_its_program_not_a_word():
+    from impl.pipeline.identity import is_snakemake
+
+    assert is_snakemake(["/v/bin/python", "/v/bin/snakemake", "--cores", "10"])
+    assert is_snakemake(["python3", "-X", "importtime", "-m", "snakemake", "-n"])
+    assert is_snakemake(["snakemake", "-n"])
+    assert not is_snakemake(["tail", "-f", ".snakemake/log/x.log"])
+    assert not is_snakemake(["/envs/snakemake/bin/python", "-m", "impl.pipeline.batch"])
+    assert not is_snakemake(["bash", "-c", "/envs/snakemake/bin/python -m snakemake"])
+
+
+# --- 3. waiting on a child with a descriptor numbered 1024 or higher -------------------------
+
+def test_waiting_for_a_child_with_many_files_open():
+    """select() refuses a descriptor >= 1024 ('filedescriptor out of range'): a caller with
+    many open files (the runner used as a library) broke the watchdog's and the wrapper's
+    wait."""
+    import resource
+
+    from impl.runner import watchdog
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 1100
+    if soft < want:
+        if hard != resource.RLIM_INFINITY and hard < want:
+            pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {want}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    fds = []
+    try:
+        while not fds or fds[-1] < 1030:
+            fds.append(os.open(os.devnull, os.O_RDONLY))
+        proc = subprocess.Popen([sys.executable, "-c", "pass"])
+        assert watchdog.wait_exit(proc, 60) == 0
+    finally:
+        for fd in fds:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+# --- 4. no signal to a process group that may have been recycled ----------------------------
+
+def test_the_final_kill_never_targets_a_reaped_group(tmp_path, monkeypatch):
+    """After the cell's child was reaped its pid, the group's id, may belong to a stranger
+    (seen in a small pid namespace): the wrapper signals the group only while the leader
+    is unreaped, and reaps it after."""
+    from impl.pipeline import cell_wrapper as cw
+
+    calls = []
+    real = os.killpg
+
+    def spy(pgid: int, sig: int) -> None:
+        # the leader still exists (running or an unreaped zombie): the id is still ours
+        calls.append((pgid, sig, Path(f"/proc/{pgid}").exists()))
+        real(pgid, sig)
+
+    monkeypatch.setattr(cw.os, "killpg", spy)
+    rec = cw.run_wrapped([sys.executable, "-c", "pass"], cell_id="l/s/default",
+                         log_path=tmp_path / "c.log", out_path=None, timeout_s=30)
+    assert rec["status"] == "crashed"  # exit 0 but no output file: still a finished child
+    assert calls and all(exists for _, _, exists in calls), calls
+    assert not Path(f"/proc/{calls[-1][0]}").exists()  # reaped after the last signal

@@ -78,6 +78,19 @@ def config(aa: bool = True) -> dict:
     return cfg
 
 
+def answer_config() -> dict:
+    """config() with three answer workloads: one measured, one latency, one never measured."""
+    cfg = config()
+    cfg["answer"] = [
+        {"workload": "one producer", "scenario": "submit_contention",
+         "params": {"producers": 1}, "metric": "ns_per_op", "why": ["counter.cas_retries"]},
+        {"workload": "idle round trip", "scenario": "round_trip", "metric": "latency_ns"},
+        {"workload": "nothing here", "scenario": "drain", "params": {"budget": 64},
+         "metric": "drain_ns_per_task"},
+    ]
+    return cfg
+
+
 def make_run(root: Path, aa_shift: float = 1.0, fail_drain: bool = True,
              ratio_at_2: float = 1.5):
     """Write the synthetic cells; return (cell files, expected cells, failed cells)."""
@@ -753,14 +766,7 @@ def test_smoke_run_says_so_at_the_top(run, tmp_path):
 
 
 def test_the_answer_names_the_known_winners_with_their_ratios(tmp_path):
-    cfg = config()
-    cfg["answer"] = [
-        {"workload": "one producer", "scenario": "submit_contention",
-         "params": {"producers": 1}, "metric": "ns_per_op", "why": ["counter.cas_retries"]},
-        {"workload": "idle round trip", "scenario": "round_trip", "metric": "latency_ns"},
-        {"workload": "nothing here", "scenario": "drain", "params": {"budget": 64},
-         "metric": "drain_ns_per_task"},
-    ]
+    cfg = answer_config()
     files, expected, failed = make_run(tmp_path)
     out = build_summary(None, files, cfg, tmp_path / "rep", expected, failed)
     doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
@@ -920,14 +926,7 @@ def test_summary_json_has_the_declared_shape(run, tmp_path):
     hypotheses, controls, calibration, answer rows, the pick, the Go rows, ...) is declared
     in impl/report/document.py and every required key is there: a field added to the
     document without its declaration fails here."""
-    cfg = config()
-    cfg["answer"] = [
-        {"workload": "one producer", "scenario": "submit_contention",
-         "params": {"producers": 1}, "metric": "ns_per_op", "why": ["counter.cas_retries"]},
-        {"workload": "idle round trip", "scenario": "round_trip", "metric": "latency_ns"},
-        {"workload": "nothing here", "scenario": "drain", "params": {"budget": 64},
-         "metric": "drain_ns_per_task"},
-    ]
+    cfg = answer_config()
     files, expected, failed = make_run(tmp_path)
     build_summary(None, files, cfg, tmp_path / "rep", expected, failed)
     answered = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())

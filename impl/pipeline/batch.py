@@ -36,6 +36,7 @@ from typing import Any
 
 from impl.contract import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, write_atomic
 from impl.pipeline import cell_wrapper as cw
+from impl.pipeline import identity
 from impl.pipeline.command import config_hash, runner_command
 from impl.pipeline.progress import PROGRESS_ENV
 from impl.pipeline.progress import line as progress_line
@@ -60,6 +61,11 @@ def read_record(path: str | Path | None) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) and "results" in record else None
+
+
+def busy_wait_s(record: Mapping[str, Any] | None) -> float:
+    """Seconds a cell round's runner waited for a quiet machine (impl.runner.manager)."""
+    return sum(float(r.get("busy_wait_s") or 0.0) for r in (record or {}).get("results", []))
 
 
 def _loops(record: Mapping[str, Any]) -> int | None:
@@ -113,7 +119,7 @@ def run_batch(
         keep = set()  # forced: Snakemake reran a batch with nothing missing or stale
     cells: list[dict[str, Any]] = []
     codes: list[int] = []
-    watched = cw.watched_ancestor()
+    watched = identity.watched()
     log_path = Path(log)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as blog:
@@ -124,7 +130,7 @@ def run_batch(
                 cells.append({**row, "status": "reused"})
                 blog.write(f"{spec['cell_id']}: reused (record current)\n")
                 continue
-            if not cw.alive(watched):
+            if not identity.alive(watched):
                 blog.write(f"{spec['cell_id']}: not started (Snakemake is gone)\n")
                 codes.append(EXIT_INTERRUPTED)
                 break
@@ -141,6 +147,11 @@ def run_batch(
                           else "") + "\n")
             blog.flush()
             codes.append(cw.exit_code(status))
+            waited = busy_wait_s(read_record(entry["record"]))
+            if waited:  # said on the terminal, not only in the cell's log
+                print(f"eventloop-tournament: {spec['cell_id']} (round {round_index}): the "
+                      f"machine was busy; waited {waited:.0f} s for it to be quiet before "
+                      f"measuring again (log: {entry['log']})", file=sys.stderr, flush=True)
             if codes[-1] == EXIT_INTERRUPTED:  # Ctrl-C / SIGTERM / Snakemake died: stop here
                 break
     failed = [c for c in codes if c]

@@ -36,6 +36,7 @@ from impl.contract import (
     EXIT_OK,
     EXIT_TIMEOUT,
 )
+from impl.pipeline import identity
 
 STATUS_PREFIX = "STATUS "
 #: how often the wrapper checks on its child and on Snakemake
@@ -118,55 +119,6 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def parent_of(pid: int) -> int | None:
-    fields = _stat(pid)
-    return int(fields[1]) if fields else None
-
-
-def watched_ancestor() -> tuple[int, float]:
-    """(pid, start time) of the nearest ancestor that runs Snakemake, else of the parent.
-
-    Snakemake starts the wrapper through a shell that outlives a ``kill -9`` of
-    Snakemake, so the parent alone is not the process to watch.
-    """
-    pid = os.getppid()
-    chosen = pid
-    while pid and pid > 1:
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            break
-        if b"snakemake" in cmdline:
-            chosen = pid
-            break
-        pid = parent_of(pid) or 0
-    return chosen, _start_time(chosen)
-
-
-def _stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name: [state, ppid, ...]; None if gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _start_time(pid: int) -> float:
-    fields = _stat(pid)
-    return float(fields[19]) if fields and len(fields) > 19 else -1.0
-
-
-def alive(watched: tuple[int, float]) -> bool:
-    """Still running and the same process (not a zombie, not a reused pid)."""
-    pid, start = watched
-    fields = _stat(pid)
-    if fields is None:
-        return not Path("/proc/self/stat").exists()  # no /proc: cannot tell, assume alive
-    if fields[0] in ("Z", "X"):  # killed, not yet reaped
-        return False
-    return start < 0 or float(fields[19]) == start
-
-
 def _killpg(pgid: int, sig: int) -> None:
     """Signal the cell's process group and every descendant that left it."""
     for pid in _descendants(pgid):
@@ -237,6 +189,14 @@ class _Forked:
         return self.returncode  # type: ignore[return-value]
 
 
+def _reap(proc: Any) -> None:
+    """Reap the cell's child (after its group was signalled), whatever became of it."""
+    try:
+        proc.wait(timeout=KILL_GRACE_S)
+    except (subprocess.TimeoutExpired, ChildProcessError):  # pragma: no cover - unkillable
+        pass
+
+
 def run_wrapped(
     cmd: Sequence[str],
     *,
@@ -265,7 +225,7 @@ def run_wrapped(
     from impl.runner.watchdog import PARENT_PID_ENV, wait_exit  # light, like this module
 
     child_env[PARENT_PID_ENV] = str(os.getpid())  # the runner dies with this wrapper
-    watched = watched_ancestor()  # Snakemake; if it dies, so does the cell
+    watched = identity.watched()  # Snakemake; if it dies, so does the cell
     started = time.time()
     t0 = time.monotonic()
     state: dict[str, Any] = {"interrupted": None, "kill_at": None}
@@ -296,12 +256,15 @@ def run_wrapped(
                 now = time.monotonic()
                 limit = deadline if state["kill_at"] is None else min(deadline, state["kill_at"])
                 try:
-                    rc = wait_exit(proc, max(0.05, min(POLL_S, limit - now)))
+                    # not reaped yet: while the leader is an unreaped zombie its pid, the
+                    # group's id, cannot be recycled, so the final SIGKILL below cannot
+                    # reach a stranger's process
+                    rc = wait_exit(proc, max(0.05, min(POLL_S, limit - now)), reap=False)
                     break
                 except subprocess.TimeoutExpired:
                     pass
                 now = time.monotonic()
-                if state["interrupted"] is None and not alive(watched):
+                if state["interrupted"] is None and not identity.alive(watched):
                     # Snakemake was killed (even -9): nothing may keep measuring beside the
                     # rerun, so the cell stops as if interrupted
                     state["interrupted"] = "the death of its parent (Snakemake)"
@@ -317,6 +280,7 @@ def run_wrapped(
                     state["kill_at"] = now + KILL_GRACE_S
         finally:
             _killpg(pgid, signal.SIGKILL)  # leave no stray grandchildren behind
+            _reap(proc)  # only now: the group's id stayed ours until here
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 

@@ -31,6 +31,12 @@ def digest(summary_md: str | Path) -> list[str]:
              f"{run.get('n_failed', 0)} failed or missing)"]
     if doc.get("smoke"):
         lines.append("  smoke run: indicative only; `snakemake --cores 10` runs the study")
+    waited = run.get("busy_wait_s") or 0
+    if waited > 0:
+        cells = run.get("cells_busy_waited") or 0
+        # a burst of someone else's work: the runner waited it out (impl.runner.manager)
+        lines.append(f"  machine busy: the runner waited {_duration(waited)} in all for a quiet "
+                     f"machine, in {cells} cell{'' if cells == 1 else 's'}")
     pick = doc.get("pick") or {}
     if pick.get("pick"):
         # the summary's order: the design that runs every queued task at shutdown first
@@ -49,3 +55,11 @@ def digest(summary_md: str | Path) -> list[str]:
     if len(rows) > room:
         rows = rows[: room - 1] + [f"... ({len(rows) - room + 1} more lines in the summary)"]
     return lines + [f"  {r}" for r in rows]
+
+
+def _duration(seconds: float) -> str:
+    """``45 s``, ``3 min 20 s``."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    return f"{whole // 60} min {whole % 60} s"

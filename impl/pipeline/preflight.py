@@ -1,7 +1,8 @@
 """Checks before any job: writable output folders, and a stale lock left by a killed Snakemake.
 
 Both run in the Snakefile's main process (``workflow/rules/common.smk``).
-Standard library only.
+Processes are told apart by pid and start time (impl.pipeline.identity). Standard
+library only.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+
+from impl.pipeline import identity
 
 #: where Snakemake keeps its working-directory lock (``snakemake --unlock`` removes it)
 LOCK_DIR = Path(".snakemake") / "locks"
@@ -50,43 +53,14 @@ def check_writable(folders: Iterable[str | Path]) -> None:
             )
 
 
-def _snakemake_processes_in(workdir: Path, own: Iterable[int]) -> list[int]:
-    """Other live Snakemake processes on this host whose working directory is ``workdir``."""
-    skip = set(own)
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        pid = int(entry.name)
-        if pid in skip:
-            continue
-        try:
-            if b"snakemake" not in (entry / "cmdline").read_bytes():
-                continue
-            if Path(os.readlink(entry / "cwd")) != workdir:
-                continue
-        except OSError:
-            continue
-        found.append(pid)
-    return found
-
-
-def _ancestors(pid: int) -> list[int]:
-    """``pid`` and its parents (a ``time snakemake ...`` shell names Snakemake too)."""
-    from impl.pipeline.cell_wrapper import parent_of  # standard library and impl.contract
-
-    out = []
-    while pid and pid > 1:
-        out.append(pid)
-        pid = parent_of(pid) or 0
-    return out
-
-
 def remove_stale_lock(workdir: str | Path = ".") -> list[Path]:
     """Remove Snakemake's lock files when no Snakemake runs in ``workdir`` on this host.
 
     After ``kill -9`` of Snakemake its lock stays and the next run stops on
-    it. A lock is stale when no other process on this machine runs
-    Snakemake in this folder (the pipeline's cells die with Snakemake, see
-    impl.pipeline.cell_wrapper). A Snakemake on another host sharing the
+    it. A lock is stale when the Snakemake that took it (``identity.OWNER_FILE``) is
+    gone and no other process on this machine runs Snakemake in this folder (by its
+    command line's program, not a word in it; the pipeline's cells die with Snakemake,
+    see impl.pipeline.cell_wrapper). A Snakemake on another host sharing the
     folder (NFS) cannot be seen: do not run two hosts in one checkout.
     Returns the removed files (none if the lock is live or absent).
     """
@@ -94,7 +68,11 @@ def remove_stale_lock(workdir: str | Path = ".") -> list[Path]:
     locks = sorted((workdir / LOCK_DIR).glob("*.lock"))
     if not locks or not Path("/proc/self").exists():
         return []
-    if _snakemake_processes_in(workdir, own=_ancestors(os.getpid())):
+    # live: the Snakemake that took the lock (its pid and start time, OWNER_FILE) still
+    # runs, or another Snakemake runs here (one that has not reached its onstart yet);
+    # this process and its parents (``time snakemake ...``) are not "another"
+    if identity.owner_alive(workdir) or identity.snakemake_processes_in(
+            workdir, skip=identity.ancestors(os.getpid())):
         return []
     removed = []
     for lock in locks:

@@ -118,12 +118,16 @@ def _cell_metrics(m: ld.Measurements, cid: str, seed: int) -> dict[str, CellMetr
 
 
 def _quality_totals(doc_cells: dict) -> dict:
-    """Blocks discarded for foreign load, processes replaced, blocks under 1 ms: whole run."""
+    """Blocks discarded for foreign load, processes replaced, blocks under 1 ms, the runner's
+    waits for a quiet machine (seconds, and how many cells waited): whole run."""
     qs = [c.get("quality") or {} for c in doc_cells.values()]
+    waits = [float(q.get("busy_wait_s") or 0.0) for q in qs]
     return {
         "blocks_discarded": sum(len(q.get("discarded_blocks", [])) for q in qs),
         "processes_replaced": sum(len(q.get("disturbed_processes", [])) for q in qs),
         "blocks_under_1ms": sum(int(q.get("blocks_under_1ms", 0)) for q in qs),
+        "busy_wait_s": round(sum(waits), 3),
+        "cells_busy_waited": sum(w > 0 for w in waits),
     }
 
 

@@ -460,6 +460,10 @@ class Run(TypedDict):
     blocks_discarded: int
     processes_replaced: int
     blocks_under_1ms: int
+    #: seconds the runner waited in all for a quiet machine before replacing disturbed
+    #: processes (the cells' quality ``busy_wait_s``), and in how many measured cells
+    busy_wait_s: float
+    cells_busy_waited: int
     #: "loadavg", "foreign_cpu" (build.CONDITIONS without "env.")
     conditions: dict[str, RunCondition]
     rows: int

@@ -12,11 +12,12 @@ from typing import Any
 
 from impl.runner.request import CellRequest
 
-__all__ = ["CellRequest", "run_cell", "write_cell", "CellFailedError", "CellTimeoutError"]
+__all__ = ["CellRequest", "MeasuredCell", "run_cell", "write_cell", "CellFailedError",
+           "CellTimeoutError"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("run_cell", "write_cell", "measure_table"):
+    if name in ("run_cell", "write_cell", "measure_table", "MeasuredCell"):
         from impl.runner import cell
 
         return getattr(cell, name)

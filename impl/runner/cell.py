@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +74,12 @@ def quality(
     Each failure is ``{"kind", "text"}`` with a kind of impl.contract.QUALITY_KINDS:
     a measured block whose timed region is under 1 ms, a calibration that never
     reached its target, fewer undisturbed processes than ``expected`` (default:
-    ``cell.processes``).
+    ``cell.processes``). ``busy_wait_s``: how long the runner waited in all for a quiet
+    machine before replacing disturbed processes (impl.runner.manager.wait_for_quiet).
     """
     expected = cell.processes if expected is None else expected
     kept = [r for r in results if not r["disturbed"]]
+    busy_wait = _busy_wait(results)
     short = sum(
         1 for r in kept for b in r["blocks"]
         if not b["warmup"] and b["timed_ns"] < SHORT_BLOCK_NS
@@ -92,9 +94,10 @@ def quality(
             f"calibration missed its target ({calibration['confirm'][-1][1] / 1e6:.1f} ms "
             f"< {calibration['target_ns'] / 1e6:.1f} ms at {calibration['loops']} loops)")})
     if len(kept) < expected:
+        waited = f" after waiting {busy_wait:.0f} s for a quiet machine" if busy_wait else ""
         failures.append({"kind": "machine_busy", "text": (
             f"machine busy: {len(kept)} of {expected} processes measured undisturbed "
-            f"(foreign CPU > {cell.max_foreign_cpu:.0%})")})
+            f"(foreign CPU > {cell.max_foreign_cpu:.0%}){waited}")})
     return {
         "failures": failures,
         "blocks_under_1ms": short,
@@ -105,7 +108,13 @@ def quality(
             {"process": r["process"], **d} for r in results for d in r["discarded"]
         ],
         "max_foreign_cpu": cell.max_foreign_cpu,
+        "busy_wait_s": busy_wait,
     }
+
+
+def _busy_wait(results: list[dict[str, Any]]) -> float:
+    """Seconds the runner waited in all for a quiet machine before these processes."""
+    return round(sum(r.get("busy_wait_s") or 0.0 for r in results), 3)
 
 
 def _check_distributions(runs: list[Run]) -> dict[str, dict[str, float]]:
@@ -147,9 +156,12 @@ def measure_round(
                                 first_index=round_index * 2 * cell.processes, loops=loops,
                                 round_index=round_index)
     if all(r["disturbed"] for r in results):
+        waited = _busy_wait(results)
         raise CellFailedError(
             f"machine busy: every process had blocks with foreign CPU > "
-            f"{cell.max_foreign_cpu:.0%}; nothing measured undisturbed (rerun when it is quieter)"
+            f"{cell.max_foreign_cpu:.0%}; nothing measured undisturbed"
+            + (f" after waiting {waited:.0f} s for a quiet machine" if waited else "")
+            + " (rerun when it is quieter)"
         )
     _check_distributions(_runs(results))  # fail now, not at aggregation
     return {
@@ -212,7 +224,7 @@ def _metadata(
         "processes_measured": [
             {"process": r["process"], "pid": r["pid"], "start": r["measure_start"],
              "end": r["measure_end"], "lock_wait_s": r.get("lock_wait_s"),
-             "quiet_wait_s": r.get("quiet_wait_s"),
+             "quiet_wait_s": r.get("quiet_wait_s"), "busy_wait_s": r.get("busy_wait_s"),
              "disturbed": r["disturbed"], "round": rec["round"], "host": rec["host"]["host"]}
             for rec in records for r in rec["results"]
         ],
@@ -302,14 +314,26 @@ def measure_table(request: CellRequest | ResolvedCell) -> Any:
     return table_from_rounds([measure_round(request)])
 
 
-def run_cell(request: CellRequest) -> Any:
-    """Run one cell; a pandas DataFrame of its rows, the metadata in ``df.attrs``."""
+@dataclass(frozen=True)
+class MeasuredCell:
+    """One measured cell for Python callers: ``rows``, a pandas DataFrame in the contract's
+    long format (impl.contract.COLUMNS), and ``metadata``, its blob (METADATA_FIELDS).
+
+    The blob stays beside the frame, not in ``DataFrame.attrs``: pandas deep-copies attrs
+    into every frame derived from it, which made column reads 5-7x and groupby 2x slower
+    on a cell's frame.
+    """
+
+    rows: Any
+    metadata: dict[str, Any]
+
+
+def run_cell(request: CellRequest) -> MeasuredCell:
+    """Run one cell; its rows and metadata (``MeasuredCell``). Raises like ``measure_table``."""
     from impl.runner.schema import read_metadata
 
     table = measure_table(request)
-    df = table.to_pandas()
-    df.attrs[contract.METADATA_KEY] = read_metadata(table.schema)
-    return df
+    return MeasuredCell(rows=table.to_pandas(), metadata=read_metadata(table.schema))
 
 
 def write_cell(request: CellRequest, out: str | os.PathLike[str]) -> Path:

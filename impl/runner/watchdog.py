@@ -11,6 +11,7 @@ does the same if the parent itself is stuck; and each child arms
 from __future__ import annotations
 
 import faulthandler
+import math
 import os
 import select
 import signal
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 from impl.contract import EXIT_FAILED, EXIT_TIMEOUT
 
@@ -45,26 +47,57 @@ _live: set[subprocess.Popen] = set()
 _live_lock = threading.Lock()
 
 
-def wait_exit(proc: subprocess.Popen, timeout: float) -> int:
+def exited(pid: int) -> int | None:
+    """The exit code of child ``pid`` (negative: the signal) once it has exited, else None,
+    without reaping it: until it is reaped its pid, and so its process group's id, cannot
+    be given to another process, so the group may still be signalled safely."""
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
+    except ChildProcessError:  # already reaped elsewhere
+        return None
+    if info is None:
+        return None
+    if info.si_code in (os.CLD_KILLED, os.CLD_DUMPED):
+        return -info.si_status
+    return info.si_status
+
+
+def wait_exit(proc: Any, timeout: float, reap: bool = True) -> int:
     """``proc.wait(timeout)`` that returns as soon as the child exits.
 
     Popen.wait with a timeout polls with sleeps of up to 50 ms; between
     measuring processes that is dead time paid hundreds of times per study.
-    A pidfd (Linux >= 5.3) wakes at the exit; elsewhere this is Popen.wait.
-    Raises subprocess.TimeoutExpired like Popen.wait.
+    A pidfd (Linux >= 5.3) wakes at the exit, watched with poll(): select()
+    refuses a descriptor numbered 1024 or higher ("filedescriptor out of
+    range"), which a caller with many open files gets. Elsewhere this polls.
+    ``reap=False`` leaves the exited child unreaped (``exited``): the caller
+    signals its group, then reaps it. Raises subprocess.TimeoutExpired like
+    Popen.wait.
     """
     if proc.returncode is not None:
         return proc.returncode
     try:
         fd = os.pidfd_open(proc.pid)
     except (AttributeError, OSError):
-        return proc.wait(timeout=timeout)
+        fd = None
+    if fd is None:
+        end = time.monotonic() + max(0.0, timeout)
+        while (code := exited(proc.pid)) is None:
+            if time.monotonic() >= end:
+                raise subprocess.TimeoutExpired(proc.args, timeout)
+            time.sleep(0.005)
+        return code if not reap else proc.wait(timeout=1.0)
     try:
-        ready = select.select([fd], [], [], max(0.0, timeout))[0]
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        ready = poller.poll(math.ceil(max(0.0, timeout) * 1000))
     finally:
         os.close(fd)
     if not ready:
         raise subprocess.TimeoutExpired(proc.args, timeout)
+    if not reap:
+        code = exited(proc.pid)
+        return code if code is not None else proc.wait(timeout=1.0)
     return proc.wait(timeout=1.0)
 
 

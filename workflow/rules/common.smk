@@ -6,8 +6,14 @@ from snakemake.utils import validate
 
 from impl.pipeline import cells as cellmod
 from impl.pipeline.config_check import ConfigError, check_config
+from impl.pipeline import identity
 from impl.pipeline.hashes import code_hash, summary_digest
 from impl.pipeline.invocation import read_only
+
+# This process's pid and start time for the jobs it starts: a cell stops when the
+# Snakemake that runs it dies (impl.pipeline.identity; a cluster job's Snakemake
+# exports its own)
+identity.export_self()
 
 # One clear line naming the key and the allowed values, before any job starts
 # (printed as is and exit 1: a WorkflowError would add a traceback line).
@@ -124,9 +130,13 @@ def _bench_slot_limited():
 
 
 def start_progress():
-    """Cell rounds done / total, with the time left, after each batch (impl/pipeline/progress.py)."""
+    """Cell rounds done / total, with the time left, after each batch (impl/pipeline/progress.py).
+    Also records this Snakemake as the holder of the checkout's lock (a later run removes
+    the lock only when this process is gone: impl/pipeline/preflight.py)."""
     from impl.pipeline.progress import PROGRESS_ENV
     from impl.pipeline.progress import start
+
+    identity.write_owner()
 
     start(LAYOUT.progress, sum(len(c.round_outputs) for c in CELLS))
     os.environ[PROGRESS_ENV] = LAYOUT.progress  # inherited by the batch jobs
