@@ -33,6 +33,10 @@ sys.path.insert(0, str(ROOT))
 UNORDERED_JSON = ("printed",)
 
 
+class BadStudy(ValueError):
+    """The folder holds no study to re-render (one line naming it)."""
+
+
 def _render(study_dir: Path, profile: str | None, out: Path) -> Path:
     """The summary of ``study_dir``'s results rendered by this checkout's code into ``out``."""
     from impl.pipeline import cells as cellmod
@@ -43,6 +47,12 @@ def _render(study_dir: Path, profile: str | None, out: Path) -> Path:
     if profile:
         study = type(study)({**study.raw, "profile": profile})
     layout = cellmod.Layout(study.profile_name)
+    if not (study_dir / layout.all_parquet).is_file():
+        found = sorted(p.parent.name for p in (study_dir / "results").glob("*/all.parquet"))
+        if profile is None and len(found) == 1:  # the one profile this checkout measured
+            return _render(study_dir, found[0], out)
+        raise BadStudy(f"{study_dir / layout.all_parquet}: no such file; allowed: --profile "
+                       f"{' | '.join(found) or '(none measured here)'}")
     expected = [c.expected() for c in cellmod.expand(study)]
     cwd = Path.cwd()
     os.chdir(study_dir)  # the document records its inputs by the paths the pipeline used
@@ -94,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="rerender-") as tmp:
         out = args.keep.resolve() if args.keep else Path(tmp)
-        old = _render(study_dir, args.profile, out)
+        try:
+            old = _render(study_dir, args.profile, out)
+        except BadStudy as exc:
+            print(f"rerender_check: {exc}", file=sys.stderr)
+            return 2
         problems: list[str] = []
         for name in ("SUMMARY.md", "DETAILS.md"):
             a = (old / name).read_text().splitlines()

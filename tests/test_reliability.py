@@ -247,3 +247,48 @@ def test_the_final_kill_never_targets_a_reaped_group(tmp_path, monkeypatch):
     assert rec["status"] == "crashed"  # exit 0 but no output file: still a finished child
     assert calls and all(exists for _, _, exists in calls), calls
     assert not Path(f"/proc/{calls[-1][0]}").exists()  # reaped after the last signal
+
+
+# --- adding a design reruns only its cells ---------------------------------------------------
+
+def test_registering_a_design_changes_no_other_designs_code_hash(tmp_path, monkeypatch):
+    """README "Add your own design", step 3 promises that only the new cells are measured:
+    the registry file was hashed with every design, so registering one reran the study."""
+    from impl import contract
+    from impl.designs import registry
+    from impl.pipeline import hashes
+
+    def hash_of(design: str) -> str:
+        spec = registry.get(design)
+        return hashes.code_hash(spec.modules, "round_trip", spec.fingerprint())
+
+    before = {d: hash_of(d) for d in ("main", "baseline")}
+    # the registry file grows by one entry: no other design's hash may move
+    grown = tmp_path / "registry.py"
+    grown.write_text(contract.module_file("impl.designs.registry").read_text()
+                     + "\n# ImplSpec(name='mine', ...)\n")
+    real = contract.module_file
+    monkeypatch.setattr(contract, "module_file",
+                        lambda m: grown if m == "impl.designs.registry" else real(m))
+    assert {d: hash_of(d) for d in before} == before
+    # a design's own entry still counts: a changed default reruns its cells
+    import dataclasses
+
+    spec = registry.get("main")
+    budget = dataclasses.replace(spec.params["budget"], default=2048)
+    other = dataclasses.replace(spec, params={**spec.params, "budget": budget})
+    assert hashes.code_hash(spec.modules, "round_trip", other.fingerprint()) != before["main"]
+
+
+def test_a_snakemake_already_gone_stops_the_cell_at_once(monkeypatch):
+    """Killed before the batch started: watching the parent instead (a leftover shell, or
+    init) would measure every cell of the batch."""
+    from impl.pipeline import identity
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    ident = identity.of(gone.pid)
+    gone.wait()
+    monkeypatch.setenv(identity.WATCH_ENV, identity.encode(ident))
+    assert identity.watched() == ident and not identity.alive(ident)
+    monkeypatch.delenv(identity.WATCH_ENV)
+    assert identity.watched() == identity.of(os.getppid())

@@ -102,3 +102,10 @@ def test_a_profile_is_read_without_parsing_the_rest(raw):
     assert study.presets() == raw["profiles"]
     with pytest.raises(ConfigError):
         study.check()
+
+
+@pytest.mark.parametrize("seed", ["abc", -3, 1.5, True])
+def test_a_bad_seed_is_one_line(raw, seed):
+    raw["seed"] = seed
+    with pytest.raises(ConfigError, match=r"^config: bad value .* at seed; allowed: a whole"):
+        Study(raw).check()

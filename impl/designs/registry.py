@@ -8,9 +8,10 @@ broken design cannot break the others.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from impl.designs.base import ErrorHandler, EventLoop
@@ -61,6 +62,18 @@ class ImplSpec:
     def create(self, error_handler: ErrorHandler | None = None, **given: Any) -> EventLoop:
         return self.load()(error_handler=error_handler, **self.resolve_params(given))
 
+    def fingerprint(self) -> str:
+        """What this entry says about how the design runs (factory, capabilities, parameters
+        and their defaults, modules), as stable text. The pipeline hashes it with the
+        design's modules instead of this whole file, so registering another design (or
+        rewording a description) reruns no other design's cells."""
+        params = {n: [p.type.__name__, p.default, p.minimum, p.maximum,
+                      list(p.choices) if p.choices is not None else None, p.exclusive_minimum]
+                  for n, p in sorted(self.params.items())}
+        return json.dumps({"name": self.name, "factory": self.factory,
+                           "capabilities": asdict(self.capabilities), "params": params,
+                           "modules": list(self.modules)}, sort_keys=True, default=str)
+
 
 def _budget_params(with_pop_buffer: bool) -> dict[str, ParamSpec]:
     specs = {
@@ -80,7 +93,9 @@ def _budget_params(with_pop_buffer: bool) -> dict[str, ParamSpec]:
     return specs
 
 
-_COMMON = ("impl.designs.base", "impl.params", "impl.designs.registry")
+#: modules every design's code hash covers; the registry itself is not one of them (its
+#: entry for the design is, through ImplSpec.fingerprint): adding a design reruns nothing else
+_COMMON = ("impl.designs.base", "impl.params")
 _WAKE = ("impl.designs._wake",)
 
 _SPECS: tuple[ImplSpec, ...] = (

@@ -17,16 +17,20 @@ from impl.runner import scenarios
 from impl.study import Study
 
 
-def code_hash(design_modules: Iterable[str], scenario: str) -> str:
-    """Content hash of what a cell's numbers depend on: the design's modules + the scenario's.
+def code_hash(design_modules: Iterable[str], scenario: str, fingerprint: str = "") -> str:
+    """Content hash of what a cell's numbers depend on: the design's modules, its registry
+    entry (``fingerprint``: ``ImplSpec.fingerprint``) and the scenario's module.
 
     Content (not mtime) so a checkout or ``touch`` reruns nothing; per design
-    and per scenario so editing one reruns only its cells. The runner's core
+    and per scenario so editing one reruns only its cells (the registry file as a whole
+    is not hashed: registering a new design reruns no other's). The runner's core
     is deliberately left out (docs/pipeline.md, "What reruns a cell"): rerun on purpose with
     ``--forcerun measure`` after changing how the runner measures.
     """
     modules = sorted(set(design_modules)) + [scenarios.get(scenario).module_name]
-    return source_hash(modules)[:16]
+    if not fingerprint:
+        return source_hash(modules)[:16]
+    return hashlib.sha256(f"{source_hash(modules)}\0{fingerprint}".encode()).hexdigest()[:16]
 
 
 def summary_digest(study: Study) -> str:

@@ -87,12 +87,12 @@ def export_self() -> None:
 
 
 def watched() -> Identity:
-    """The process a cell stops with: the Snakemake named in ``WATCH_ENV`` when it is alive
-    (a job's Snakemake), else this process's parent."""
+    """The process a cell stops with: the Snakemake named in ``WATCH_ENV`` (a job's
+    Snakemake), even when it is already gone (then the cell stops at once: falling back to
+    the parent would watch a leftover shell, or init, that never dies); without the
+    variable (the runner started by hand), this process's parent."""
     ident = decode(os.environ.get(WATCH_ENV))
-    if ident is not None and alive(ident):
-        return ident
-    return of(os.getppid())
+    return ident if ident is not None else of(os.getppid())
 
 
 def write_owner(workdir: str | Path = ".") -> Path:

@@ -98,8 +98,9 @@ def build_parser(presets: Mapping[str, Mapping[str, Any]] | None = None
     p.add_argument("--config-hash", default="", help="hash of the config, recorded in metadata")
     p.add_argument("--out", required=True, metavar="PATH.parquet", help="output file")
     p.add_argument("--round", type=_round_index, default=None, metavar="R",
-                   help="measure one round of the cell (processes numbered from R x "
-                   "--processes) and write its JSON record to --out (the pipeline's unit)")
+                   help="measure one round of the cell (processes numbered from R x 2 x "
+                   "--processes: room for replacements) and write its JSON record to --out "
+                   "(the pipeline's unit)")
     p.add_argument("--loops-from", metavar="ROUND.json",
                    help="with --round: reuse the block size calibrated by this round's record")
     return p

@@ -270,8 +270,13 @@ class Study:
 
     @property
     def seed(self) -> int:
-        """The seed of every shuffle and bootstrap (config ``seed``, default DEFAULT_SEED)."""
-        return int(self.raw.get("seed", DEFAULT_SEED))
+        """The seed of every shuffle and bootstrap (config ``seed``, default DEFAULT_SEED);
+        ConfigError (one line) unless a whole number >= 0."""
+        seed = self.raw.get("seed", DEFAULT_SEED)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"config: bad value {seed!r} at seed; allowed: a whole number "
+                              ">= 0")
+        return seed
 
     @cached_property
     def alpha(self) -> float:
@@ -303,9 +308,14 @@ class Study:
         return wl.parse_rank_points(self)
 
     def check(self) -> Study:
-        """Parse every section (ConfigError, one line, on the first problem); returns self."""
-        for section in ("alpha", "hypotheses", "controls", "rank_points"):
+        """Parse every section this model reads (ConfigError, one line, on the first problem);
+        returns self. The JSON schema and what needs the designs and the runner (unknown
+        keys, design and scenario parameters, timeouts) are ``impl.pipeline.config_check``'s:
+        ``snakemake -n`` runs both."""
+        for section in ("seed", "alpha", "hypotheses", "controls", "rank_points"):
             getattr(self, section)
+        if self.has("profiles"):
+            self.profile  # noqa: B018 - raises when the active profile is not defined
         return self
 
 

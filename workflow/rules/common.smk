@@ -49,7 +49,8 @@ def code_hash_of(cell):
 
     key = (cell.design, cell.scenario)
     if key not in _CODE_HASH:
-        _CODE_HASH[key] = code_hash(registry.get(cell.design).modules, cell.scenario)
+        spec = registry.get(cell.design)
+        _CODE_HASH[key] = code_hash(spec.modules, cell.scenario, spec.fingerprint())
     return _CODE_HASH[key]
 
 

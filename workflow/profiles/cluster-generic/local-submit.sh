@@ -12,7 +12,9 @@ id="local-$(date +%s%N)-$$"
 echo "$(date +%s) $(basename "$jobscript") $id" >>logs/cluster-submissions.log
 # the job's exit status is written when it ends by itself; a job killed from outside
 # (walltime, memory, qdel) leaves none, and status.sh reports it failed
-setsid bash -c 'bash "$1"; echo $? >"$2.exit"' _ "$jobscript" "$state/$id" \
+# (written whole, then renamed: status.sh never reads a half-written exit status)
+setsid bash -c 'bash "$1"; echo $? >"$2.exit.tmp" && mv "$2.exit.tmp" "$2.exit"' \
+  _ "$jobscript" "$state/$id" \
   >"${jobscript}.out" 2>&1 </dev/null &
 pid=$!
 # pid and start time (field 22 of /proc/PID/stat): a recycled pid is not mistaken for it
