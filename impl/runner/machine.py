@@ -20,6 +20,7 @@ import json
 import os
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,10 +170,21 @@ def wait_quiet(
     second and keeps that burst out of the blocks. Without /proc/stat it
     returns at once.
     """
+    return wait_quiet_windows(threshold, timeout_s, window_s, since, cpus)[0]
+
+
+def wait_quiet_windows(
+    threshold: float, timeout_s: float, window_s: float = 0.1, since: Snapshot | None = None,
+    cpus: frozenset[int] | None = None,
+    on_busy: Callable[[float, float], None] | None = None,
+) -> tuple[float, bool, float | None]:
+    """``wait_quiet`` with what a caller reporting on the wait needs: (seconds waited,
+    whether a window was quiet, the last window's foreign share, None without /proc/stat);
+    ``on_busy(share, waited)`` after each busy window that does not end the wait."""
     t0 = time.monotonic()
     before = since or snapshot()
     if before.busy is None:
-        return 0.0
+        return 0.0, True, None
     while True:
         rest = window_s - (time.monotonic() - before.wall)
         if rest > 0:
@@ -181,5 +193,7 @@ def wait_quiet(
         share = conditions(before, after, cpus).get("env.foreign_cpu", 0.0)
         waited = time.monotonic() - t0
         if share <= threshold or waited >= timeout_s:
-            return waited
+            return waited, share <= threshold, share
+        if on_busy is not None:
+            on_busy(share, waited)
         before = after

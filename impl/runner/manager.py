@@ -84,7 +84,6 @@ def wait_for_quiet(
     CPUs). Returns (seconds waited, whether the machine became quiet); without
     /proc/stat, or with no time to wait, it returns at once.
     """
-    t0 = time.monotonic()
     before = machine.snapshot()
     if before.busy is None:
         return 0.0, True
@@ -93,28 +92,26 @@ def wait_for_quiet(
         return 0.0, False
     _say(f"{why}; waiting for a quiet machine (others at most {_pct(threshold)} for "
          f"{window_s:g} s) before measuring again (0 s of at most {limit_s:.0f} s)")
-    next_report = t0 + report_every_s
-    while True:
-        left = t0 + limit_s - time.monotonic()
-        if left <= 0:
-            waited = time.monotonic() - t0
-            _say(f"machine still busy after {waited:.0f} s, the longest this cell may wait; "
-                 f"measuring again anyway")
-            return waited, False
-        time.sleep(min(window_s, left))
-        after = machine.snapshot()
-        share = machine.conditions(before, after, cpus).get("env.foreign_cpu", 0.0)
-        before = after
-        now = time.monotonic()
-        if share <= threshold:
-            _say(f"machine quiet after {now - t0:.0f} s (others used {_pct(share)} of the CPU "
-                 f"in the last {window_s:g} s); measuring again")
-            return now - t0, True
-        if now >= next_report:
+    next_report = report_every_s
+
+    def still_busy(share: float, waited: float) -> None:
+        nonlocal next_report
+        if waited >= next_report:
             next_report += report_every_s
             _say(f"machine busy: others used {_pct(share)} of the CPU in the last "
                  f"{window_s:g} s; still waiting for a quiet machine before measuring again "
-                 f"({now - t0:.0f} s of at most {limit_s:.0f} s)")
+                 f"({waited:.0f} s of at most {limit_s:.0f} s)")
+
+    # the windows themselves are the worker's (machine.wait_quiet_windows): one mechanism
+    waited, quiet, share = machine.wait_quiet_windows(threshold, limit_s, window_s, before,
+                                                      cpus, on_busy=still_busy)
+    if quiet:
+        _say(f"machine quiet after {waited:.0f} s (others used {_pct(share or 0.0)} of the "
+             f"CPU in the last {window_s:g} s); measuring again")
+    else:
+        _say(f"machine still busy after {waited:.0f} s, the longest this cell may wait; "
+             f"measuring again anyway")
+    return waited, quiet
 
 
 def _wait_after_disturbed(

@@ -71,6 +71,19 @@ def allowed(values: Iterable[Any]) -> str:
     return ", ".join(str(v) for v in values) or "(none)"
 
 
+def check_fields(where: str, raw: Mapping[str, Any], keys: Iterable[str],
+                 required: Iterable[str]) -> None:
+    """One line (HypothesisConfigError) for the first unknown or missing field of an entry."""
+    keys = set(keys)
+    unknown = sorted(set(raw) - keys)
+    if unknown:
+        raise HypothesisConfigError(
+            f"{where}: unknown field {unknown[0]!r}; allowed: {allowed(sorted(keys))}")
+    for req in required:
+        if req not in raw:
+            raise HypothesisConfigError(f"{where}: missing field {req!r}")
+
+
 def suggest(word: str, known: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest known name, else ''."""
     close = difflib.get_close_matches(word, list(known), n=1)
@@ -150,14 +163,7 @@ def parse_hypothesis(i: int, raw: Any, study: Study) -> Hypothesis:
     where = _where(i, raw)
     if not isinstance(raw, dict):
         raise HypothesisConfigError(f"{where}: must be a mapping, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - _KEYS)
-    if unknown:
-        raise HypothesisConfigError(
-            f"{where}: unknown field {unknown[0]!r}; allowed: {allowed(sorted(_KEYS))}"
-        )
-    for req in ("id", "title", "scenario", "metric", "a", "b", "expect"):
-        if req not in raw:
-            raise HypothesisConfigError(f"{where}: missing field {req!r}")
+    check_fields(where, raw, _KEYS, ("id", "title", "scenario", "metric", "a", "b", "expect"))
     hid = raw["id"]
     if not isinstance(hid, str) or not _ID.match(hid):
         raise HypothesisConfigError(f"{where}: id must match {_ID.pattern}, got {hid!r}")
@@ -263,14 +269,7 @@ def parse_aa_control(study: Study) -> list[Hypothesis]:
     where = "config aa_control"
     if not isinstance(raw, dict):
         raise HypothesisConfigError(f"{where}: must be a mapping with a, b and pairs")
-    unknown = sorted(set(raw) - _AA_KEYS)
-    if unknown:
-        raise HypothesisConfigError(
-            f"{where}: unknown field {unknown[0]!r}; allowed: {allowed(sorted(_AA_KEYS))}"
-        )
-    for req in ("a", "b"):
-        if req not in raw:
-            raise HypothesisConfigError(f"{where}: missing field {req!r}")
+    check_fields(where, raw, _AA_KEYS, ("a", "b"))
     thr = threshold(where, raw.get("threshold"), DEFAULT_THRESHOLD)
     out = []
     families: dict[str, str] = {}

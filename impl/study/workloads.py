@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from impl import contract
 from impl.study.errors import HypothesisConfigError
-from impl.study.hypotheses import allowed
+from impl.study.hypotheses import allowed, check_fields
 
 if TYPE_CHECKING:
     from impl.study.model import Study
@@ -36,13 +36,7 @@ def _workload(where: str, entry, study: Study, keys: set[str], required: tuple[s
     scenarios = study.scenarios
     if not isinstance(entry, dict):
         raise HypothesisConfigError(f"{where}: must be a mapping with {', '.join(required)}")
-    unknown = sorted(set(entry) - keys)
-    if unknown:
-        raise HypothesisConfigError(f"{where}: unknown field {unknown[0]!r}; allowed: "
-                                    f"{allowed(sorted(keys))}")
-    for req in required:
-        if req not in entry:
-            raise HypothesisConfigError(f"{where}: missing field {req!r}")
+    check_fields(where, entry, keys, required)
     where = f"{where} ({entry[name]})"
     if entry["scenario"] not in scenarios:
         raise HypothesisConfigError(f"{where}: unknown scenario {entry['scenario']!r}; "
