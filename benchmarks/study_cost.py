@@ -39,8 +39,24 @@ def _load(path: Path) -> dict | None:
         return None
 
 
+def _share(seconds: float, wall: float) -> str:
+    return f"{seconds:8.1f} s {seconds / wall:6.1%}" if wall > 0 else f"{seconds:8.1f} s"
+
+
 def costs(root: Path, profile: str) -> dict | None:
-    """The figures of one profile's finished run under ``root``; None if there is none."""
+    """The figures of one profile's finished run under ``root``; None if there is none.
+
+    ``phases``: where the measuring phase's wall time went, in seconds, each
+    part once: the blocks' timed regions (measured, warm-up, calibration,
+    discarded), their declared idle gaps, their untimed set-up (e.g.
+    budget_sweep's backlog being queued), the processes' start-up (spawn to
+    the first reading: interpreter, imports), the rest inside the processes
+    (quiet-machine windows, fresh loops, gc, parking, readings, calibration
+    blocks' set-up), the processes' end, the runner's parent per cell round,
+    the batch jobs outside their cells and Snakemake between jobs. Records
+    written before the runner stored spawn and reap times put start-up and end
+    under "parent".
+    """
     where = Layout(profile)
     manifests = [m for m in map(_load, sorted((root / where.batches).rglob("r*.json"))) if m]
     if not manifests:
@@ -48,7 +64,8 @@ def costs(root: Path, profile: str) -> dict | None:
     start = min(m["started"] for m in manifests)
     end = max(m["finished"] for m in manifests)
     wall = end - start
-    measured = warmup = calibration = idle = discarded_s = 0.0
+    t = dict.fromkeys(("measured", "warmup", "calibration", "discarded", "idle", "setup",
+                       "startup", "inprocess", "ending", "parent"), 0.0)
     discarded = replaced = processes = cell_rounds = 0
     cell_seconds = 0.0
     for manifest in manifests:
@@ -58,43 +75,78 @@ def costs(root: Path, profile: str) -> dict | None:
             if record is None:
                 continue
             cell_rounds += 1
-            cell_seconds += status.get("seconds") or 0.0
+            seconds = status.get("seconds") or 0.0
+            cell_seconds += seconds
+            in_procs = 0.0
             for proc in record["results"]:
                 processes += 1
                 discarded += len(proc["discarded"])
                 replaced += bool(proc["disturbed"])
+                blocks_wall = 0.0
                 for block in proc["blocks"]:
                     timed = block["timed_ns"] / 1e9
-                    idle += (block["clock_ns"] - block["timed_ns"]) / 1e9
-                    if block["warmup"]:
-                        warmup += timed
-                    else:
-                        measured += timed
+                    t["idle"] += (block["clock_ns"] - block["timed_ns"]) / 1e9
+                    t["setup"] += max(0, block.get("wall_ns", block["clock_ns"])
+                                      - block["clock_ns"]) / 1e9
+                    blocks_wall += max(block.get("wall_ns", 0), block["clock_ns"]) / 1e9
+                    t["warmup" if block["warmup"] else "measured"] += timed
                 cal = proc.get("calibration") or {}
-                calibration += sum(c for _, c in cal.get("steps", [])) / 1e9
+                cal_s = sum(c for _, c in cal.get("steps", [])) / 1e9
                 # a failed confirmation's blocks (the last one's are the process's own)
-                calibration += sum(c[1] * (c[2] if len(c) > 2 else 3)
-                                   for c in cal.get("confirm", [])[:-1]) / 1e9
+                cal_s += sum(c[1] * (c[2] if len(c) > 2 else 3)
+                             for c in cal.get("confirm", [])[:-1]) / 1e9
+                t["calibration"] += cal_s
                 # a discarded block is as long as a kept one (same loops)
+                disc_s = 0.0
                 if proc["blocks"] and proc["discarded"]:
-                    discarded_s += len(proc["discarded"]) * proc["blocks"][-1]["timed_ns"] / 1e9
-    timed = measured + warmup + calibration + discarded_s
+                    disc_s = len(proc["discarded"]) * proc["blocks"][-1]["timed_ns"] / 1e9
+                t["discarded"] += disc_s
+                span = proc["measure_end"] - proc["measure_start"]
+                t["inprocess"] += max(0.0, span - blocks_wall - cal_s - disc_s)
+                if "spawned" in proc and "reaped" in proc:
+                    t["startup"] += proc["measure_start"] - proc["spawned"]
+                    t["ending"] += proc["reaped"] - proc["measure_end"]
+                    in_procs += proc["reaped"] - proc["spawned"]
+                else:
+                    in_procs += span
+            t["parent"] += max(0.0, seconds - in_procs)
     jobs = len(manifests)
     in_jobs = sum(m["finished"] - m["started"] for m in manifests)
+    timed = t["measured"] + t["warmup"] + t["calibration"] + t["discarded"]
+    phases = {
+        "measured blocks (timed)": t["measured"],
+        "warm-up blocks (timed)": t["warmup"],
+        "calibration blocks (timed)": t["calibration"],
+        "discarded blocks (timed)": t["discarded"],
+        "declared idle gaps inside blocks": t["idle"],
+        "untimed set-up inside blocks (e.g. a backlog queued)": t["setup"],
+        "process start-up (spawn to first reading: interpreter, imports)": t["startup"],
+        "inside processes, between blocks (quiet windows, fresh loops, gc, readings)":
+            t["inprocess"],
+        "process end (last reading to reaped)": t["ending"],
+        "runner parent, per cell round (its start, request, record)": t["parent"],
+        "batch jobs outside their cells": in_jobs - cell_seconds,
+        "Snakemake between jobs": wall - in_jobs,
+    }
     return {
         "profile": profile,
         "batch jobs": jobs,
         "cell rounds": cell_rounds,
         "processes": processes,
         "wall time of the measuring phase (s)": round(wall, 1),
+        "phases": phases,
         "timed block time (s): measured / warm-up / calibration / discarded": [
-            round(measured, 1), round(warmup, 1), round(calibration, 1), round(discarded_s, 1)],
-        "declared idle gaps inside blocks (s)": round(idle, 1),
+            round(t["measured"], 1), round(t["warmup"], 1), round(t["calibration"], 1),
+            round(t["discarded"], 1)],
+        "declared idle gaps inside blocks (s)": round(t["idle"], 1),
         "duty cycle (all timed blocks / wall)": round(timed / wall, 3),
-        "duty cycle (timed blocks + declared idle gaps / wall)": round((timed + idle) / wall, 3),
-        "duty cycle (measured blocks only / wall)": round(measured / wall, 3),
+        "duty cycle (timed blocks + declared idle gaps / wall)": round(
+            (timed + t["idle"]) / wall, 3),
+        "duty cycle (measured blocks only / wall)": round(t["measured"] / wall, 3),
+        "per process (s): outside timed blocks, idle gaps and set-up, mean": round(
+            (t["startup"] + t["inprocess"] + t["ending"]) / max(processes, 1), 3),
         "per cell round (s): wrapper + runner + processes - timed, mean": round(
-            (cell_seconds - timed - idle) / max(cell_rounds, 1), 3),
+            (cell_seconds - timed - t["idle"]) / max(cell_rounds, 1), 3),
         "per batch job (s): inside the job, outside its cells, mean": round(
             (in_jobs - cell_seconds) / jobs, 3),
         "per batch job (s): between jobs (Snakemake), mean": round((wall - in_jobs) / jobs, 3),
@@ -113,7 +165,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no finished run of profile {args.profile!r} under {args.root} (need "
               f"{Layout(args.profile).batches}); run the pipeline first", file=sys.stderr)
         return 2
+    wall = report["wall time of the measuring phase (s)"]
     for key, value in report.items():
+        if key == "phases":
+            print("where the measuring phase's wall time went:")
+            width = max(map(len, value))
+            for name, seconds in value.items():
+                print(f"  {name:<{width}} {_share(seconds, wall)}")
+            print(f"  {'sum':<{width}} "
+                  f"{_share(sum(value.values()), wall)}")
+            continue
         print(f"{key}: {json.dumps(value)}")
     return 0
 

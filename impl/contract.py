@@ -74,6 +74,7 @@ METADATA_FIELDS: tuple[str, ...] = (
     "processes",
     "blocks",
     "warmups",
+    "warmup_ms",
     "target_block_ms",
     "calibration",
     "quality",  # {"failures": [{"kind", "text"}], ...}: any failure = not a trustworthy number

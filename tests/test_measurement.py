@@ -8,6 +8,7 @@ about speed, only about what was measured and recorded.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import subprocess
 import sys
@@ -26,6 +27,13 @@ from impl.runner.scenarios._common import BlockResult
 from impl.runner.worker import BlockRunner, measure_process
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze():
+    """measure_process freezes what its process holds (gc.freeze): here that is pytest's."""
+    yield
+    gc.unfreeze()
 
 
 def _cell(**kw):
@@ -229,8 +237,10 @@ def test_rounds_and_their_replacements_never_share_a_process_number(monkeypatch)
     assert rounds == {0: 0, 6: 1, 12: 2}
 
 
-def test_calibrating_process_confirms_with_its_own_blocks(monkeypatch):
-    """Process 0's warm-up and measured blocks confirm the size: no extra confirmation blocks."""
+@pytest.mark.parametrize("warmup_ms, confirming", [(30, 3), (5, 2)])
+def test_calibrating_process_confirms_with_its_own_blocks(monkeypatch, warmup_ms, confirming):
+    """Process 0's own blocks at the size confirm it: no extra confirmation blocks. A whole
+    warm-up block (warmup_ms >= target) counts; a shorter one does not (another size)."""
     import impl.runner.worker as worker
 
     fresh: list[int] = []
@@ -248,14 +258,40 @@ def test_calibrating_process_confirms_with_its_own_blocks(monkeypatch):
 
     monkeypatch.setattr(worker.BlockRunner, "__init__", init)
     monkeypatch.setattr(worker.BlockRunner, "fresh_block", counting_fresh)
-    cell = _cell(warmups=1, blocks=2, max_foreign_cpu=1.0)
+    cell = _cell(warmups=1, blocks=2, max_foreign_cpu=1.0, warmup_ms=warmup_ms)
     result = measure_process(cell, 0)
     cal = result["calibration"]
     assert not cal["missed"] and cal["confirm"][-1][0] == result["loops"]
-    assert cal["confirm"][-1][2] == 3  # the median of its 1 warm-up + 2 measured blocks
+    assert cal["confirm"][-1][2] == confirming  # the median of the blocks at that size
     # every fresh block was one of the process's own (one confirmation attempt per try)
     assert len(fresh) == 3 * len(cal["confirm"])
-    assert [b["loops"] for b in result["blocks"]] == [result["loops"]] * 3
+    warm, *measured = [b["loops"] for b in result["blocks"]]
+    assert measured == [result["loops"]] * 2
+    # the warm-up block: warmup_ms / target_block_ms of the block's work, in whole steps
+    assert warm == min(result["loops"], -(-result["loops"] * warmup_ms // 30))
+
+
+def test_a_warm_up_block_is_a_share_of_the_block_in_whole_steps():
+    """BlockRunner.warmup_loops: loops x warmup_ms / target_block_ms, rounded up to whole
+    steps, at least min_ops, at most loops (a whole block at or above the target)."""
+    def runner(scenario, params, warmup_ms):
+        return BlockRunner(_cell(scenario=scenario, params=params, warmup_ms=warmup_ms,
+                                 target_block_ms=100))
+
+    burst = runner("burst_throughput", {"burst": 512}, 10)
+    assert burst.warmup_loops(512 * 100) == 512 * 10
+    assert burst.warmup_loops(512 * 95) == 512 * 10  # 9.5 bursts: rounded up to whole bursts
+    assert burst.warmup_loops(512) == 512  # never less than one step
+    assert runner("burst_throughput", {"burst": 512}, 100).warmup_loops(512 * 7) == 512 * 7
+    assert runner("burst_throughput", {"burst": 512}, 250).warmup_loops(512 * 7) == 512 * 7
+    trip = runner("round_trip", {"idle_us": 0}, 10)
+    assert trip.warmup_loops(10_000) == 1_000
+    assert trip.warmup_loops(100) == trip.min_ops  # a latency block keeps its minimum ops
+
+
+def test_a_process_freezes_its_start_up_out_of_the_collector():
+    result = measure_process(_cell(max_foreign_cpu=1.0), 0, loops=64)
+    assert result["gc_enabled"] and result["gc_frozen"] > 1000
 
 
 def test_mixed_pauses_are_a_declared_idle_gap_on_the_block_clock():

@@ -40,6 +40,7 @@ from impl.contract import (
 )
 from impl.pipeline.progress import PROGRESS_NAME
 from impl.runner import scenarios
+from impl.runner.request import WARMUP_MS
 from impl.study import MAIN_PROFILE, Study, grid_points, matches
 from impl.study import expand as expand_hypothesis
 
@@ -165,7 +166,8 @@ class Cell:
         its warm-up and measured blocks (and, in round 0, calibration blocks) plus a fixed
         cost per process. Observed in the default study: median 1.1-4.3 s per cell round."""
         prof = self.profile
-        blocks = prof["warmups"] + prof["blocks"] + (CALIBRATION_BLOCKS if r == 0 else 0)
+        warmup = min(1.0, prof.get("warmup_ms", WARMUP_MS) / prof["target_block_ms"])
+        blocks = prof["warmups"] * warmup + prof["blocks"] + (CALIBRATION_BLOCKS if r == 0 else 0)
         # a block's timed region is at least MIN_SWITCH_INTERVALS GIL switch intervals
         block_s = max(prof["target_block_ms"] / 1000,
                       MIN_SWITCH_INTERVALS * sys.getswitchinterval())

@@ -165,8 +165,8 @@ def _platform(m: ld.Measurements, doc_cells: dict) -> dict:
     fields = ("date", "host", "cpu_model", "cpu_count", "os", "platform", "python_version",
               "python_implementation", "switch_interval_s", "timer_resolution_ns", "gc_enabled",
               "git_commit", "git_dirty", "profile", "processes", "blocks", "warmups",
-              "target_block_ms", "rounds", "max_foreign_cpu", "percentile_method", "seed",
-              "snakemake_version", "config_hash")
+              "warmup_ms", "target_block_ms", "rounds", "max_foreign_cpu", "percentile_method",
+              "seed", "snakemake_version", "config_hash")
     out: dict[str, list] = {}
     for f in fields:
         vals = []

@@ -517,6 +517,7 @@ class Platform(TypedDict):
     processes: list[int]
     blocks: list[int]
     warmups: list[int]
+    warmup_ms: list[float]
     target_block_ms: list[float]
     rounds: list[int]
     max_foreign_cpu: list[float]

@@ -810,6 +810,7 @@ def _platform(d: Doc) -> dict:
         "git": d.texts(*p, "git_commit"), "dirty": d.texts(*p, "git_dirty"),
         "profile": d.texts(*p, "profile"), "processes": d.texts(*p, "processes"),
         "blocks": d.texts(*p, "blocks"), "warmups": d.texts(*p, "warmups"),
+        "warmup_ms": d.texts(*p, "warmup_ms"),
         "target_block_ms": d.texts(*p, "target_block_ms"),
         "rounds": d.texts(*p, "rounds"),
         "max_foreign_cpu": d.texts(*p, "max_foreign_cpu"),

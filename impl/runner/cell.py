@@ -207,6 +207,7 @@ def _metadata(
         "rounds": len(records),
         "blocks": cell.blocks,
         "warmups": cell.warmups,
+        "warmup_ms": cell.warmup_ms,
         "target_block_ms": cell.target_block_ms,
         "max_foreign_cpu": cell.max_foreign_cpu,
         # the machine-wide lock the processes held (the children inherit this environment)
@@ -215,8 +216,9 @@ def _metadata(
         "calibration": {
             "method": "process 0, warm: grows loops until one block's timed region (plus a "
             "declared idle gap) reaches max(target, 20 GIL switch intervals), confirmed by "
-            "the median of its own warm-up and measured blocks at that size (else grown "
-            "and measured again); later processes reuse its loops",
+            "the median of its own blocks at that size (the measured ones; the warm-up ones "
+            "too when they are whole blocks), else grown and measured again; later "
+            "processes reuse its loops",
             "loops_per_process": [r["loops"] for r in results],
             **(calibration or {}),
         },

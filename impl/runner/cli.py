@@ -168,6 +168,7 @@ def main(argv: list[str], presets: Mapping[str, Mapping[str, Any]] | None = None
             processes=args.processes,
             blocks=args.blocks,
             warmups=args.warmups,
+            warmup_ms=args.warmup_ms,
             target_block_ms=args.target_block_ms,
             max_foreign_cpu=args.max_foreign_cpu,
             timeout_s=args.timeout,

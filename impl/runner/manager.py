@@ -208,7 +208,7 @@ def run_processes(
         if round_index is not None:
             env[ROUND_ENV] = str(round_index)
         env[machine.SPAWN_ENV] = machine.spawn_env()  # the child's start-up counts as quiet time
-        spawned = time.monotonic()
+        spawned, spawned_at = time.monotonic(), time.time()
         proc = subprocess.Popen(
             cmd,
             env=env,
@@ -231,11 +231,14 @@ def run_processes(
                 watchdog.kill_group(proc)
             watchdog.untrack(proc)
         slowest = max(slowest, time.monotonic() - spawned)
+        reaped_at = time.time()
         reported = _read_result(out_path)
         if code != EXIT_OK or "error" in reported:
             reason = reported.get("error") or _describe_exit(code)
             raise CellFailedError(f"process {index}: {reason}")
         reported["busy_wait_s"] = round(busy_wait, 3)  # the parent's wait before this process
+        # spawn and reap (epoch s): the process's start-up and end, for benchmarks/study_cost.py
+        reported["spawned"], reported["reaped"] = spawned_at, reaped_at
         results.append(reported)
     return results
 

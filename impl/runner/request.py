@@ -16,6 +16,11 @@ from impl.designs import registry
 from impl.params import BadParameterError, ParamSpec
 from impl.runner import placement, scenarios
 
+#: a warm-up block's work by default, ms: a fresh process's time per op is at its warm
+#: state after a few ms of a cell's work (benchmarks/warmup_length.py, methodology.md
+#: "Warm-up"); this is that with a margin, a tenth of the 100 ms block it precedes
+WARMUP_MS = 10.0
+
 #: how a cell is measured, validated like design and scenario parameters; the
 #: defaults come from the profile (timeout_s: from the scenario)
 RUN_SETTINGS: dict[str, ParamSpec] = {
@@ -24,6 +29,11 @@ RUN_SETTINGS: dict[str, ParamSpec] = {
         ParamSpec("processes", int, None, "fresh measuring processes", 1, 100),
         ParamSpec("blocks", int, None, "measured blocks per process", 1, 1000),
         ParamSpec("warmups", int, None, "discarded warm-up blocks per process", 0, 100),
+        ParamSpec(
+            "warmup_ms", float, WARMUP_MS, "work of each warm-up block, ms: the calibrated "
+            "block size scaled by warmup_ms / target_block_ms (a whole block at or above "
+            "it)", 0, 60_000, exclusive_minimum=True,
+        ),
         ParamSpec(
             "target_block_ms", float, None, "calibration target per block, ms", 0, 60_000,
             exclusive_minimum=True,
@@ -42,7 +52,7 @@ RUN_SETTINGS: dict[str, ParamSpec] = {
 #: the run settings a profile may set (it may hold more, e.g. the pipeline's ``thinned``);
 #: those without a default in RUN_SETTINGS it must set
 PROFILE_SETTINGS: tuple[str, ...] = (
-    "processes", "blocks", "warmups", "target_block_ms", "max_foreign_cpu"
+    "processes", "blocks", "warmups", "warmup_ms", "target_block_ms", "max_foreign_cpu"
 )
 REQUIRED_PROFILE_SETTINGS: tuple[str, ...] = tuple(
     k for k in PROFILE_SETTINGS if RUN_SETTINGS[k].default is None
@@ -81,6 +91,7 @@ class CellRequest:
     processes: int | None = None
     blocks: int | None = None
     warmups: int | None = None
+    warmup_ms: float | None = None
     target_block_ms: float | None = None
     max_foreign_cpu: float | None = None
     timeout_s: float | None = None
@@ -105,6 +116,7 @@ class ResolvedCell:
     processes: int
     blocks: int
     warmups: int
+    warmup_ms: float
     target_block_ms: float
     max_foreign_cpu: float
     timeout_s: float
@@ -124,7 +136,7 @@ class ResolvedCell:
 
 
 def _run_settings(req: CellRequest, timeout_default: float) -> dict[str, Any]:
-    """processes, blocks, warmups, target_block_ms, timeout_s: explicit, else the profile's."""
+    """The run settings (RUN_SETTINGS): explicit, else the profile's, else their default."""
     given = {k: getattr(req, k) for k in RUN_SETTINGS if getattr(req, k) is not None}
     presets = req.presets
     preset = None if presets is None else presets.get(req.profile)

@@ -1,0 +1,167 @@
+"""How long a fresh measuring process's warm-up block must be: the measured block's bias.
+
+A measuring process is fresh (methodology.md, "Sampling"): CPython 3.11's
+adaptive interpreter specialises a function's bytecode after a few
+executions, and caches and the allocator warm up; until then an operation
+costs more. The worker discards a warm-up block per process. This benchmark
+measures what its length changes, the way the worker measures:
+
+1. per design and cell, one process calibrates the block size as the worker
+   does (``BlockRunner.calibrate``: the profile's 100 ms target);
+2. fresh processes (``--processes`` per warm-up length) each run a warm-up
+   block of W ms of the calibrated work (``--warmups-ms``, 0 = none), then
+   ``--blocks`` measured blocks at the calibrated size, each on a fresh loop
+   after ``gc.collect`` (``BlockRunner.fresh_block``);
+3. the bias of the first measured block: its time per op divided by the
+   median of the later ones in the same process (the process's warm state),
+   the median over processes. A warm-up length is long enough when this
+   ratio is within the run's noise of 1 for every design and cell.
+
+Per-op time is not compared across block sizes on purpose: below one GIL
+switch interval a thread runs its share without a forced switch, so short
+blocks cost differently per op whatever the warm-up.
+
+Usage (quiet machine; a few minutes):
+
+    python benchmarks/warmup_length.py [--processes 3] [--warmups-ms 0,10,100]
+
+Prints one row per design and cell: the first block's ratio per warm-up
+length, and the spread of the later blocks (the noise); then, per length, the
+median ratio over the cells and the cells whose first block is slower beyond
+the noise. If a warm-up were too short, its column would sit above 1 and
+collect more such cells than the longer ones. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+#: the cells measured: the answer's and the hypotheses' scenarios, at one point each
+CELLS: tuple[tuple[str, dict], ...] = (
+    ("submit_contention", {"producers": 1}),
+    ("submit_contention", {"producers": 16}),
+    ("burst_throughput", {"burst": 4096}),
+    ("round_trip", {"idle_us": 0}),
+    ("burst_latency", {"burst": 512}),
+    ("budget_sweep", {"budget": 64}),
+)
+DESIGNS = ("main", "alternate_one", "alternate_two", "alternate_three", "baseline",
+           "asyncio", "uvloop")
+TARGET_MS = 100.0
+
+
+def _runner(design: str, scenario: str, params: dict):
+    from impl.runner import worker
+    from impl.runner.request import CellRequest, resolve
+
+    cell = resolve(CellRequest(impl=design, scenario=scenario, params=params, processes=1,
+                               blocks=1, warmups=0, target_block_ms=TARGET_MS, timeout_s=600,
+                               presets=None))
+    return worker.BlockRunner(cell)
+
+
+def size(design: str, scenario: str, params: dict) -> int:
+    """The calibrated block size (ops), as the worker's calibration finds it."""
+    runner = _runner(design, scenario, params)
+    return runner.calibrate(confirm=lambda loops: [runner.target_ns()])["loops"]
+
+
+def run(design: str, scenario: str, params: dict, loops: int, warmup_ms: float,
+        blocks: int) -> list[float]:
+    """Time per op (ns) of each measured block after a warm-up block of ``warmup_ms``."""
+    runner = _runner(design, scenario, params)
+    if warmup_ms > 0:
+        steps = max(1, round(loops * warmup_ms / TARGET_MS / runner.step))
+        runner.fresh_block(max(runner.min_ops, steps * runner.step))
+    out = []
+    for _ in range(blocks):
+        block = runner.fresh_block(loops)
+        out.append(block["block_values"].get("latency_ns")
+                   or block["block_values"].get("drain_ns_per_task") or block["ns_per_op"])
+    return out
+
+
+def summary(lengths: list[float], rows: list[tuple[str, list[float], float]]) -> list[str]:
+    """Per warm-up length: the median first-block ratio over the cells, the median |ratio - 1|,
+    and the cells whose first block is slower by more than max(5 %, 2 x that cell's noise)."""
+    out = []
+    for i, w in enumerate(lengths):
+        ratios = [cols[i] for _, cols, _ in rows]
+        slow = [name for name, cols, noise in rows if cols[i] > 1 + max(0.05, 2 * noise)]
+        out.append(f"warm-up {w:g} ms: median ratio {statistics.median(ratios):.3f}, median "
+                   f"|ratio - 1| {statistics.median([abs(r - 1) for r in ratios]):.3f}, first "
+                   f"block slower beyond max(5 %, 2 x noise) in {len(slow)} of {len(rows)} "
+                   f"cells{': ' + ', '.join(slow) if slow else ''}")
+    return out
+
+
+def _child(*argv: str) -> object:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, __file__, "--child", *argv], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--processes", type=int, default=3, help="fresh processes per warm-up length")
+    p.add_argument("--blocks", type=int, default=3, help="measured blocks per process")
+    p.add_argument("--warmups-ms", default="0,10,100", help="warm-up lengths, ms of work")
+    p.add_argument("--designs", default=",".join(DESIGNS))
+    p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        what, design, scenario, params, *rest = args.child
+        if what == "size":
+            print(json.dumps(size(design, scenario, json.loads(params))))
+        else:
+            loops, warmup_ms, blocks = int(rest[0]), float(rest[1]), int(rest[2])
+            print(json.dumps(run(design, scenario, json.loads(params), loops, warmup_ms, blocks)))
+        return 0
+    from impl.designs import registry
+    from impl.runner import scenarios
+
+    lengths = [float(x) for x in args.warmups_ms.split(",")]
+    print(f"first measured block / median of the later {args.blocks - 1} (time per op), "
+          f"median of {args.processes} fresh processes, per warm-up length (ms of work); "
+          f"noise: median |later block / their median - 1|")
+    head = " ".join(f"{f'{w:g} ms':>9}" for w in lengths)
+    rows: list[tuple[str, list[float], float]] = []
+    print(f"{'design':<16} {'cell':<28} {head} {'noise':>7}")
+    for scenario, params in CELLS:
+        for design in args.designs.split(","):
+            try:
+                scenarios.get(scenario).check_applies(registry.get(design))
+            except Exception:  # noqa: BLE001 - e.g. budget_sweep on a design without a budget
+                continue
+            js = json.dumps(params)
+            loops = _child("size", design, scenario, js)
+            cols, noise = [], []
+            for w in lengths:
+                ratios = []
+                for _ in range(args.processes):
+                    vals = _child("run", design, scenario, js, str(loops), str(w),
+                                  str(args.blocks))
+                    later = statistics.median(vals[1:])
+                    ratios.append(vals[0] / later)
+                    noise += [abs(v / later - 1) for v in vals[1:]]
+                cols.append(statistics.median(ratios))
+            where = f"{scenario} {','.join(f'{k}={v}' for k, v in params.items())}"
+            print(f"{design:<16} {where:<28} " + " ".join(f"{c:9.3f}" for c in cols)
+                  + f" {statistics.median(noise):7.3f}", flush=True)
+            rows.append((f"{design} {where}", cols, statistics.median(noise)))
+    print("\n".join(summary(lengths, rows)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
