@@ -91,7 +91,7 @@ def costs(root: Path, profile: str) -> dict | None:
                     blocks_wall += max(block.get("wall_ns", 0), block["clock_ns"]) / 1e9
                     t["warmup" if block["warmup"] else "measured"] += timed
                 cal = proc.get("calibration") or {}
-                cal_s = sum(c for _, c in cal.get("steps", [])) / 1e9
+                cal_s = sum(c[1] for c in cal.get("steps", [])) / 1e9
                 # a failed confirmation's blocks (the last one's are the process's own)
                 cal_s += sum(c[1] * (c[2] if len(c) > 2 else 3)
                              for c in cal.get("confirm", [])[:-1]) / 1e9

@@ -30,10 +30,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
-def _unfreeze():
-    """measure_process freezes what its process holds (gc.freeze): here that is pytest's."""
+def _restore_process_state():
+    """measure_process freezes what its process holds (gc.freeze) and a BlockRunner of a
+    latency scenario pins the calling thread to its placement's CPU: here that is pytest's
+    own thread, whose later children would inherit the pin."""
+    cpus = os.sched_getaffinity(0)
     yield
     gc.unfreeze()
+    os.sched_setaffinity(0, cpus)
 
 
 def _cell(**kw):
@@ -69,6 +73,32 @@ def test_calibration_reaches_the_target_on_the_timed_region():
     assert cal["steps"][0][1] < target
 
 
+class _IdleGap(_SlowSetUp):
+    """A scenario whose clock is mostly a declared idle gap: 5 ms of gap and 10 us timed per
+    op (round_trip at idle_us=5000), so 100 ms of clock hold only 0.2 ms of timed region."""
+
+    @staticmethod
+    def run_block(loop, params, loops, spec):
+        return BlockResult(ops=loops, timed_ns=loops * 10_000, idle_ns=loops * 5_000_000,
+                           tasks=0)
+
+
+def test_calibration_also_sizes_the_timed_region_past_the_short_block_limit():
+    import impl.runner.worker as worker
+
+    runner = BlockRunner(_cell())
+    runner.module = _IdleGap()
+    cal = runner.calibrate()
+    # the clock alone would stop at 100 ms / 5 ms = 20 ops, a 0.2 ms timed region: a measured
+    # block under SHORT_BLOCK_NS, which fails the cell; the timed floor makes it 2 ms or more
+    assert cal["timed_floor_ns"] == worker.TIMED_FLOOR_NS == 2 * SHORT_BLOCK_NS
+    assert cal["loops"] * 10_000 >= worker.TIMED_FLOOR_NS and not cal["missed"]
+    assert cal["confirm"][-1][3] >= worker.TIMED_FLOOR_NS
+    assert cal["loops"] * 10_000 < 2 * worker.OVERSHOOT * worker.TIMED_FLOOR_NS  # not far past
+    assert any(clock >= runner.target_ns() and timed < worker.TIMED_FLOOR_NS
+               for _, clock, timed in cal["steps"])  # the clock alone was reached earlier
+
+
 def test_calibration_that_cannot_reach_the_target_is_recorded():
     class Capped(_SlowSetUp):
         @staticmethod
@@ -92,7 +122,8 @@ def test_calibration_that_cannot_reach_the_target_is_recorded():
 
 def _result(timed_ns, *, disturbed=False, missed=False, process=0):
     block = {"warmup": False, "timed_ns": timed_ns}
-    cal = {"missed": missed, "confirm": [[64, timed_ns]], "target_ns": 1e8, "loops": 64}
+    cal = {"missed": missed, "confirm": [[64, timed_ns, 1, timed_ns]], "target_ns": 1e8,
+           "timed_floor_ns": 2e6, "loops": 64}
     return {"process": process, "blocks": [block], "disturbed": disturbed, "discarded": [],
             "calibration": cal if process == 0 else None}
 
@@ -273,7 +304,7 @@ def test_calibrating_process_confirms_with_its_own_blocks(monkeypatch, warmup_ms
 
 def test_a_warm_up_block_is_a_share_of_the_block_in_whole_steps():
     """BlockRunner.warmup_loops: loops x warmup_ms / target_block_ms, rounded up to whole
-    steps, at least min_ops, at most loops (a whole block at or above the target)."""
+    steps, at least one step, at most loops (a whole block at or above the target)."""
     def runner(scenario, params, warmup_ms):
         return BlockRunner(_cell(scenario=scenario, params=params, warmup_ms=warmup_ms,
                                  target_block_ms=100))
@@ -286,7 +317,10 @@ def test_a_warm_up_block_is_a_share_of_the_block_in_whole_steps():
     assert runner("burst_throughput", {"burst": 512}, 250).warmup_loops(512 * 7) == 512 * 7
     trip = runner("round_trip", {"idle_us": 0}, 10)
     assert trip.warmup_loops(10_000) == 1_000
-    assert trip.warmup_loops(100) == trip.min_ops  # a latency block keeps its minimum ops
+    # a warm-up block's values are never used: no latency minimum (50 round trips at
+    # idle_us=5000 would be 250 ms of idle gaps)
+    assert trip.warmup_loops(100) == 10 < trip.min_ops
+    assert trip.warmup_loops(5) == 1
 
 
 def test_a_process_freezes_its_start_up_out_of_the_collector():

@@ -90,9 +90,14 @@ def quality(
         failures.append({"kind": "short_blocks",
                          "text": f"{short} measured block(s) with a timed region under 1 ms"})
     if calibration and calibration["missed"]:
+        last, floor = calibration["confirm"][-1], calibration.get("timed_floor_ns")
+        short_of = [f"{last[1] / 1e6:.1f} ms < {calibration['target_ns'] / 1e6:.1f} ms"
+                    ] if last[1] < calibration["target_ns"] else []
+        if floor and len(last) > 3 and last[3] < floor:
+            short_of.append(f"timed region {last[3] / 1e6:.1f} ms < {floor / 1e6:.1f} ms")
         failures.append({"kind": "calibration_missed", "text": (
-            f"calibration missed its target ({calibration['confirm'][-1][1] / 1e6:.1f} ms "
-            f"< {calibration['target_ns'] / 1e6:.1f} ms at {calibration['loops']} loops)")})
+            f"calibration missed its target ({'; '.join(short_of)} at {calibration['loops']} "
+            f"loops)")})
     if len(kept) < expected:
         waited = f" after waiting {busy_wait:.0f} s for a quiet machine" if busy_wait else ""
         failures.append({"kind": "machine_busy", "text": (
@@ -215,7 +220,8 @@ def _metadata(
         "timeout_s": cell.timeout_s,
         "calibration": {
             "method": "process 0, warm: grows loops until one block's timed region (plus a "
-            "declared idle gap) reaches max(target, 20 GIL switch intervals), confirmed by "
+            "declared idle gap) reaches max(target, 20 GIL switch intervals) and the timed "
+            "region alone at least twice the 1 ms a measured block needs, confirmed by "
             "the median of its own blocks at that size (the measured ones; the warm-up ones "
             "too when they are whole blocks), else grown and measured again; later "
             "processes reuse its loops",

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
 import statistics
 import sys
@@ -38,7 +39,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from impl.contract import EXIT_FAILED, EXIT_OK, MIN_SWITCH_INTERVALS, write_atomic
+from impl.contract import (
+    EXIT_FAILED,
+    EXIT_OK,
+    MIN_SWITCH_INTERVALS,
+    SHORT_BLOCK_NS,
+    write_atomic,
+)
 from impl.designs import registry
 from impl.designs.base import EventLoop
 from impl.runner import machine, machine_lock, placement, scenarios, watchdog
@@ -59,6 +66,11 @@ from impl.runner.scenarios._common import (
 #: processes measured in the same round)
 ROUND_ENV = "ELT_ROUND"
 
+#: calibration also sizes the timed region itself to at least this (ns): a measured block
+#: under SHORT_BLOCK_NS fails its cell, and where a declared idle gap fills the clock (round_trip
+#: at idle_us=5000: 50 round trips, 255 ms of clock, 1 ms timed) time per op differs between
+#: processes enough that a block sized to just 1 ms falls under it; twice that is the margin
+TIMED_FLOOR_NS = 2 * SHORT_BLOCK_NS
 #: calibration never goes beyond this many loops
 MAX_LOOPS = 1 << 26
 #: fresh blocks whose median must reach the target before the size is final
@@ -237,85 +249,102 @@ class BlockRunner:
         return max(self.cell.target_block_ms * 1e6,
                    MIN_SWITCH_INTERVALS * sys.getswitchinterval() * 1e9)
 
-    def _grow(self, loops: int, clock_ns: float, target_ns: float) -> int:
+    def _reach(self, clock_ns: float, timed_ns: float) -> float:
+        """How far a block of this clock and timed region reaches: min(clock / target, timed /
+        TIMED_FLOOR_NS); a size is long enough at 1 or more."""
+        return min(clock_ns / self.target_ns(), timed_ns / TIMED_FLOOR_NS)
+
+    def _grow(self, loops: int, reach: float) -> int:
         """The next size: scaled towards the target (x1.25 to x4), in whole steps.
 
         At most x4: cost per op is not constant in the block size (below one GIL
         switch interval a thread runs its share without a forced switch), so a
         long extrapolation overshoots.
         """
-        factor = MAX_GROWTH if clock_ns <= 0 else min(
-            MAX_GROWTH, max(1.25, 1.2 * target_ns / clock_ns))
+        factor = MAX_GROWTH if reach <= 0 else min(MAX_GROWTH, max(1.25, 1.2 / reach))
         steps = -(-int(loops * factor) // self.step)
         return min(MAX_LOOPS, max(loops + self.step, steps * self.step))
 
-    def calibrate(self, confirm: Callable[[int], list[float]] | None = None) -> dict[str, Any]:
+    def calibrate(
+        self, confirm: Callable[[int], list[tuple[float, float]]] | None = None
+    ) -> dict[str, Any]:
         """Size ``loops`` so the timed region reaches the target, warm, then confirm it.
 
         One loop is warmed with a block of one step (discarded), then the size
-        grows until one block's clock reaches the target; the size is final
-        when the median clock of the blocks ``confirm(loops)`` measures at that
-        size reaches it too (else it grows again, at most ``CONFIRM_TRIES``
-        times). ``confirm`` defaults to ``CONFIRM_BLOCKS`` fresh blocks;
-        ``measure_process`` passes the process's own warm-up and measured
-        blocks, so a confirmed size costs no extra blocks. ``missed`` is True
-        when the target was never reached (a quality failure of the cell).
+        grows until one block reaches (``_reach``): its clock the target and its
+        timed region ``TIMED_FLOOR_NS``. The size is final when the medians of
+        the blocks ``confirm(loops)`` measures at that size ((clock, timed) each)
+        reach it too (else it grows again, at most ``CONFIRM_TRIES`` times).
+        ``confirm`` defaults to ``CONFIRM_BLOCKS`` fresh blocks;
+        ``measure_process`` passes the process's own blocks, so a confirmed size
+        costs no extra blocks. ``missed`` is True when the size was never reached
+        (a quality failure of the cell). Records ``steps`` as [loops, clock,
+        timed] and ``confirm`` as [loops, median clock, blocks, median timed].
         """
         target = self.target_ns()
         loops = self.min_ops
         steps: list[list[float]] = []
         confirms: list[list[float]] = []
         loop = self.new_loop()
+
+        def step(size: int) -> float:
+            block = self.block(loop, size)
+            steps.append([size, block["clock_ns"], block["timed_ns"]])
+            return self._reach(block["clock_ns"], block["timed_ns"])
+
         try:
             self.block(loop, self.step)  # warm-up: first calls, caches, the thread's start
             below = 0
             while True:
-                clock = self.block(loop, loops)["clock_ns"]
-                steps.append([loops, clock])
-                if clock >= target or loops >= MAX_LOOPS:
+                reach = step(loops)
+                if reach >= 1 or loops >= MAX_LOOPS:
                     break
-                below, loops = loops, self._grow(loops, clock, target)
+                below, loops = loops, self._grow(loops, reach)
             # cost per op can jump with the size (GIL contention sets in): bisect an overshoot
             for _ in range(BISECT_STEPS):
-                if clock <= OVERSHOOT * target or not below:
+                if reach <= OVERSHOOT or not below:
                     break
                 mid = int((below * loops) ** 0.5) // self.step * self.step
                 if not below < mid < loops:
                     break
-                mid_clock = self.block(loop, mid)["clock_ns"]
-                steps.append([mid, mid_clock])
-                if mid_clock >= target:
-                    loops, clock = mid, mid_clock
+                mid_reach = step(mid)
+                if mid_reach >= 1:
+                    loops, reach = mid, mid_reach
                 else:
                     below = mid
         finally:
             _close(loop)
         confirm = confirm or self._fresh_clocks
         for _ in range(CONFIRM_TRIES):
-            clocks = confirm(loops)
-            median = statistics.median(clocks) if clocks else 0.0
-            confirms.append([loops, median, len(clocks)])
-            if median >= target or loops >= MAX_LOOPS:
+            blocks = confirm(loops)
+            clock = statistics.median(c for c, _ in blocks) if blocks else 0.0
+            timed = statistics.median(t for _, t in blocks) if blocks else 0.0
+            confirms.append([loops, clock, len(blocks), timed])
+            reach = self._reach(clock, timed)
+            if reach >= 1 or loops >= MAX_LOOPS:
                 break
-            loops = self._grow(loops, median, target)
-        return {"loops": loops, "target_ns": target, "steps": steps, "confirm": confirms,
-                "missed": confirms[-1][1] < target}
+            loops = self._grow(loops, reach)
+        return {"loops": loops, "target_ns": target, "timed_floor_ns": TIMED_FLOOR_NS,
+                "steps": steps, "confirm": confirms, "missed": reach < 1}
 
-    def _fresh_clocks(self, loops: int) -> list[float]:
-        return [self.fresh_block(loops)["clock_ns"] for _ in range(CONFIRM_BLOCKS)]
+    def _fresh_clocks(self, loops: int) -> list[tuple[float, float]]:
+        blocks = [self.fresh_block(loops) for _ in range(CONFIRM_BLOCKS)]
+        return [(b["clock_ns"], b["timed_ns"]) for b in blocks]
 
     def warmup_loops(self, loops: int) -> int:
         """A warm-up block's size: ``loops`` scaled by warmup_ms / target_block_ms, in whole
-        steps, at least ``min_ops`` and at most ``loops``.
+        steps, at least one step and at most ``loops``.
 
         Its job is to bring a fresh process to its warm state (bytecode specialised, caches
         and allocator warm) before the measured blocks, not to be measured: a few ms of the
-        cell's work do that (benchmarks/warmup_length.py), so it need not be a whole block.
+        cell's work do that (benchmarks/warmup_length.py), so it need not be a whole block,
+        nor hold a latency block's minimum ops (its values are never used; at round_trip's
+        idle_us=5000 those 50 ops are 250 ms of idle gaps).
         """
         if self.cell.warmup_ms >= self.cell.target_block_ms:
             return loops
-        steps = -(-int(loops * self.cell.warmup_ms / self.cell.target_block_ms) // self.step)
-        return min(loops, max(self.min_ops, steps * self.step))
+        steps = math.ceil(loops * self.cell.warmup_ms / self.cell.target_block_ms / self.step)
+        return min(loops, max(self.step, steps * self.step))
 
     def blocks(
         self, loops: int, settled: list[float]
@@ -341,7 +370,7 @@ class BlockRunner:
             foreign = block["env"].get("env.foreign_cpu", 0.0)
             if foreign > cell.max_foreign_cpu:
                 discarded.append({"block": block["block"], "foreign_cpu": foreign,
-                                  "clock_ns": block["clock_ns"]})
+                                  "clock_ns": block["clock_ns"], "timed_ns": block["timed_ns"]})
                 settled.append(machine.wait_quiet(cell.max_foreign_cpu / 2, QUIET_WAIT_S,
                                                   cpus=self.plan.cpus))
                 continue
@@ -376,15 +405,16 @@ def measure_process(
     discarded: list[dict[str, Any]] = []
     measured: dict[str, Any] = {}
 
-    def own_blocks(size: int) -> list[float]:
-        """Measure this process's blocks at ``size``; their clocks confirm a calibration."""
+    def own_blocks(size: int) -> list[tuple[float, float]]:
+        """Measure this process's blocks at ``size``; their (clock, timed) confirm a
+        calibration."""
         kept, dropped, clean = runner.blocks(size, settled)
         discarded.extend(dropped)
         measured.update(blocks=kept, clean=clean)
         # the blocks at ``size`` (a warm-up block is shorter, unless warmup_ms makes it whole)
         whole = runner.warmup_loops(size) == size
-        return [b["clock_ns"] for b in kept if whole or not b["warmup"]] + [
-            d["clock_ns"] for d in dropped]
+        return [(b["clock_ns"], b["timed_ns"]) for b in kept if whole or not b["warmup"]] + [
+            (d["clock_ns"], d["timed_ns"]) for d in dropped]
 
     calibration = None
     if loops <= 0:
