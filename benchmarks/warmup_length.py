@@ -12,8 +12,9 @@ measures what its length changes, the way the worker measures:
    block of W ms of the calibrated work (``--warmups-ms``, 0 = none), then
    ``--blocks`` measured blocks at the calibrated size, each on a fresh loop
    after ``gc.collect`` (``BlockRunner.fresh_block``);
-3. the bias of the first measured block: its time per op divided by the
-   median of the later ones in the same process (the process's warm state),
+3. the bias of the first measured block: its value (the median latency in a
+   latency scenario, else time per op) divided by the median of the later
+   ones in the same process (the process's warm state),
    the median over processes. A warm-up length is long enough when this
    ratio is within the run's noise of 1 for every design and cell.
 
@@ -53,41 +54,50 @@ CELLS: tuple[tuple[str, dict], ...] = (
     ("round_trip", {"idle_us": 0}),
     ("burst_latency", {"burst": 512}),
     ("budget_sweep", {"budget": 64}),
+    ("round_trip", {"idle_us": 5000, "placement": "same_core"}),
+    ("wakeup", {"mode": "sleeping"}),
 )
 DESIGNS = ("main", "alternate_one", "alternate_two", "alternate_three", "baseline",
            "asyncio", "uvloop")
 TARGET_MS = 100.0
 
 
-def _runner(design: str, scenario: str, params: dict):
+def _runner(design: str, scenario: str, params: dict, warmup_ms: float = TARGET_MS):
     from impl.runner import worker
     from impl.runner.request import CellRequest, resolve
 
     cell = resolve(CellRequest(impl=design, scenario=scenario, params=params, processes=1,
-                               blocks=1, warmups=0, target_block_ms=TARGET_MS, timeout_s=600,
-                               presets=None))
+                               blocks=1, warmups=1, warmup_ms=warmup_ms,
+                               target_block_ms=TARGET_MS, timeout_s=600, presets=None))
     return worker.BlockRunner(cell)
 
 
 def size(design: str, scenario: str, params: dict) -> int:
-    """The calibrated block size (ops), as the worker's calibration finds it."""
+    """The calibrated block size (ops), as the worker's calibration finds it (the
+    confirmation, which the worker does with the process's own blocks, left out)."""
+    from impl.runner import worker
+
     runner = _runner(design, scenario, params)
-    return runner.calibrate(confirm=lambda loops: [runner.target_ns()])["loops"]
+    return runner.calibrate(
+        confirm=lambda loops: [(runner.target_ns(), worker.TIMED_FLOOR_NS)])["loops"]
+
+
+def _value(block: dict) -> float:
+    """A block's value as the report takes it: the median of its per-op latencies in a
+    latency scenario, else its block value or time per op."""
+    if block["samples"].get("latency_ns"):
+        return statistics.median(block["samples"]["latency_ns"])
+    return block["block_values"].get("drain_ns_per_task") or block["ns_per_op"]
 
 
 def run(design: str, scenario: str, params: dict, loops: int, warmup_ms: float,
         blocks: int) -> list[float]:
-    """Time per op (ns) of each measured block after a warm-up block of ``warmup_ms``."""
-    runner = _runner(design, scenario, params)
+    """The value of each measured block after a warm-up block of ``warmup_ms`` (sized as the
+    worker sizes it: ``BlockRunner.warmup_loops``; 0 = none)."""
+    runner = _runner(design, scenario, params, warmup_ms or TARGET_MS)
     if warmup_ms > 0:
-        steps = max(1, round(loops * warmup_ms / TARGET_MS / runner.step))
-        runner.fresh_block(max(runner.min_ops, steps * runner.step))
-    out = []
-    for _ in range(blocks):
-        block = runner.fresh_block(loops)
-        out.append(block["block_values"].get("latency_ns")
-                   or block["block_values"].get("drain_ns_per_task") or block["ns_per_op"])
-    return out
+        runner.fresh_block(runner.warmup_loops(loops))
+    return [_value(runner.fresh_block(loops)) for _ in range(blocks)]
 
 
 def summary(lengths: list[float], rows: list[tuple[str, list[float], float]]) -> list[str]:
@@ -117,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--blocks", type=int, default=3, help="measured blocks per process")
     p.add_argument("--warmups-ms", default="0,10,100", help="warm-up lengths, ms of work")
     p.add_argument("--designs", default=",".join(DESIGNS))
+    p.add_argument("--cells", type=int, nargs="*", metavar="I",
+                   help="only these rows of CELLS (0-based); default all")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -131,13 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     from impl.runner import scenarios
 
     lengths = [float(x) for x in args.warmups_ms.split(",")]
-    print(f"first measured block / median of the later {args.blocks - 1} (time per op), "
+    print(f"first measured block / median of the later {args.blocks - 1} (block values), "
           f"median of {args.processes} fresh processes, per warm-up length (ms of work); "
           f"noise: median |later block / their median - 1|")
     head = " ".join(f"{f'{w:g} ms':>9}" for w in lengths)
     rows: list[tuple[str, list[float], float]] = []
     print(f"{'design':<16} {'cell':<28} {head} {'noise':>7}")
-    for scenario, params in CELLS:
+    chosen = [CELLS[i] for i in args.cells] if args.cells else list(CELLS)
+    for scenario, params in chosen:
         for design in args.designs.split(","):
             try:
                 scenarios.get(scenario).check_applies(registry.get(design))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import math
 import os
 import subprocess
 import sys
@@ -118,6 +119,22 @@ def test_calibration_that_cannot_reach_the_target_is_recorded():
     finally:
         worker.MAX_LOOPS = old
     assert cal["missed"]
+
+
+def test_a_missed_calibration_keeps_the_size_it_measured():
+    """After the last failed confirmation the size is not grown again: the later processes
+    and rounds reuse ``loops``, and it must be the size process 0's blocks were measured at."""
+    class Short(_SlowSetUp):
+        @staticmethod
+        def run_block(loop, params, loops, spec):
+            return BlockResult(ops=loops, timed_ns=loops * 2_000, tasks=0)
+
+    runner = BlockRunner(_cell())
+    runner.module = Short()
+    # confirmation blocks always fall short (a machine whose blocks got faster)
+    cal = runner.calibrate(confirm=lambda loops: [(1.0, 1.0)])
+    assert cal["missed"] and len(cal["confirm"]) == 3
+    assert cal["loops"] == cal["confirm"][-1][0]
 
 
 def _result(timed_ns, *, disturbed=False, missed=False, process=0):
@@ -268,10 +285,11 @@ def test_rounds_and_their_replacements_never_share_a_process_number(monkeypatch)
     assert rounds == {0: 0, 6: 1, 12: 2}
 
 
-@pytest.mark.parametrize("warmup_ms, confirming", [(30, 3), (5, 2)])
+@pytest.mark.parametrize("warmup_ms, confirming", [(100, 3), (5, 2)])
 def test_calibrating_process_confirms_with_its_own_blocks(monkeypatch, warmup_ms, confirming):
     """Process 0's own blocks at the size confirm it: no extra confirmation blocks. A whole
-    warm-up block (warmup_ms >= target) counts; a shorter one does not (another size)."""
+    warm-up block (warmup_ms >= the 100 ms target blocks are sized to) counts; a shorter one
+    does not (another size)."""
     import impl.runner.worker as worker
 
     fresh: list[int] = []
@@ -298,8 +316,9 @@ def test_calibrating_process_confirms_with_its_own_blocks(monkeypatch, warmup_ms
     assert len(fresh) == 3 * len(cal["confirm"])
     warm, *measured = [b["loops"] for b in result["blocks"]]
     assert measured == [result["loops"]] * 2
-    # the warm-up block: warmup_ms / target_block_ms of the block's work, in whole steps
-    assert warm == min(result["loops"], -(-result["loops"] * warmup_ms // 30))
+    # the warm-up block: warmup_ms of the work of a block sized to the target, in whole steps
+    target_ms = max(30, 20 * sys.getswitchinterval() * 1e3)
+    assert warm == min(result["loops"], math.ceil(result["loops"] * warmup_ms / target_ms))
 
 
 def test_a_warm_up_block_is_a_share_of_the_block_in_whole_steps():

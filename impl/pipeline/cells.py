@@ -164,13 +164,16 @@ class Cell:
     def expected_s(self, r: int) -> float:
         """Seconds round ``r`` of this cell is expected to take: its processes, each measuring
         its warm-up and measured blocks (and, in round 0, calibration blocks) plus a fixed
-        cost per process. Observed in the default study: median 1.1-4.3 s per cell round."""
+        cost per process; generous on purpose (every process counted as calibrating: it bounds
+        a batch's runtime, and a block may run past its target: a latency minimum, the timed
+        floor, an overshoot). Observed in the default study: median 1.1-4.3 s per cell round."""
         prof = self.profile
-        warmup = min(1.0, prof.get("warmup_ms", WARMUP_MS) / prof["target_block_ms"])
-        blocks = prof["warmups"] * warmup + prof["blocks"] + (CALIBRATION_BLOCKS if r == 0 else 0)
         # a block's timed region is at least MIN_SWITCH_INTERVALS GIL switch intervals
         block_s = max(prof["target_block_ms"] / 1000,
                       MIN_SWITCH_INTERVALS * sys.getswitchinterval())
+        # a warm-up block is warmup_ms of that block's work (BlockRunner.warmup_loops)
+        warmup = min(1.0, prof.get("warmup_ms", WARMUP_MS) / 1000 / block_s)
+        blocks = prof["warmups"] * warmup + prof["blocks"] + (CALIBRATION_BLOCKS if r == 0 else 0)
         return prof["processes"] * (blocks * block_s + PROCESS_OVERHEAD_S)
 
     def round_output(self, r: int) -> str:

@@ -7,10 +7,11 @@
 ``measure_process`` calibrates ``loops`` on the *timed* region of a warm
 loop (after one warm-up block) until a block reaches the target, at least
 ``MIN_SWITCH_INTERVALS`` GIL switch intervals (every scenario has two Python
-threads: the caller and the loop), and confirms the size with the median of
-the process's own warm-up and measured blocks at that size (no extra blocks
-when the size holds). Every process runs the fixed warm-up blocks and the
-measured blocks, each on a *fresh loop* (constructed, started, warmed with
+threads: the caller and the loop), with a timed region of at least
+``TIMED_FLOOR_NS``, and confirms the size with the median of the process's
+own blocks at that size (no extra blocks when the size holds). Warm-up blocks
+are ``warmup_ms`` of that work (``BlockRunner.warmup_loops``). Every process
+runs the fixed warm-up blocks and the measured blocks, each on a *fresh loop* (constructed, started, warmed with
 one round trip, closed after), so counters are per-block deltas. Around
 every block the machine's foreign load is read (``impl.runner.machine``); a
 measured block above ``max_foreign_cpu`` is discarded and re-measured, at
@@ -315,14 +316,14 @@ class BlockRunner:
         finally:
             _close(loop)
         confirm = confirm or self._fresh_clocks
-        for _ in range(CONFIRM_TRIES):
+        for attempt in range(CONFIRM_TRIES):
             blocks = confirm(loops)
             clock = statistics.median(c for c, _ in blocks) if blocks else 0.0
             timed = statistics.median(t for _, t in blocks) if blocks else 0.0
             confirms.append([loops, clock, len(blocks), timed])
             reach = self._reach(clock, timed)
-            if reach >= 1 or loops >= MAX_LOOPS:
-                break
+            if reach >= 1 or loops >= MAX_LOOPS or attempt == CONFIRM_TRIES - 1:
+                break  # a missed size stays the one measured: the later processes reuse it
             loops = self._grow(loops, reach)
         return {"loops": loops, "target_ns": target, "timed_floor_ns": TIMED_FLOOR_NS,
                 "steps": steps, "confirm": confirms, "missed": reach < 1}
@@ -332,8 +333,9 @@ class BlockRunner:
         return [(b["clock_ns"], b["timed_ns"]) for b in blocks]
 
     def warmup_loops(self, loops: int) -> int:
-        """A warm-up block's size: ``loops`` scaled by warmup_ms / target_block_ms, in whole
-        steps, at least one step and at most ``loops``.
+        """A warm-up block's size: ``loops`` scaled by warmup_ms / ``target_ns()`` (the target
+        the block size was calibrated to), in whole steps, at least one step and at most
+        ``loops``.
 
         Its job is to bring a fresh process to its warm state (bytecode specialised, caches
         and allocator warm) before the measured blocks, not to be measured: a few ms of the
@@ -341,19 +343,21 @@ class BlockRunner:
         nor hold a latency block's minimum ops (its values are never used; at round_trip's
         idle_us=5000 those 50 ops are 250 ms of idle gaps).
         """
-        if self.cell.warmup_ms >= self.cell.target_block_ms:
+        share = self.cell.warmup_ms * 1e6 / self.target_ns()  # of the target blocks are sized to
+        if share >= 1:
             return loops
-        steps = math.ceil(loops * self.cell.warmup_ms / self.cell.target_block_ms / self.step)
+        steps = math.ceil(loops * share / self.step)
         return min(loops, max(self.step, steps * self.step))
 
     def blocks(
         self, loops: int, settled: list[float]
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
-        """The process's warm-up and measured blocks at ``loops``: (kept, discarded, clean).
+        """The process's warm-up blocks (``warmup_loops(loops)``) and measured blocks (at
+        ``loops``): (kept, discarded, clean).
 
-        The warm-up blocks are ``warmup_loops(loops)`` long. A measured block above
-        ``max_foreign_cpu`` is discarded (and recorded, with its clock) and re-measured, at
-        most ``blocks`` times; ``settled`` collects the quiet waits after each.
+        A measured block above ``max_foreign_cpu`` is discarded (and recorded, with its
+        clock) and re-measured, at most ``blocks`` times; ``settled`` collects the quiet
+        waits after each.
         """
         cell = self.cell
         blocks, discarded = [], []
