@@ -11,8 +11,9 @@ threads: the caller and the loop), with a timed region of at least
 ``TIMED_FLOOR_NS``, and confirms the size with the median of the process's
 own blocks at that size (no extra blocks when the size holds). Warm-up blocks
 are ``warmup_ms`` of that work (``BlockRunner.warmup_loops``). Every process
-runs the fixed warm-up blocks and the measured blocks, each on a *fresh loop* (constructed, started, warmed with
-one round trip, closed after), so counters are per-block deltas. Around
+runs the fixed warm-up blocks and the measured blocks, each on a *fresh loop*
+(constructed, started, warmed with one round trip, closed after), so counters
+are per-block deltas. Around
 every block the machine's foreign load is read (``impl.runner.machine``); a
 measured block above ``max_foreign_cpu`` is discarded and re-measured, at
 most ``blocks`` times per process. The process holds the machine lock
