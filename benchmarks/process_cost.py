@@ -9,9 +9,10 @@ each phase on its own, in one run, on this machine:
 * ``child imports``: ``python -c 'import impl.runner.worker ...'`` minus the
   interpreter (the worker, the design's and the scenario's modules);
 * in one process, per design: ``BlockRunner`` set-up, ``gc.collect`` before a
-  block, ``new_loop`` (construct, start, the placement probe, one warm-up round
-  trip), a block outside its timed region (counter snapshots after the loop
-  parks, the machine's and the threads' CPU readings) and ``_close`` (shutdown);
+  block (after ``gc.freeze``, as the worker), ``new_loop`` (construct, start,
+  the placement probe, one warm-up round trip), a block outside its timed
+  region (counter snapshots after the loop parks, the machine's and the
+  threads' CPU readings) and ``_close`` (shutdown);
 * ``worker process``: ``python -m impl.runner --worker`` on a fixed block size,
   as the parent runs it: its wall time (spawn to reaped) minus its blocks' timed
   regions, split into start-up (spawn to ``measure_start``), the blocks' own
@@ -82,9 +83,12 @@ def in_process(cell: object, repeat: int, loops: int) -> dict[str, list[float]]:
         t0 = time.perf_counter()
         runner = worker.BlockRunner(cell)
         times["BlockRunner set-up"].append(time.perf_counter() - t0)
+        gc.collect()
+        gc.freeze()  # as the worker does after its set-up (measure_process)
         t0 = time.perf_counter()
         gc.collect()
         times["gc.collect"].append(time.perf_counter() - t0)
+        gc.unfreeze()
         t0 = time.perf_counter()
         loop = runner.new_loop()
         times["new_loop"].append(time.perf_counter() - t0)
@@ -182,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
                  _median_ms(parent(cell, max(3, args.repeat // 3), loops))))
     blocks = cell.warmups + cell.blocks
     print(f"cell: {args.design} x {args.scenario}, {blocks} blocks per process "
-          f"({cell.warmups} warm-up), {loops} ops per block; medians of {args.repeat} runs")
+          f"({cell.warmups} warm-up of {probe.warmup_loops(loops)} ops), {loops} ops per "
+          f"measured block; medians of {args.repeat} runs")
     print(f"worker process wall (spawn to reaped): {whole:.1f} ms")
     width = max(len(name) for name, _ in rows)
     print(f"{'phase':<{width}} {'ms':>8} {'share':>7}")

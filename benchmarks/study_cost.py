@@ -50,12 +50,16 @@ def costs(root: Path, profile: str) -> dict | None:
     part once: the blocks' timed regions (measured, warm-up, calibration,
     discarded), their declared idle gaps, their untimed set-up (e.g.
     budget_sweep's backlog being queued), the processes' start-up (spawn to
-    the first reading: interpreter, imports), the rest inside the processes
-    (quiet-machine windows, fresh loops, gc, parking, readings, calibration
-    blocks' set-up), the processes' end, the runner's parent per cell round,
-    the batch jobs outside their cells and Snakemake between jobs. Records
-    written before the runner stored spawn and reap times put start-up and end
-    under "parent".
+    the first reading: interpreter, imports) and the waits for the machine
+    lock, the quiet-machine windows, the rest inside the processes (fresh
+    loops, gc, parking, readings, calibration blocks' set-up), the processes'
+    end, the runner's waits for a quiet machine, the runner's parent per cell
+    round, the batch jobs outside their cells and Snakemake between jobs (a
+    failed job's time lands there: it writes no manifest). A cell a rerun
+    reused is counted in the job that measured it. Records written before the
+    runner stored spawn and reap times put start-up and end under "parent";
+    the remainders ("inside processes", "parent") are not clamped, so a record
+    that does not add up shows as a negative part.
     """
     where = Layout(profile)
     manifests = [m for m in map(_load, sorted((root / where.batches).rglob("r*.json"))) if m]
@@ -65,11 +69,14 @@ def costs(root: Path, profile: str) -> dict | None:
     end = max(m["finished"] for m in manifests)
     wall = end - start
     t = dict.fromkeys(("measured", "warmup", "calibration", "discarded", "idle", "setup",
-                       "startup", "inprocess", "ending", "parent"), 0.0)
+                       "startup", "lock", "quiet", "inprocess", "ending", "busy", "parent"),
+                      0.0)
     discarded = replaced = processes = cell_rounds = 0
     cell_seconds = 0.0
     for manifest in manifests:
         for entry in manifest["cells"]:
+            if entry.get("status") == "reused":
+                continue  # measured (and counted) by an earlier job
             record = _load(root / entry["record"])
             status = read_status(root / entry["log"]) or {}
             if record is None:
@@ -84,32 +91,49 @@ def costs(root: Path, profile: str) -> dict | None:
                 replaced += bool(proc["disturbed"])
                 blocks_wall = 0.0
                 for block in proc["blocks"]:
-                    timed = block["timed_ns"] / 1e9
                     t["idle"] += (block["clock_ns"] - block["timed_ns"]) / 1e9
                     t["setup"] += max(0, block.get("wall_ns", block["clock_ns"])
                                       - block["clock_ns"]) / 1e9
                     blocks_wall += max(block.get("wall_ns", 0), block["clock_ns"]) / 1e9
-                    t["warmup" if block["warmup"] else "measured"] += timed
+                    t["warmup" if block["warmup"] else "measured"] += block["timed_ns"] / 1e9
                 cal = proc.get("calibration") or {}
-                cal_s = sum(c[1] for c in cal.get("steps", [])) / 1e9
-                # a failed confirmation's blocks (the last one's are the process's own)
-                cal_s += sum(c[1] * (c[2] if len(c) > 2 else 3)
-                             for c in cal.get("confirm", [])[:-1]) / 1e9
-                t["calibration"] += cal_s
-                # a discarded block is as long as a kept one (same loops)
-                disc_s = 0.0
-                if proc["blocks"] and proc["discarded"]:
-                    disc_s = len(proc["discarded"]) * proc["blocks"][-1]["timed_ns"] / 1e9
-                t["discarded"] += disc_s
+                cal_clock = 0.0
+                for step in cal.get("steps", []):  # [loops, clock(, timed)]
+                    timed = step[2] if len(step) > 2 else step[1]
+                    t["calibration"] += timed / 1e9
+                    t["idle"] += (step[1] - timed) / 1e9
+                    cal_clock += step[1] / 1e9
+                # a failed confirmation's blocks (the last one's are the process's own):
+                # [loops, median clock, blocks(, median timed)]
+                for c in cal.get("confirm", [])[:-1]:
+                    n = c[2] if len(c) > 2 else 3
+                    timed = c[3] if len(c) > 3 else c[1]
+                    t["calibration"] += n * timed / 1e9
+                    t["idle"] += n * (c[1] - timed) / 1e9
+                    cal_clock += n * c[1] / 1e9
+                disc_clock = 0.0
+                last = proc["blocks"][-1] if proc["blocks"] else {"timed_ns": 0, "clock_ns": 0}
+                for d in proc["discarded"]:  # as long as a kept block when not recorded
+                    timed = d.get("timed_ns", last["timed_ns"])
+                    clock = d.get("clock_ns", last["clock_ns"])
+                    t["discarded"] += timed / 1e9
+                    t["idle"] += (clock - timed) / 1e9
+                    disc_clock += clock / 1e9
+                quiet = sum(proc.get("quiet_wait_s") or [])
+                t["quiet"] += quiet
                 span = proc["measure_end"] - proc["measure_start"]
-                t["inprocess"] += max(0.0, span - blocks_wall - cal_s - disc_s)
+                t["inprocess"] += span - blocks_wall - cal_clock - disc_clock - quiet
+                busy = float(proc.get("busy_wait_s") or 0.0)
+                t["busy"] += busy
                 if "spawned" in proc and "reaped" in proc:
-                    t["startup"] += proc["measure_start"] - proc["spawned"]
+                    lock = float(proc.get("lock_wait_s") or 0.0)
+                    t["lock"] += lock
+                    t["startup"] += proc["measure_start"] - proc["spawned"] - lock
                     t["ending"] += proc["reaped"] - proc["measure_end"]
-                    in_procs += proc["reaped"] - proc["spawned"]
+                    in_procs += proc["reaped"] - proc["spawned"] + busy
                 else:
-                    in_procs += span
-            t["parent"] += max(0.0, seconds - in_procs)
+                    in_procs += span + busy
+            t["parent"] += seconds - in_procs
     jobs = len(manifests)
     in_jobs = sum(m["finished"] - m["started"] for m in manifests)
     timed = t["measured"] + t["warmup"] + t["calibration"] + t["discarded"]
@@ -121,9 +145,12 @@ def costs(root: Path, profile: str) -> dict | None:
         "declared idle gaps inside blocks": t["idle"],
         "untimed set-up inside blocks (e.g. a backlog queued)": t["setup"],
         "process start-up (spawn to first reading: interpreter, imports)": t["startup"],
-        "inside processes, between blocks (quiet windows, fresh loops, gc, readings)":
+        "processes waiting for the machine lock": t["lock"],
+        "quiet-machine windows inside processes": t["quiet"],
+        "inside processes, between blocks (fresh loops, gc, readings, calibration set-up)":
             t["inprocess"],
         "process end (last reading to reaped)": t["ending"],
+        "runner waiting out a busy machine": t["busy"],
         "runner parent, per cell round (its start, request, record)": t["parent"],
         "batch jobs outside their cells": in_jobs - cell_seconds,
         "Snakemake between jobs": wall - in_jobs,
@@ -143,8 +170,10 @@ def costs(root: Path, profile: str) -> dict | None:
         "duty cycle (timed blocks + declared idle gaps / wall)": round(
             (timed + t["idle"]) / wall, 3),
         "duty cycle (measured blocks only / wall)": round(t["measured"] / wall, 3),
-        "per process (s): outside timed blocks, idle gaps and set-up, mean": round(
-            (t["startup"] + t["inprocess"] + t["ending"]) / max(processes, 1), 3),
+        "measured blocks / (wall - idle gaps - set-up inside blocks)": round(
+            t["measured"] / (wall - t["idle"] - t["setup"]), 3),
+        "per process (s): start-up, quiet windows, between blocks, end, mean": round(
+            (t["startup"] + t["quiet"] + t["inprocess"] + t["ending"]) / max(processes, 1), 3),
         "per cell round (s): wrapper + runner + processes - timed, mean": round(
             (cell_seconds - timed - t["idle"]) / max(cell_rounds, 1), 3),
         "per batch job (s): inside the job, outside its cells, mean": round(

@@ -16,9 +16,9 @@ from impl.designs import registry
 from impl.params import BadParameterError, ParamSpec
 from impl.runner import placement, scenarios
 
-#: a warm-up block's work by default, ms: a fresh process's time per op is at its warm
-#: state after a few ms of a cell's work (benchmarks/warmup_length.py, methodology.md
-#: "Warm-up"); this is that with a margin, a tenth of the 100 ms block it precedes
+#: a warm-up block's work by default, ms: a fresh process's first measured block shows no
+#: bias after no warm-up, 10 ms or a whole 100 ms block (benchmarks/warmup_length.py;
+#: docs/runner.md); 10 ms keeps a margin, a tenth of the block it precedes
 WARMUP_MS = 10.0
 
 #: how a cell is measured, validated like design and scenario parameters; the
