@@ -174,7 +174,7 @@ def costs(root: Path, profile: str) -> dict | None:
             t["measured"] / (wall - t["idle"] - t["setup"]), 3),
         "per process (s): start-up, quiet windows, between blocks, end, mean": round(
             (t["startup"] + t["quiet"] + t["inprocess"] + t["ending"]) / max(processes, 1), 3),
-        "per cell round (s): wrapper + runner + processes - timed, mean": round(
+        "per cell round (s): its wall minus timed blocks and idle gaps (set-up in), mean": round(
             (cell_seconds - timed - t["idle"]) / max(cell_rounds, 1), 3),
         "per batch job (s): inside the job, outside its cells, mean": round(
             (in_jobs - cell_seconds) / jobs, 3),

@@ -30,7 +30,10 @@ Prints one row per design and cell: the first block's ratio per warm-up
 length, and the spread of the later blocks (the noise); then, per length, the
 median ratio over the cells and the cells whose first block is slower beyond
 the noise. If a warm-up were too short, its column would sit above 1 and
-collect more such cells than the longer ones. Nothing is asserted.
+collect more such cells than the longer ones. Nothing is asserted, and
+nothing discards a block disturbed by other work: run it on a quiet machine,
+and read a ratio far from 1 in one cell as noise unless its column collects
+such cells.
 """
 
 from __future__ import annotations
@@ -123,12 +126,19 @@ def _child(*argv: str) -> object:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--processes", type=int, default=3, help="fresh processes per warm-up length")
-    p.add_argument("--blocks", type=int, default=3, help="measured blocks per process")
-    p.add_argument("--warmups-ms", default="0,10,100", help="warm-up lengths, ms of work")
-    p.add_argument("--designs", default=",".join(DESIGNS))
+    rows = "; ".join(f"{i}: {s} {','.join(f'{k}={v}' for k, v in pr.items())}"
+                     for i, (s, pr) in enumerate(CELLS))
+    p.add_argument("--processes", type=int, default=3,
+                   help="fresh processes per warm-up length (default 3)")
+    p.add_argument("--blocks", type=int, default=3,
+                   help="measured blocks per process, at least 2 (default 3)")
+    p.add_argument("--warmups-ms", default="0,10,100",
+                   help="warm-up lengths, ms of the target block's work, 0 = none "
+                   "(default 0,10,100)")
+    p.add_argument("--designs", default=",".join(DESIGNS),
+                   help="comma-separated registered designs (default all seven)")
     p.add_argument("--cells", type=int, nargs="*", metavar="I",
-                   help="only these rows of CELLS (0-based); default all")
+                   help=f"only the cells with these indices (default all): {rows}")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -142,7 +152,24 @@ def main(argv: list[str] | None = None) -> int:
     from impl.designs import registry
     from impl.runner import scenarios
 
-    lengths = [float(x) for x in args.warmups_ms.split(",")]
+    try:
+        lengths = [float(x) for x in args.warmups_ms.split(",")]
+    except ValueError:
+        lengths = []
+    designs = args.designs.split(",")
+    bad = (
+        "--processes: allowed: an int >= 1" if args.processes < 1 else
+        "--blocks: allowed: an int >= 2 (the first is compared with the later ones)"
+        if args.blocks < 2 else
+        f"--warmups-ms: bad value {args.warmups_ms!r}; allowed: comma-separated numbers >= 0"
+        if not lengths or any(not 0 <= w < 60_000 for w in lengths) else
+        f"--designs: unknown {sorted(set(designs) - set(registry.names()))}; allowed: "
+        f"{', '.join(registry.names())}" if set(designs) - set(registry.names()) else
+        f"--cells: allowed: indices 0-{len(CELLS) - 1}"
+        if args.cells and any(not 0 <= i < len(CELLS) for i in args.cells) else None)
+    if bad:
+        print(f"warmup_length: {bad}", file=sys.stderr)
+        return 2
     print(f"first measured block / median of the later {args.blocks - 1} (block values), "
           f"median of {args.processes} fresh processes, per warm-up length (ms of work); "
           f"noise: median |later block / their median - 1|")
@@ -151,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'design':<16} {'cell':<28} {head} {'noise':>7}")
     chosen = [CELLS[i] for i in args.cells] if args.cells else list(CELLS)
     for scenario, params in chosen:
-        for design in args.designs.split(","):
+        for design in designs:
             try:
                 scenarios.get(scenario).check_applies(registry.get(design))
             except Exception:  # noqa: BLE001 - e.g. budget_sweep on a design without a budget
