@@ -317,6 +317,23 @@ QUALITY_KINDS: tuple[str, ...] = ("short_blocks", "calibration_missed", "machine
 SHORT_BLOCK_NS = 1_000_000
 #: a block is at least this many GIL switch intervals long (methodology.md, "Sampling")
 MIN_SWITCH_INTERVALS = 20
+#: calibration also sizes the timed region itself to at least this (ns): a measured block
+#: under SHORT_BLOCK_NS fails its cell, and where a declared idle gap fills the clock (round_trip
+#: at idle_us=5000: 50 round trips, 255 ms of clock, 1 ms timed) time per op differs between
+#: processes enough that a block sized to just 1 ms falls under it; twice that is the margin
+TIMED_FLOOR_NS = 2 * SHORT_BLOCK_NS
+
+
+def block_target_ns(target_block_ms: float, switch_interval_s: float) -> float:
+    """What a block is calibrated to, ns: max(target_block_ms, MIN_SWITCH_INTERVALS GIL
+    switch intervals of ``switch_interval_s``)."""
+    return max(target_block_ms * 1e6, MIN_SWITCH_INTERVALS * switch_interval_s * 1e9)
+
+
+def warmup_share(warmup_ms: float, target_ns: float) -> float:
+    """A warm-up block's share of a block calibrated to ``target_ns``: warmup_ms of its work,
+    at most the whole block (1.0)."""
+    return min(1.0, warmup_ms * 1e6 / target_ns)
 
 # ----------------------------------------------------------------- exit codes
 

@@ -30,13 +30,14 @@ from typing import Any
 
 from impl.contract import (
     LOGS_DIR,
-    MIN_SWITCH_INTERVALS,
     PLOTS_DIR,
     REPORT_DIR,
     RESULTS_DIR,
+    block_target_ns,
     cell_id,
     details_name,
     param_str,
+    warmup_share,
 )
 from impl.pipeline.progress import PROGRESS_NAME
 from impl.runner import scenarios
@@ -168,11 +169,10 @@ class Cell:
         a batch's runtime, and a block may run past its target: a latency minimum, the timed
         floor, an overshoot). Observed in the default study: median 1.1-4.3 s per cell round."""
         prof = self.profile
-        # a block's timed region is at least MIN_SWITCH_INTERVALS GIL switch intervals
-        block_s = max(prof["target_block_ms"] / 1000,
-                      MIN_SWITCH_INTERVALS * sys.getswitchinterval())
-        # a warm-up block is warmup_ms of that block's work (BlockRunner.warmup_loops)
-        warmup = min(1.0, prof.get("warmup_ms", WARMUP_MS) / 1000 / block_s)
+        # what a block is calibrated to, and a warm-up block's share of it (the runner's rules)
+        target_ns = block_target_ns(prof["target_block_ms"], sys.getswitchinterval())
+        block_s = target_ns / 1e9
+        warmup = warmup_share(prof.get("warmup_ms", WARMUP_MS), target_ns)
         blocks = prof["warmups"] * warmup + prof["blocks"] + (CALIBRATION_BLOCKS if r == 0 else 0)
         return prof["processes"] * (blocks * block_s + PROCESS_OVERHEAD_S)
 

@@ -30,9 +30,9 @@ RUN_SETTINGS: dict[str, ParamSpec] = {
         ParamSpec("blocks", int, None, "measured blocks per process", 1, 1000),
         ParamSpec("warmups", int, None, "discarded warm-up blocks per process", 0, 100),
         ParamSpec(
-            "warmup_ms", float, WARMUP_MS, "work of each warm-up block, ms: the calibrated "
-            "block size scaled by warmup_ms / target_block_ms (a whole block at or above "
-            "it)", 0, 60_000, exclusive_minimum=True,
+            "warmup_ms", float, WARMUP_MS, "work of each warm-up block, ms: this share of "
+            "the block size calibrated to the target (a whole block at or above the target)",
+            0, 60_000, exclusive_minimum=True,
         ),
         ParamSpec(
             "target_block_ms", float, None, "calibration target per block, ms", 0, 60_000,

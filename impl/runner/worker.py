@@ -44,8 +44,9 @@ from typing import Any
 from impl.contract import (
     EXIT_FAILED,
     EXIT_OK,
-    MIN_SWITCH_INTERVALS,
-    SHORT_BLOCK_NS,
+    TIMED_FLOOR_NS,
+    block_target_ns,
+    warmup_share,
     write_atomic,
 )
 from impl.designs import registry
@@ -68,11 +69,6 @@ from impl.runner.scenarios._common import (
 #: processes measured in the same round)
 ROUND_ENV = "ELT_ROUND"
 
-#: calibration also sizes the timed region itself to at least this (ns): a measured block
-#: under SHORT_BLOCK_NS fails its cell, and where a declared idle gap fills the clock (round_trip
-#: at idle_us=5000: 50 round trips, 255 ms of clock, 1 ms timed) time per op differs between
-#: processes enough that a block sized to just 1 ms falls under it; twice that is the margin
-TIMED_FLOOR_NS = 2 * SHORT_BLOCK_NS
 #: calibration never goes beyond this many loops
 MAX_LOOPS = 1 << 26
 #: fresh blocks whose median must reach the target before the size is final
@@ -248,8 +244,7 @@ class BlockRunner:
 
     def target_ns(self) -> float:
         """max(profile target, 20 GIL switch intervals), in ns."""
-        return max(self.cell.target_block_ms * 1e6,
-                   MIN_SWITCH_INTERVALS * sys.getswitchinterval() * 1e9)
+        return block_target_ns(self.cell.target_block_ms, sys.getswitchinterval())
 
     def _reach(self, clock_ns: float, timed_ns: float) -> float:
         """How far a block of this clock and timed region reaches: min(clock / target, timed /
@@ -316,7 +311,7 @@ class BlockRunner:
                     below = mid
         finally:
             _close(loop)
-        confirm = confirm or self._fresh_clocks
+        confirm = confirm or self._fresh_readings
         for attempt in range(CONFIRM_TRIES):
             blocks = confirm(loops)
             clock = statistics.median(c for c, _ in blocks) if blocks else 0.0
@@ -329,7 +324,7 @@ class BlockRunner:
         return {"loops": loops, "target_ns": target, "timed_floor_ns": TIMED_FLOOR_NS,
                 "steps": steps, "confirm": confirms, "missed": reach < 1}
 
-    def _fresh_clocks(self, loops: int) -> list[tuple[float, float]]:
+    def _fresh_readings(self, loops: int) -> list[tuple[float, float]]:
         blocks = [self.fresh_block(loops) for _ in range(CONFIRM_BLOCKS)]
         return [(b["clock_ns"], b["timed_ns"]) for b in blocks]
 
@@ -344,7 +339,7 @@ class BlockRunner:
         nor hold a latency block's minimum ops (its values are never used; at round_trip's
         idle_us=5000 those 50 ops are 250 ms of idle gaps).
         """
-        share = self.cell.warmup_ms * 1e6 / self.target_ns()  # of the target blocks are sized to
+        share = warmup_share(self.cell.warmup_ms, self.target_ns())
         if share >= 1:
             return loops
         steps = math.ceil(loops * share / self.step)
