@@ -88,8 +88,12 @@ METADATA_FIELDS: tuple[str, ...] = (
     "cpu_count",
     "cpu_affinity",
     "loadavg",
-    "python_version",
+    "python_version",  # the parent's (the runner's); the children's is in "interpreter"
     "python_implementation",
+    # the measuring processes' interpreter: declared (python, gil) and found (version,
+    # free-threaded build, GIL on), per process (impl.runner.interpreter.describe)
+    "interpreter",
+    "not_applicable",  # None, or why the design cannot run under that interpreter (no rows)
     "timer_resolution_ns",
     "switch_interval_s",
     "gc_enabled",
@@ -145,6 +149,11 @@ def param_str(params: Mapping[str, Any]) -> str:
     The part of the cell id after the second slash, and the cell file's stem.
     """
     return ",".join(f"{k}={params[k]}" for k in sorted(params)) or "default"
+
+
+#: the cell parameter naming the interpreter a cell ran under, present only off the study's
+#: primary interpreter (its cells keep their ids): ``main/round_trip/idle_us=200,interpreter=ft``
+INTERPRETER_PARAM = "interpreter"
 
 
 def cell_id(label: str, scenario: str, params: Mapping[str, Any]) -> str:
@@ -234,6 +243,8 @@ _ENV: tuple[Metric, ...] = (
            "moves of the submitter and loop threads between CPUs during the block"),
     Metric(ENV_PREFIX + "round", "round", "block",
            "the pipeline round the process was measured in (verdicts pair by it)"),
+    Metric(ENV_PREFIX + "gil_enabled", "flag", "block",
+           "1 if the GIL was on after the block (sys._is_gil_enabled(); 1 before 3.13)"),
 )
 #: where a block's CPU time went, per op and per thread role (impl/runner/worker.py): the
 #: report shows them beside the counters as mechanism values ("why" columns), since most

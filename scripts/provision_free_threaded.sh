@@ -11,7 +11,9 @@
 # Build: configure --disable-gil, make, make install (about 4 minutes on 2 cores; no
 # PGO/LTO, like the project's 3.11). Progress: one line per phase; the tools' output
 # goes to PREFIX.log. The result is checked (Py_GIL_DISABLED, sys._is_gil_enabled()
-# False) and removed if it fails. Already provisioned: says so, exit 0.
+# False) and removed if it fails; then scripts/free_threaded_requirements.txt is installed
+# into it (cereggii for the measuring child, the test tools for the design tests).
+# Already provisioned: says so, exit 0.
 # A missing tool or build dependency: one line naming it, exit 2, nothing built.
 set -euo pipefail
 
@@ -29,7 +31,30 @@ check_built() {  # the interpreter at $1 runs with the GIL disabled
     "$1" -c 'import sys, sysconfig; assert sysconfig.get_config_var("Py_GIL_DISABLED") == 1; assert not sys._is_gil_enabled()' 2>/dev/null
 }
 
+REQUIREMENTS=$ROOT/scripts/free_threaded_requirements.txt
+has_requirements() {  # every pinned package at its pinned version
+    "$PY" - "$REQUIREMENTS" <<'PYEOF' 2>/dev/null
+import sys
+from importlib.metadata import version
+for line in open(sys.argv[1]):
+    line = line.split("#")[0].strip()
+    if line:
+        name, pin = line.split("==")
+        assert version(name) == pin, name
+PYEOF
+}
+install_requirements() {
+    say "installing $(basename "$REQUIREMENTS") into it"
+    "$PY" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS" >> "$LOG" 2>&1 \
+        || fail "could not install $(basename "$REQUIREMENTS") into $PY; see $LOG"
+}
+
 if [ -x "$PY" ] && check_built "$PY"; then
+    if ! has_requirements; then
+        install_requirements
+        say "done: $PY (GIL disabled)"
+        exit 0
+    fi
     say "already provisioned: $PY (GIL disabled)"
     exit 0
 fi
@@ -79,4 +104,5 @@ rm -rf "$PREFIX"
     || { rm -rf "$PREFIX"; fail "the build failed; see $LOG"; }
 check_built "$PY" \
     || { rm -rf "$PREFIX"; fail "the built interpreter does not run with the GIL disabled; see $LOG"; }
+install_requirements
 say "done: $PY (GIL disabled)"

@@ -46,10 +46,12 @@ def _cells(config: dict) -> list[cellmod.Cell]:
 
 def test_real_config_sizes(config):
     full = _cells(config)
-    assert len(full) <= 300
+    assert len([c for c in full if c.interpreter is None]) <= 300
+    assert len(full) <= 320
     config["profile"] = "quick"
     quick = _cells(config)
-    assert len(quick) <= 80
+    assert len([c for c in quick if c.interpreter is None]) <= 80
+    assert len(quick) <= 110
     # the quick profile still covers every implementation and every scenario
     assert {c.label for c in quick} == set(config["implementations"])
     assert {c.scenario for c in quick} == set(config["scenarios"])
@@ -107,7 +109,9 @@ def test_rounds_run_in_order_shuffled_inside(config):
     assert [(b.priority, [c.cell_id for c in b.cells]) for b in again] == [
         (b.priority, [c.cell_id for c in b.cells]) for b in batches]  # seeded
     # each round runs its share of the profile's processes: verdict cells their own share
+    # (another interpreter's cells: its own, impl.study.interpreters, checked elsewhere)
     prof = config["profiles"][config["profile"]]
+    cells = [c for c in cells if c.interpreter is None]
     verdict = cellmod.verdict_cell_ids(Study(config), cells)
     assert verdict and len(verdict) < len(cells)
     assert {c.profile["processes"] for c in cells if c.cell_id in verdict} == {

@@ -8,8 +8,10 @@ broken design cannot break the others.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -51,6 +53,21 @@ class ImplSpec:
     #: modules whose source defines the design (the pipeline hashes them to invalidate cells)
     modules: tuple[str, ...] = ()
     test_only: bool = False
+    #: third-party modules it needs beyond the project's measuring child's own (cereggii):
+    #: an interpreter without them cannot run it (uvloop has no free-threaded wheel)
+    requires: tuple[str, ...] = ()
+
+    def unavailable(self) -> str | None:
+        """Why this interpreter cannot run the design (one line), or None if it can.
+
+        Looks the required modules up without importing them (``find_spec``), so asking
+        costs nothing and cannot switch the GIL back on in a free-threaded interpreter.
+        """
+        missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
+        if not missing:
+            return None
+        return (f"{', '.join(missing)} is not installed for {_interpreter_name()} "
+                f"({sys.executable})")
 
     def load(self) -> type[EventLoop]:
         module_name, _, attr = self.factory.partition(":")
@@ -73,6 +90,17 @@ class ImplSpec:
         return json.dumps({"name": self.name, "factory": self.factory,
                            "capabilities": asdict(self.capabilities), "params": params,
                            "modules": list(self.modules)}, sort_keys=True, default=str)
+
+
+def _interpreter_name() -> str:
+    """'CPython 3.13.5 free-threaded' / 'CPython 3.11.2': what the reasons name."""
+    import sysconfig
+
+    version = ".".join(map(str, sys.version_info[:3]))
+    ft = " free-threaded" if sysconfig.get_config_var("Py_GIL_DISABLED") else ""
+    impl = sys.implementation.name
+    name = {"cpython": "CPython", "pypy": "PyPy"}.get(impl, impl)
+    return f"{name} {version}{ft}"
 
 
 def _budget_params(with_pop_buffer: bool) -> dict[str, ParamSpec]:
@@ -218,6 +246,7 @@ _SPECS: tuple[ImplSpec, ...] = (
         ),
         description="peer: uvloop call_soon_threadsafe into a loop on its own thread",
         modules=(*_COMMON, "impl.designs.peers"),
+        requires=("uvloop",),
     ),
 )
 

@@ -105,7 +105,10 @@ def aggregate(
                 "delete it and rerun to remeasure that cell"
             ) from None
         check_table(table, str(path), cell_id)
-        cells_meta[table.column("cell_id")[0].as_py()] = read_metadata(table.schema)
+        meta = read_metadata(table.schema)
+        # a "not applicable" cell has no rows to read its id from: the blob says it
+        key = table.column("cell_id")[0].as_py() if table.num_rows else meta["cell_id"]
+        cells_meta[key] = meta
         tables.append(table.replace_schema_metadata(None))
     if not tables:
         raise AggregateError("no cell files to aggregate")

@@ -142,6 +142,12 @@ class Cell:
     profile: dict[str, Any] = field(default_factory=dict)
     rounds: int = 1
     layout: Layout = Layout(MAIN_PROFILE)
+    #: the measuring processes' interpreter (impl.study.interpreters): its name off the
+    #: primary one (also the ``interpreter`` parameter), its python (None: the pipeline's)
+    #: and the runner's --gil
+    interpreter: str | None = None
+    python: str | None = None
+    gil: str = "any"
 
     @property
     def paramstr(self) -> str:
@@ -210,6 +216,7 @@ class Cell:
             "params": dict(sorted(self.params.items())),
             "profile": dict(self.profile),
             "code_hash": code_hash,
+            **({"python": self.python, "gil": self.gil} if self.interpreter else {}),
         }
 
 
@@ -268,11 +275,50 @@ def expand(study: Study) -> list[Cell]:
     ordered: list[Cell] = []
     for row in itertools.zip_longest(*per_label.values()):
         ordered.extend(c for c in row if c is not None)
+    ids = verdict_cell_ids(study, ordered)
     if prof.verdict_processes != prof.processes:
-        ids = verdict_cell_ids(study, ordered)
         more = {**profile, "processes": prof.verdict_processes // rounds}
         ordered = [replace(c, profile=more) if c.cell_id in ids else c for c in ordered]
-    return ordered
+    return ordered + other_interpreters(study, ordered, ids)
+
+
+def _points_of(cells: list[Cell], workloads: Iterable[Any]) -> set[tuple[str, str]]:
+    return {c.point for w in workloads for c in cells
+            if matches(c.expected(), c.label, w.scenario, w.params)}
+
+
+def interpreter_points(study: Study, cells: list[Cell], verdict_ids: set[str]
+                       ) -> dict[str, set[tuple[str, str]] | None]:
+    """Per ``points`` level of impl.study.interpreters, the points (scenario, paramstr) of the
+    primary's ``cells`` it measures (None: all): ``answer``, the answer's workloads;
+    ``decided``, those and every point a verdict or the A/A control decides on (the rank
+    points of DETAILS.md stay the primary interpreter's)."""
+    answer = _points_of(cells, study.workloads)
+    decided = answer | {c.point for c in cells if c.cell_id in verdict_ids}
+    return {"all": None, "decided": decided, "answer": answer}
+
+
+def other_interpreters(study: Study, primary: list[Cell], verdict_ids: set[str]) -> list[Cell]:
+    """The cells of every interpreter but the primary one (``interpreters`` in config.yaml):
+    the primary's cells, or only those at its decided points (``points: decided``), each with
+    ``interpreter=NAME`` among its parameters. A cell keeps its processes: a hypothesis asked
+    of that interpreter decides on the same cells (impl.study.hypotheses.for_interpreter)."""
+    levels = interpreter_points(study, primary, verdict_ids)
+    out: list[Cell] = []
+    for it in study.measured_interpreters()[1:]:
+        keep = levels[it.points]
+        for c in primary:
+            if keep is not None and c.point not in keep:
+                continue
+            # the interpreter's processes, never more than the profile's (a thinned profile's
+            # are fewer)
+            total = it.verdict_processes if c.cell_id in verdict_ids else it.processes
+            per_round = c.profile["processes"] if total is None else min(
+                c.profile["processes"], max(1, total // c.rounds))
+            profile = {**c.profile, "processes": per_round}
+            out.append(replace(c, params={**c.params, **it.params()}, interpreter=it.name,
+                               python=it.executable(), gil=it.gil_flag, profile=profile))
+    return out
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from impl.contract import INTERPRETER_PARAM
+
 
 def _fmt(value: Any) -> str:
     if isinstance(value, bool):
@@ -52,8 +54,15 @@ def runner_command(
     for k, v in sorted(spec.get("impl_params", {}).items()):
         cmd += ["--impl-param", f"{k}={_fmt(v)}"]
     cmd += ["--label", spec["label"], "--scenario", spec["scenario"]]
-    for k, v in sorted(spec.get("params", {}).items()):
+    params = dict(spec.get("params", {}))
+    # the interpreter is the runner's own option, not a scenario parameter
+    interpreter = params.pop(INTERPRETER_PARAM, None)
+    for k, v in sorted(params.items()):
         cmd += ["--param", f"{k}={_fmt(v)}"]
+    if interpreter is not None:
+        cmd += ["--interpreter", str(interpreter), "--gil", str(spec.get("gil", "any"))]
+        if spec.get("python"):
+            cmd += ["--python", str(spec["python"])]
     # the profile's name is recorded; its settings are passed explicitly, so a profile
     # that exists only in the pipeline's config (not in the repo's) measures the same
     prof = dict(spec.get("profile", {}))

@@ -21,6 +21,7 @@ import yaml
 from impl.designs import registry
 from impl.params import BadParameterError
 from impl.pipeline import cells as cellmod
+from impl.pipeline import interpreters
 from impl.runner import scenarios as runner_scenarios
 from impl.runner.request import PROFILE_SETTINGS, RUN_SETTINGS
 from impl.study import ConfigError, Study, grid_points
@@ -207,6 +208,7 @@ def check_config(config: Mapping[str, Any], schema_path: str | Path
     check_schema(config, load_schema(schema_path))
     study = Study(config)
     check_semantics(study)
+    interpreters.check(study)
     cells = cellmod.expand(study)
     for cell in cells:
         reason = runner_scenarios.get(cell.scenario).applies(registry.get(cell.design))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,16 @@ from impl.report import answer as ans
 from impl.report import effects as eff
 from impl.report import fmt, mechanism, pick, plots, render, reproduction
 from impl.report import hypotheses as hyp
+from impl.report import interpreters as itp
 from impl.report import load as ld
 from impl.report import stats as st
 from impl.report.document import Cell, CellMetric, Comparison, HypothesisBase, Rankings, Summary
 from impl.study import DEFAULT_THRESHOLD, Study
 
 _FAILED_STATUSES = ("crashed", "timeout", "bad_input", "missing")
+#: a cell whose design cannot run under its interpreter (uvloop under a free-threaded
+#: python): nothing measured, nothing failed
+NOT_APPLICABLE = "not_applicable"
 
 
 def _jsonable(x: Any) -> Any:
@@ -81,6 +86,10 @@ def _universe(m: ld.Measurements, expected: list[dict], failed: list[dict]) -> d
         cells[cid].update(status=status if status in _FAILED_STATUSES else "crashed",
                           reason=str(f.get("reason") or ""), returncode=f.get("returncode"),
                           seconds=f.get("seconds"))
+    for cid, meta in m.meta.items():
+        if meta.get("not_applicable") and cid in cells and cells[cid]["status"] == "missing":
+            cells[cid].update(status=NOT_APPLICABLE, reason=str(meta["not_applicable"]),
+                              design=meta.get("design"))
     for c in cells.values():
         if c["status"] == "missing" and not c["reason"]:
             c["reason"] = "no result file and no failure record"
@@ -271,6 +280,29 @@ def _rankings(doc_cells: dict[str, Cell], study: Study) -> Rankings:
             "unranked": sorted(measured - {r["scenario"] for r in out + empty})}
 
 
+def decisions(study: Study, cells: dict[str, Cell], hyp_docs: list, floors: dict,
+              samples: Callable[[str, str], st.ProcessSamples], seed: int, go: dict
+              ) -> dict[str, Any]:
+    """The answer, the pick and the Go findings on one interpreter's ``cells``."""
+    answer = ans.answer(study.workloads, cells, samples, study.control_labels, hyp_docs, seed,
+                        floors)
+    findings = reproduction.compare_with_go(go, cells, samples, seed, floors)
+    return {"answer": answer, "pick": pick.pick(answer, cells, samples, seed, study.label_order),
+            "go": findings, "go_counts": reproduction.tally(findings)}
+
+
+def _interpreter_doc(it: Any, m: ld.Measurements, cells: dict[str, Cell]) -> dict[str, Any]:
+    """What an interpreter is (declared) and what its processes found (cell metadata)."""
+    found = [m.meta[cid].get("interpreter") or {} for cid in cells if cid in m.meta]
+    versions = sorted({f["version"] for f in found if f.get("version")})
+    gil = sorted({g for f in found for g in (f.get("gil_enabled") or [])})
+    return {"name": it.name, "python": it.python, "gil": it.gil, "points": it.points,
+            "primary": it.primary, "asks_hypotheses": it.asks_hypotheses,
+            "versions": versions, "gil_enabled": gil,
+            "not_applicable": itp.not_applicable(cells),
+            "n_ok": sum(c["status"] == "ok" for c in cells.values())}
+
+
 def build_summary(
     all_parquet: Path | None,
     cell_files: list[Path],
@@ -304,14 +336,16 @@ def build_summary(
         d["quality"] = m.meta.get(cid, {}).get("quality") or {}
         doc_cells[cid] = d
 
-    def view(cid: str) -> hyp.CellView:
-        d = doc_cells[cid]
-        asked = m.meta.get(cid, {}).get("processes")
-        return hyp.CellView(cid, d["label"], d.get("design"), d["scenario"], d["params"],
-                            d["status"], d["reason"], d["source_hashes"],
-                            _git(m.meta.get(cid, {})),
-                            list(d.get("quality", {}).get("failures", [])),
-                            int(asked) if isinstance(asked, int) else hyp.MIN_PROCESSES)
+    def view_of(cells: dict[str, Cell]) -> Callable[[str], hyp.CellView]:
+        def view(cid: str) -> hyp.CellView:
+            d = cells[cid]
+            asked = m.meta.get(cid, {}).get("processes")
+            return hyp.CellView(cid, d["label"], d.get("design"), d["scenario"], d["params"],
+                                d["status"], d["reason"], d["source_hashes"],
+                                _git(m.meta.get(cid, {})),
+                                list(d.get("quality", {}).get("failures", [])),
+                                int(asked) if isinstance(asked, int) else hyp.MIN_PROCESSES)
+        return view
 
     rounds: dict[str, dict[int, int]] = {}
 
@@ -321,11 +355,11 @@ def build_summary(
             rounds[cid] = ld.process_rounds(ld.cell_rows(m, cid, ld.ROUND_METRIC))
         return ld.process_samples(ld.cell_rows(m, cid, metric), metric, rounds[cid])
 
-    inputs = ([str(all_parquet)] if all_parquet is not None and Path(all_parquet).exists()
-              else [str(p) for p in cell_files if Path(p).exists()])
-    with fmt.recording() as printed:
+    def decide(asked: Study, cells: dict[str, Cell]) -> dict[str, Any]:
+        """The verdicts of ``asked`` on ``cells`` (one interpreter's: its own family)."""
+        rows = [{**universe[cid], "params": c["params"]} for cid, c in cells.items()]
         results, control_results, floors, warnings = hyp.evaluate(
-            study, list(universe.values()), view, samples)
+            asked, rows, view_of(cells), samples)
         comparisons, hyp_docs, ctl_docs = [], [], []
         for r in results:
             hyp_docs.append(_hyp_doc(r, len(comparisons)))
@@ -335,26 +369,36 @@ def build_summary(
                              "family": contract.METRICS[r.hypothesis.metric].family})
             comparisons += [_comparison_doc(c, alpha) for c in r.comparisons]
         calibration = {fam: k.to_dict() for fam, k in
-                       hyp.calibration(control_results, study.hypotheses).items()}
+                       hyp.calibration(control_results, asked.hypotheses).items()}
         for h in hyp_docs:
-            h["root_cause"] = mechanism.root_cause(h, comparisons, doc_cells)
+            h["root_cause"] = mechanism.root_cause(h, comparisons, cells)
         n_tested = sum(len(r.comparisons) for r in results)
+        return {"comparisons": comparisons, "hypotheses": hyp_docs, "controls": ctl_docs,
+                "warnings": warnings, "floors": floors, "calibration": calibration,
+                "simultaneous_confidence": 1 - alpha / max(n_tested, 1), "n_tested": n_tested}
+
+    inputs = ([str(all_parquet)] if all_parquet is not None and Path(all_parquet).exists()
+              else [str(p) for p in cell_files if Path(p).exists()])
+    # the main sections describe the primary interpreter's cells; every other interpreter
+    # is asked the same questions on its own cells (impl/report/interpreters.py)
+    measured = study.measured_interpreters()
+    views = {it.name: itp.view(doc_cells, study, it.name) for it in measured}
+    primary_cells = views[measured[0].name]
+    with fmt.recording() as printed:
+        decided = decide(study, primary_cells)
+        hyp_docs, floors = decided["hypotheses"], decided["floors"]
         doc: Summary = {
             "partial": partial,
             "out_name": out_name,
-            "cells": doc_cells,
-            "comparisons": comparisons,
-            "hypotheses": hyp_docs,
-            "controls": ctl_docs,
-            "warnings": warnings,
+            # the primary interpreter's cells (every other's: under "interpreters")
+            "cells": primary_cells,
+            # comparisons, hypotheses, controls, warnings, n_tested, the simultaneous
+            # confidence; "floors": per metric family whose A/A interval excludes 1
+            # (miscalibrated), the bias it establishes (ratio - 1), the floor under the
+            # family's thresholds; "calibration": per family with an A/A pair, which case of
+            # the A/A rule applied
+            **decided,
             "alpha": alpha,
-            # per metric family whose A/A interval excludes 1 (miscalibrated): the bias it
-            # establishes (ratio - 1), the floor under the family's thresholds; absent else
-            "floors": floors,
-            # per metric family with an A/A pair: which case of the A/A rule applied
-            "calibration": calibration,
-            "simultaneous_confidence": 1 - alpha / max(n_tested, 1),
-            "n_tested": n_tested,
             "constants": {
                 "percentile_method": st.PERCENTILE_METHOD,
                 "percentiles": [st.pct_key(p) for p in st.PERCENTILES],
@@ -384,7 +428,10 @@ def build_summary(
                 "n_planned": len(expected_cells or []),
                 "n_cells": len(doc_cells),
                 "n_ok": sum(c["status"] == "ok" for c in doc_cells.values()),
-                "n_failed": sum(c["status"] != "ok" for c in doc_cells.values()),
+                "n_failed": sum(c["status"] not in ("ok", NOT_APPLICABLE)
+                                for c in doc_cells.values()),
+                "n_not_applicable": sum(c["status"] == NOT_APPLICABLE
+                                        for c in doc_cells.values()),
                 "warmup_rows_dropped": m.warmup_rows_dropped,
                 **_quality_totals(doc_cells),
                 "conditions": _run_conditions(doc_cells),
@@ -398,14 +445,22 @@ def build_summary(
             # a thinned profile (quick) is a smoke run: the summary says so at its top
             "smoke": _smoke(study, m),
         }
-        doc["rankings"] = _rankings(doc_cells, study)
-        doc["answer"] = ans.answer(study.workloads, doc_cells, samples,
-                                   study.control_labels, hyp_docs, seed, floors)
-        doc["pick"] = pick.pick(doc["answer"], doc_cells, samples, seed, label_order)
+        doc["rankings"] = _rankings(primary_cells, study)
         go = reproduction.load()
         doc["go_source"] = go.get("source", "")
-        doc["go"] = reproduction.compare_with_go(go, doc_cells, samples, seed, floors)
-        doc["go_counts"] = reproduction.tally(doc["go"])
+        doc.update(decisions(study, primary_cells, hyp_docs, floors, samples, seed, go))
+        doc["interpreter"] = _interpreter_doc(measured[0], m, primary_cells)
+        doc["interpreters"] = []
+        for it in measured[1:]:
+            cells = views[it.name]
+            part = {"cells": cells, **decide(itp.asked(study, it, cells), cells)}
+            part.update(decisions(study, cells, part["hypotheses"], part["floors"], samples,
+                                  seed, go))
+            doc["interpreters"].append({**_interpreter_doc(it, m, cells), **part})
+        doc["gil_changes"] = itp.gil_changes(study, doc_cells, samples, seed)
+        doc["changed_verdicts"] = itp.changed_verdicts(
+            hyp_docs, [{"name": p["name"], "hypotheses": p["hypotheses"]}
+                       for p in doc["interpreters"]])
         json_name = Path(out_name).with_suffix(".json").name
         doc["json_name"] = json_name
         doc = _jsonable(doc)

@@ -456,6 +456,8 @@ class Run(TypedDict):
     n_cells: int
     n_ok: int
     n_failed: int
+    #: cells whose design cannot run under their interpreter (uvloop under free-threading)
+    n_not_applicable: int
     warmup_rows_dropped: int
     blocks_discarded: int
     processes_replaced: int
@@ -539,6 +541,84 @@ class PrintedValue(TypedDict):
     source: str
 
 
+# ---------------------------------------------------------------- interpreters
+
+
+class Interpreter(TypedDict):
+    """``doc["interpreter"]`` (the primary one): as declared (impl.study.interpreters) and
+    as its processes found it (the cells' metadata)."""
+
+    name: str
+    python: str
+    gil: bool | None
+    points: str
+    primary: bool
+    asks_hypotheses: bool
+    #: the versions its processes reported (sys.version's first word... in full)
+    versions: list[str]
+    #: the GIL states its processes ran in (False: off)
+    gil_enabled: list[bool]
+    #: label -> why the design cannot run there
+    not_applicable: dict[str, str]
+    n_ok: int
+
+
+class InterpreterPart(Interpreter):
+    """``doc["interpreters"][i]``: another interpreter's cells and what they decide, in the
+    shape of the document's own (impl/report/interpreters.py)."""
+
+    cells: dict[str, Cell]
+    comparisons: list[Comparison]
+    hypotheses: list[Hypothesis]
+    controls: list[Control]
+    warnings: list[str]
+    floors: dict[str, float]
+    calibration: dict[str, CalibrationEntry]
+    simultaneous_confidence: float
+    n_tested: int
+    answer: list[AnswerRow]
+    pick: Pick
+    go: list[GoRow]
+    go_counts: dict[str, int]
+
+
+class _GilRowBase(TypedDict):
+    workload: str
+    metric: str
+    label: str
+    design: str | None
+    #: the medians with the GIL on and off
+    on: float
+    off: float
+    #: median(on) / median(off) (> 1: faster without the GIL), its 95 % interval
+    ratio: float | None
+    ci: list[float] | None
+    #: -1 / 0 / +1: the interval below 1/(1+t), within, above 1+t (effects.side)
+    side: int
+
+
+class GilRow(_GilRowBase, total=False):
+    #: why there is no interval
+    note: str
+
+
+class GilChange(TypedDict):
+    """``doc["gil_changes"][i]``: one binary with the GIL on and off (interpreters.gil_changes)."""
+
+    on: str
+    off: str
+    python: str
+    rows: list[GilRow]
+
+
+class ChangedVerdict(TypedDict):
+    """A hypothesis whose verdict differs between interpreters: interpreter -> verdict
+    ("" for the primary one)."""
+
+    id: str
+    verdicts: dict[str, str]
+
+
 # ---------------------------------------------------------------- the document
 
 
@@ -572,6 +652,10 @@ class _SummaryBody(TypedDict):
     go: list[GoRow]
     #: survives / reversed / not decided / not measured -> how many findings
     go_counts: dict[str, int]
+    interpreter: Interpreter
+    interpreters: list[InterpreterPart]
+    gil_changes: list[GilChange]
+    changed_verdicts: list[ChangedVerdict]
 
 
 class Summary(_SummaryBody, total=False):

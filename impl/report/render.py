@@ -90,44 +90,62 @@ class Doc:
     def __init__(self, doc: Summary) -> None:
         self.doc = doc
 
+    def _path(self, path: tuple) -> tuple:
+        """The document path of ``path`` (a part of the document reads its own: ``Part``)."""
+        return path
+
     def get(self, *path: str | int) -> Any:
         cur: Any = self.doc
-        for p in path:
+        for p in self._path(path):
             cur = cur[p]
         return cur
 
     def value(self, unit: str, *path) -> str:
-        return fmt.value(self.get(*path), unit, src(*path))
+        return fmt.value(self.get(*path), unit, src(*self._path(path)))
 
     def dur(self, *path) -> str:
-        return fmt.duration_ns(self.get(*path), src(*path))
+        return fmt.duration_ns(self.get(*path), src(*self._path(path)))
 
     def qty(self, *path) -> str:
-        return fmt.quantity(self.get(*path), src(*path))
+        return fmt.quantity(self.get(*path), src(*self._path(path)))
 
     def rate(self, *path) -> str:
-        return fmt.rate(self.get(*path), src(*path))
+        return fmt.rate(self.get(*path), src(*self._path(path)))
 
     def pct(self, *path, signed: bool = False) -> str:
-        return fmt.percent(self.get(*path), src(*path), signed=signed)
+        return fmt.percent(self.get(*path), src(*self._path(path)), signed=signed)
 
     def setting(self, *path, as_percent: bool = False) -> str:
-        return fmt.setting(self.get(*path), src(*path), as_percent=as_percent)
+        return fmt.setting(self.get(*path), src(*self._path(path)), as_percent=as_percent)
 
     def p(self, *path) -> str:
-        return fmt.pvalue(self.get(*path), src(*path))
+        return fmt.pvalue(self.get(*path), src(*self._path(path)))
 
     def int(self, *path) -> str:
-        return fmt.integer(self.get(*path), src(*path))
+        return fmt.integer(self.get(*path), src(*self._path(path)))
 
     def text(self, *path) -> str:
-        return fmt.text(self.get(*path), src(*path))
+        return fmt.text(self.get(*path), src(*self._path(path)))
 
     def texts(self, *path) -> str:
         vals = self.get(*path)
         if not vals:
             return "unknown"
-        return ", ".join(fmt.text(v, src(*path, i)) for i, v in enumerate(vals))
+        return ", ".join(fmt.text(v, src(*self._path(path), i)) for i, v in enumerate(vals))
+
+
+class Part(Doc):
+    """One interpreter's part of the document (``doc["interpreters"][i]``), read like the
+    whole: its own keys (cells, comparisons, hypotheses, answer, pick, go, floors) first,
+    the rest (constants, label_order) from the whole; every recorded path says which."""
+
+    def __init__(self, doc: Summary, prefix: tuple) -> None:
+        super().__init__(doc)
+        self.prefix = prefix
+        self.part = Doc(doc).get(*prefix)
+
+    def _path(self, path: tuple) -> tuple:
+        return (*self.prefix, *path) if path and path[0] in self.part else path
 
 
 def _pct_label(d: Doc, key: str) -> str:
@@ -771,10 +789,136 @@ def _go(d: Doc) -> dict:
             "source": fmt.text(d.get("go_source"), src("go_source"))}
 
 
+def _about(d: Doc, *base) -> str:
+    """'ft: CPython 3.13.5 (free-threaded build), GIL off in every block (python: provision)'."""
+    it = d.get(*base)
+    versions = ", ".join(d.text(*base, "versions", j).split(" ")[0]
+                         for j in range(len(it["versions"]))) or "not measured"
+    ft = " free-threaded" if it["versions"] and "free-threading" in it["versions"][0] else ""
+    states = {True: "on", False: "off"}
+    found = " and ".join(states[g] for g in it["gil_enabled"])
+    gil = (f"GIL {found} in every block" if len(it["gil_enabled"]) == 1
+           else f"GIL {found}" if found else "GIL state not measured")
+    return (f"{d.text(*base, 'name')}: CPython {versions}{ft}, {gil} "
+            f"(python: {d.text(*base, 'python')})")
+
+
+def _about_short(d: Doc, *base) -> str:
+    """'ft (3.13.5 free-threaded, GIL off)': a column title."""
+    it = d.get(*base)
+    version = d.text(*base, "versions", 0).split(" ")[0] if it["versions"] else "?"
+    ft = " free-threaded" if it["versions"] and "free-threading" in it["versions"][0] else ""
+    gil = {(True,): ", GIL on", (False,): ", GIL off"}.get(tuple(it["gil_enabled"]), "")
+    return f"{d.text(*base, 'name')} ({version}{ft}{gil})"
+
+
+def _interpreters(d: Doc, label_order: list[str], detailed: bool) -> list[dict]:
+    """Each other interpreter's answer, pick, verdicts and Go findings (interpreters.py)."""
+    out = []
+    for i, it in enumerate(d.get("interpreters")):
+        part = Part(d.doc, ("interpreters", i))
+        hyps = [_hypothesis_section(part, j, label_order, detailed)
+                for j in range(len(it["hypotheses"]))]
+        out.append({
+            "name": d.text("interpreters", i, "name"),
+            "about": _about(d, "interpreters", i),
+            "about_short": _about_short(d, "interpreters", i),
+            "asks_hypotheses": it["asks_hypotheses"],
+            "answer": _answer(part), "pick": _pick(part), "go": _go(part),
+            "hypotheses": hyps,
+            "warnings": [part.text("warnings", j) for j in range(len(it["warnings"]))],
+            "not_applicable": [f"{fmt.text(label, src('interpreters', i, 'not_applicable'))}: "
+                               f"{d.text('interpreters', i, 'not_applicable', label)}"
+                               for label in it["not_applicable"]],
+            "simultaneous": part.pct("simultaneous_confidence"),
+            "n_tested": part.int("n_tested"),
+            "n_ok": d.int("interpreters", i, "n_ok"),
+        })
+    return out
+
+
+def _gil_changes(d: Doc) -> list[dict]:
+    """One table per binary measured with the GIL on and off: on / off per design and
+    answer workload, in the answer's notation ("Nx faster/slower without the GIL")."""
+    out = []
+    for g, change in enumerate(d.get("gil_changes")):
+        rows = []
+        for r, row in enumerate(change["rows"]):
+            base = ("gil_changes", g, "rows", r)
+            effect = fmt.MISSING
+            if row.get("ci"):
+                faster = row["ratio"] >= 1
+                lo, hi = row["ci"] if faster else [1 / row["ci"][1], 1 / row["ci"][0]]
+                factor = row["ratio"] if faster else 1 / row["ratio"]
+                word = "faster" if faster else "slower"
+                shown = (f"{fmt.quantity(factor, src(*base, 'ratio'))}x {word} "
+                         f"({fmt.quantity(lo, src(*base, 'ci', 0))}–"
+                         f"{fmt.quantity(hi, src(*base, 'ci', 1))})")
+                effect = f"**{shown}**" if row["side"] else f"≈ {shown}"
+            rows.append({"workload": d.text(*base, "workload"),
+                         "label": d.text(*base, "label"),
+                         "on": d.dur(*base, "on"), "off": d.dur(*base, "off"),
+                         "effect": effect})
+        out.append({"on": d.text("gil_changes", g, "on"), "off": d.text("gil_changes", g, "off"),
+                    "python": d.text("gil_changes", g, "python"), "rows": rows})
+    return out
+
+
+def _interp_table(d: Doc, interpreters: list[dict]) -> dict:
+    """The summary's table of the other interpreters: per answer workload, each one's
+    fastest (the answer's own cell text: bold only where it clears the noise)."""
+    columns = [it["about_short"] for it in interpreters]
+    rows = []
+    for k in range(len(d.get("answer"))):
+        cells = []
+        for it in interpreters:
+            row = it["answer"][k] if k < len(it["answer"]) else None
+            if row is None or row["runner_up"] == fmt.MISSING:
+                cells.append(row["fastest"] if row else fmt.MISSING)
+            else:
+                cells.append(f"{row['fastest']}: {row['runner_up']}")
+        rows.append({"workload": d.text("answer", k, "workload"), "cells": cells})
+    return {"columns": columns, "rows": rows}
+
+
+def _gil_tables(changes: list[dict], label_order: list[str]) -> list[dict]:
+    """``_gil_changes`` as one row per workload, one column per design."""
+    out = []
+    for g in changes:
+        labels = [x for x in label_order if any(r["label"] == x for r in g["rows"])]
+        workloads = list(dict.fromkeys(r["workload"] for r in g["rows"]))
+        cell = {(r["workload"], r["label"]): r["effect"] for r in g["rows"]}
+        out.append({"on": g["on"], "off": g["off"], "columns": labels,
+                    "rows": [{"workload": w, "cells": [cell.get((w, x), fmt.MISSING)
+                                                       for x in labels]} for w in workloads]})
+    return out
+
+
+def _changed_verdicts(d: Doc) -> list[str]:
+    """'H1: NEEDS RETEST (cpython3.11), VALIDATED (ft)' for each verdict that differs."""
+    primary = d.get("interpreter", "name")
+    out = []
+    for i, ch in enumerate(d.get("changed_verdicts")):
+        parts = [f"{d.text('changed_verdicts', i, 'verdicts', k)} ({k or primary})"
+                 for k in ch["verdicts"]]
+        out.append(f"{d.text('changed_verdicts', i, 'id')}: {', '.join(parts)}")
+    return out
+
+
 def _failed(d: Doc) -> list[dict]:
+    """Every cell that failed or is missing, of every interpreter (a design that cannot run
+    under one is "not applicable", listed with that interpreter, not here)."""
+    parts = [d] + [Part(d.doc, ("interpreters", i)) for i in range(len(d.get("interpreters")))]
+    rows = []
+    for part in parts:
+        rows += _failed_of(part)
+    return rows
+
+
+def _failed_of(d: Doc) -> list[dict]:
     rows = []
     for cid, c in sorted(d.get("cells").items()):
-        if c["status"] == "ok":
+        if c["status"] in ("ok", "not_applicable"):
             continue
         base = ("cells", cid)
         dep = [d.text("hypotheses", i, "id") for i, h in enumerate(d.get("hypotheses"))
@@ -888,6 +1032,8 @@ def context(doc: Summary, detailed: bool = True) -> dict[str, Any]:
                          "comparisons": _comparison_rows(d, c["comparisons"])})
     consts = ("constants",)
     pk = doc["constants"]["percentiles"]
+    interpreters = _interpreters(d, label_order, detailed)
+    gil_changes = _gil_changes(d)
     return {
         "partial": doc["partial"],
         "smoke": doc.get("smoke", False),
@@ -911,12 +1057,19 @@ def context(doc: Summary, detailed: bool = True) -> dict[str, Any]:
         "rankings": _rankings(d),
         "answer": _answer(d),
         "pick": _pick(d),
+        "interpreter": _about(d, "interpreter"),
+        "interpreters": interpreters,
+        "interp_table": _interp_table(d, interpreters),
+        "gil_changes": gil_changes,
+        "gil_tables": _gil_tables(gil_changes, label_order),
+        "changed_verdicts": _changed_verdicts(d),
         "mech": {"min_rate": d.setting("constants", "mechanism_min_rate"),
                  "min_factor": d.setting("constants", "mechanism_min_factor")},
         "go": _go(d),
         "recommendations": _recommendations(d),
         "failed": _failed(d),
         "run": {k: d.int("run", k) for k in ("n_planned", "n_cells", "n_ok", "n_failed",
+                                             "n_not_applicable",
                                              "warmup_rows_dropped", "rows", "blocks_discarded",
                                              "processes_replaced", "blocks_under_1ms")},
         "inputs": _inputs(d),

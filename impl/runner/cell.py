@@ -25,7 +25,7 @@ from impl import contract
 from impl.contract import SHORT_BLOCK_NS, source_hash
 from impl.designs import registry
 from impl.runner import machine_lock, metadata, scenarios
-from impl.runner.manager import CellFailedError, run_processes
+from impl.runner.manager import CellFailedError, NotApplicableError, run_processes
 from impl.runner.request import CellRequest, ResolvedCell, resolve
 from impl.runner.watchdog import Deadline
 
@@ -67,7 +67,8 @@ def _calibration(results: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def quality(
-    cell: ResolvedCell, results: list[dict[str, Any]], expected: int | None = None
+    cell: ResolvedCell, results: list[dict[str, Any]], expected: int | None = None,
+    not_applicable: str | None = None,
 ) -> dict[str, Any]:
     """The cell's measurement-quality record; ``failures`` non-empty means NEEDS RETEST.
 
@@ -78,6 +79,8 @@ def quality(
     machine before replacing disturbed processes (impl.runner.manager.wait_for_quiet).
     """
     expected = cell.processes if expected is None else expected
+    if not results and not_applicable is not None:  # nothing to measure is not a failure
+        expected = 0
     kept = [r for r in results if not r["disturbed"]]
     busy_wait = _busy_wait(results)
     short = sum(
@@ -156,11 +159,15 @@ def measure_round(
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
     deadline = Deadline(cell.timeout_s)
+    not_applicable = None
     with tempfile.TemporaryDirectory(prefix="elt-cell-") as workdir:
-        results = run_processes(cell, Path(workdir), deadline,
-                                first_index=round_index * 2 * cell.processes, loops=loops,
-                                round_index=round_index)
-    if all(r["disturbed"] for r in results):
+        try:
+            results = run_processes(cell, Path(workdir), deadline,
+                                    first_index=round_index * 2 * cell.processes, loops=loops,
+                                    round_index=round_index)
+        except NotApplicableError as exc:
+            results, not_applicable = [], str(exc)
+    if not_applicable is None and all(r["disturbed"] for r in results):
         waited = _busy_wait(results)
         raise CellFailedError(
             f"machine busy: every process had blocks with foreign CPU > "
@@ -178,12 +185,29 @@ def measure_round(
         "host": metadata.host_metadata(),
         "source_hash": cell_source_hash(cell),
         "run_id": f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:12]}",
+        "not_applicable": not_applicable,
     }
 
 
 def round_loops(record: dict[str, Any]) -> int:
-    """The block size a round calibrated (what the cell's later rounds reuse)."""
+    """The block size a round calibrated (what the cell's later rounds reuse); 0 (calibrate)
+    when it measured nothing because the design cannot run under the cell's interpreter."""
+    if record.get("not_applicable") and not record["results"]:
+        return 0
     return int(record["results"][0]["loops"])
+
+
+def _interpreter(cell: ResolvedCell, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The declared interpreter and what each process found (impl.runner.interpreter)."""
+    found = [r["interpreter"] for r in results if r.get("interpreter")]
+    return {
+        "python": cell.python or None,
+        "gil": cell.gil,
+        "version": found[0]["version"] if found else None,
+        "gil_disabled_build": found[0]["gil_disabled_build"] if found else None,
+        # per process: a C extension can switch the GIL on in one process and not another
+        "gil_enabled": sorted({bool(f["gil_enabled"]) for f in found}),
+    }
 
 
 def _metadata(
@@ -200,6 +224,8 @@ def _metadata(
                 notes[k] = notes.get(k, 0) + int(v)
     calibration = _calibration(results)
     expected = cell.processes * len(records)
+    not_applicable = next((r["not_applicable"] for r in records if r.get("not_applicable")),
+                          None)
     meta = {
         "date": min(r["started"] for r in records),
         # when the last process of the cell finished (rounds spread over the whole run)
@@ -228,7 +254,9 @@ def _metadata(
             "loops_per_process": [r["loops"] for r in results],
             **(calibration or {}),
         },
-        "quality": quality(cell, results, expected),
+        "quality": quality(cell, results, expected, not_applicable),
+        "interpreter": _interpreter(cell, results),
+        "not_applicable": not_applicable,
         "processes_measured": [
             {"process": r["process"], "pid": r["pid"], "start": r["measure_start"],
              "end": r["measure_end"], "lock_wait_s": r.get("lock_wait_s"),

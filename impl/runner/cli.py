@@ -35,6 +35,8 @@ from impl.runner.request import (
     resolve,
 )
 
+#: --gil's values -> the declared GIL state (ResolvedCell.gil)
+GIL_CHOICES: dict[str, bool | None] = {"on": True, "off": False, "any": None}
 #: the last-resort watchdog fires this long after --timeout if the normal path did not
 LAST_RESORT_SLACK_S = 1.5
 
@@ -96,6 +98,16 @@ def build_parser(presets: Mapping[str, Mapping[str, Any]] | None = None
                    "(scenario default)")
     p.add_argument("--seed", default="0", help="seed (PYTHONHASHSEED of the children)")
     p.add_argument("--config-hash", default="", help="hash of the config, recorded in metadata")
+    p.add_argument("--interpreter", metavar="NAME",
+                   help="the interpreter's name (config `interpreters`), recorded as the cell "
+                   "parameter `interpreter`; default: none (the study's primary interpreter)")
+    p.add_argument("--python", metavar="PYTHON",
+                   help="run the measuring processes under this python (a path or a command on "
+                   "PATH); default: the runner's own")
+    p.add_argument("--gil", choices=("on", "off", "any"), default="any",
+                   help="the GIL state the processes must run in (off: a free-threaded python, "
+                   "PYTHON_GIL=0; on: PYTHON_GIL=1); a process in another state fails the cell; "
+                   "default any")
     p.add_argument("--out", required=True, metavar="PATH.parquet", help="output file")
     p.add_argument("--round", type=_round_index, default=None, metavar="R",
                    help="measure one round of the cell (processes numbered from R x 2 x "
@@ -175,6 +187,9 @@ def main(argv: list[str], presets: Mapping[str, Mapping[str, Any]] | None = None
             seed=args.seed,
             config_hash=args.config_hash,
             presets=presets,
+            interpreter=args.interpreter,
+            python=args.python,
+            gil=GIL_CHOICES[args.gil],
         )
         cell = resolve(request)
         if args.loops_from and args.round is None:

@@ -26,13 +26,18 @@ from typing import Any
 
 from impl.contract import EXIT_OK
 from impl.designs.testing import SCENARIO_ENV
-from impl.runner import machine, placement, watchdog
+from impl.runner import interpreter, machine, placement, watchdog
 from impl.runner.request import ResolvedCell
-from impl.runner.worker import ROUND_ENV
+from impl.runner.worker import NOT_APPLICABLE, ROUND_ENV
 
 
 class CellFailedError(RuntimeError):
     """A measuring process failed verification or crashed; the message is one line."""
+
+
+class NotApplicableError(RuntimeError):
+    """The cell's design cannot run under its interpreter (the reason, one line): nothing is
+    measured and nothing failed (uvloop under a free-threaded python)."""
 
 
 #: the most one round of a cell (a standalone cell: the whole cell) waits, in all, for a quiet
@@ -135,7 +140,8 @@ def _wait_after_disturbed(
 
 
 def _child_env(cell: ResolvedCell, index: int) -> dict[str, str]:
-    env = dict(os.environ)
+    # the declared GIL state and ``impl`` on the path (another interpreter lacks the install)
+    env = interpreter.child_env(dict(os.environ), cell.gil)
     env[SCENARIO_ENV] = cell.scenario
     env[watchdog.PARENT_PID_ENV] = str(os.getpid())
     env["PYTHONHASHSEED"] = str((cell.seed + index) % (2**32 - 1))
@@ -194,7 +200,7 @@ def run_processes(
             watchdog.dump_own_stacks(f"timeout of {deadline.seconds:g} s expired")
             raise watchdog.CellTimeoutError(f"timeout after {deadline.seconds:g} s")
         cmd = [
-            sys.executable,
+            cell.python or sys.executable,
             "-m",
             "impl.runner",
             "--worker",
@@ -233,6 +239,8 @@ def run_processes(
         slowest = max(slowest, time.monotonic() - spawned)
         reaped_at = time.time()
         reported = _read_result(out_path)
+        if code == EXIT_OK and NOT_APPLICABLE in reported:
+            raise NotApplicableError(reported[NOT_APPLICABLE])
         if code != EXIT_OK or "error" in reported:
             reason = reported.get("error") or _describe_exit(code)
             raise CellFailedError(f"process {index}: {reason}")

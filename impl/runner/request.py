@@ -7,6 +7,8 @@ same module to read their orders.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -101,6 +103,13 @@ class CellRequest:
     #: the profiles ``profile`` may name (name -> settings); None: none known, so every
     #: required setting must be given and the name is only recorded
     presets: Mapping[str, Mapping[str, Any]] | None = None
+    #: the interpreter the measuring processes run under: its name (recorded as the cell
+    #: parameter ``interpreter``; None: this one, no such parameter), the python to run
+    #: (a path or a command on PATH; None: this process's) and the declared GIL state
+    #: (True on, False off, None: as the interpreter starts)
+    interpreter: str | None = None
+    python: str | None = None
+    gil: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,9 @@ class ResolvedCell:
     timeout_s: float
     seed: int
     config_hash: str
+    #: the measuring children's python ("": the parent's) and declared GIL (None: any)
+    python: str = ""
+    gil: bool | None = None
 
     @property
     def cell_id(self) -> str:
@@ -174,6 +186,12 @@ def resolve(req: CellRequest) -> ResolvedCell:
     scenario.check_applies(spec)
     if placement.PARAM in params:  # e.g. cross_core on a 1-CPU affinity mask: exit 2, one line
         placement.plan(params[placement.PARAM])
+    if req.interpreter is not None:
+        name = str(req.interpreter)
+        if not name.strip() or any(ch in name for ch in "/,="):
+            raise BadParameterError(
+                f"--interpreter: bad value {name!r}; allowed: a non-empty name without / , =")
+        params[contract.INTERPRETER_PARAM] = name
     settings = _run_settings(req, scenario.timeout_s)
     overrides = scenario.overrides(spec, params)
     impl_params = spec.resolve_params({**impl_params, **overrides})
@@ -198,5 +216,19 @@ def resolve(req: CellRequest) -> ResolvedCell:
         profile=req.profile,
         seed=seed,
         config_hash=str(req.config_hash or ""),
+        python=_python(req.python),
+        gil=req.gil,
         **settings,
     )
+
+
+def _python(given: str | None) -> str:
+    """The children's interpreter as an absolute path ("" for the parent's own)."""
+    if not given:
+        return ""
+    found = shutil.which(given)
+    if found is None:
+        raise BadParameterError(
+            f"--python: {given!r} is not an executable file or a command on PATH; allowed: "
+            f"a python interpreter (e.g. .ft/cpython-3.13t/bin/python3.13t, python3.14t)")
+    return os.path.abspath(found)

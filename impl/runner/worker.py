@@ -51,7 +51,7 @@ from impl.contract import (
 )
 from impl.designs import registry
 from impl.designs.base import EventLoop
-from impl.runner import machine, machine_lock, placement, scenarios, watchdog
+from impl.runner import interpreter, machine, machine_lock, placement, scenarios, watchdog
 from impl.runner.request import ResolvedCell
 from impl.runner.scenarios._common import (
     LOST_TASK_S,
@@ -68,6 +68,14 @@ from impl.runner.scenarios._common import (
 #: the pipeline round a child measures in (stored per block as env.round: the verdicts pair
 #: processes measured in the same round)
 ROUND_ENV = "ELT_ROUND"
+#: a process's result key when its design cannot run under this interpreter (the reason):
+#: the cell is "not applicable", not failed (uvloop has no free-threaded build)
+NOT_APPLICABLE = "not_applicable"
+
+
+class InterpreterError(RuntimeError):
+    """The process runs with the GIL in another state than the cell declares (one line)."""
+
 
 #: calibration never goes beyond this many loops
 MAX_LOOPS = 1 << 26
@@ -218,6 +226,11 @@ class BlockRunner:
             notes["loop_count_mismatch"] = delta["tasks_executed"] - res.tasks
         env = machine.conditions(m0, m1, self.plan.cpus)
         env["env.timed_ns"] = float(res.timed_ns)
+        # every block says which GIL it ran under; a C extension may have switched it on
+        wrong = interpreter.mismatch(self.cell.gil)
+        if wrong:
+            raise InterpreterError(wrong)
+        env["env.gil_enabled"] = float(interpreter.gil_enabled())
         env.update(self._thread_env(res.ops, m1.own - m0.own, th0, th1))
         return {
             "loops": res.ops,
@@ -393,6 +406,10 @@ def measure_process(
     """
     started = time.time()
     runner = BlockRunner(cell)
+    # after the design's and the scenario's imports: one may have switched the GIL back on
+    wrong = interpreter.mismatch(cell.gil)
+    if wrong:
+        raise InterpreterError(wrong)
     # everything alive now (modules, the design's and the scenario's code) lives as long as
     # the process: out of the collector's generations, the collection before each block
     # scans only what the blocks made (milliseconds less per block, the same garbage freed)
@@ -438,6 +455,7 @@ def measure_process(
         "gc_enabled": gc.isenabled(),
         "gc_frozen": gc.get_freeze_count(),
         "switch_interval_s": sys.getswitchinterval(),
+        "interpreter": interpreter.describe(),
         "blocks": blocks,
     }
 
@@ -452,6 +470,10 @@ def worker_main(argv: list[str]) -> int:
     watchdog.arm_child(float(seconds))
     cell = ResolvedCell.from_json(Path(request_path).read_text())
     out = Path(out_path)
+    why = registry.get(cell.design).unavailable()
+    if why is not None:  # e.g. uvloop under a free-threaded python: nothing to measure, no error
+        write_atomic(out, json.dumps({NOT_APPLICABLE: why}))
+        return EXIT_OK
     try:
         # held until this process exits: no other measurement on the machine meanwhile
         _lock, waited = machine_lock.acquire(max(0.0, float(seconds) - 1.0))
@@ -462,6 +484,8 @@ def worker_main(argv: list[str]) -> int:
         result, code = {"error": f"machine lock: {exc}"}, EXIT_FAILED
     except VerificationError as exc:
         result, code = {"error": f"verification failed: {exc}"}, EXIT_FAILED
+    except InterpreterError as exc:
+        result, code = {"error": f"interpreter: {exc}"}, EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - any crash fails the cell with its reason
         import traceback
 

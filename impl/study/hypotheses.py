@@ -13,11 +13,11 @@ import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from impl import contract
-from impl.contract import param_str
+from impl.contract import INTERPRETER_PARAM, param_str
 from impl.runner.scenarios import at_primary
 from impl.study.errors import HypothesisConfigError
 
@@ -59,6 +59,17 @@ class Hypothesis:
     context: tuple[str, ...]
     recommend: dict
     is_control: bool = False
+
+
+def for_interpreter(h: Hypothesis, name: str | None) -> Hypothesis:
+    """``h`` asked of one interpreter's cells (impl.study.interpreters): None or the primary
+    interpreter's name keeps it as declared (its cells carry no ``interpreter`` parameter);
+    another name pins both sides to that interpreter's cells."""
+    if name is None:
+        return h
+    pin = {INTERPRETER_PARAM: name}
+    return replace(h, params={**h.params, **pin}, a_params={**h.a_params, **pin},
+                   b_params={**h.b_params, **pin})
 
 
 def _where(i: int, raw: Any) -> str:
@@ -347,10 +358,13 @@ def matches(cell: Mapping[str, Any], label: str, scenario: str, params: Mapping[
             ) -> bool:
     """The cell is ``label`` in ``scenario`` at ``params``; a parameter with a primary level
     (placement: same_core, impl.runner.scenarios.primary_params) that ``params`` does not
-    name means that level: a secondary cell (cross_core) is matched only by name."""
+    name means that level: a secondary cell (cross_core) is matched only by name; so is a
+    cell of an interpreter other than the primary one (``interpreter``)."""
     if cell["label"] != label or cell["scenario"] != scenario:
         return False
     cp = cell.get("params") or {}
+    if INTERPRETER_PARAM in cp and INTERPRETER_PARAM not in params:
+        return False  # another interpreter's cell (impl.study.interpreters): only by name
     return at_primary(scenario, cp, named=params) and all(
         k in cp and cp[k] == v for k, v in params.items())
 

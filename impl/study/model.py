@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -31,6 +31,7 @@ from impl.runner import placement
 from impl.runner import scenarios as runner_scenarios
 from impl.runner.request import PROFILE_SETTINGS
 from impl.study import hypotheses as hyp
+from impl.study import interpreters as interp
 from impl.study import workloads as wl
 from impl.study.errors import ConfigError
 
@@ -79,6 +80,12 @@ class Profile:
     def thinned(self) -> bool:
         """A smoke run: each scenario's quick_grid instead of its grid."""
         return bool(self.settings.get("thinned", False))
+
+    @property
+    def interpreter_names(self) -> list[str] | None:
+        """The interpreters this profile measures (``interpreters``), None for all declared."""
+        names = self.settings.get("interpreters")
+        return None if names is None else [str(n) for n in names]
 
     def run_settings(self) -> dict[str, Any]:
         """The runner's settings this profile sets (impl.runner.request.PROFILE_SETTINGS)."""
@@ -229,6 +236,46 @@ class Study:
             chosen.append(name)
         return chosen
 
+    # ------------------------------------------------------------ interpreters
+
+    @cached_property
+    def interpreters(self) -> list[interp.Interpreter]:
+        """The declared interpreters (config ``interpreters``), the first the primary one;
+        one (the pipeline's own) when the config declares none."""
+        return interp.parse(self.raw.get("interpreters"))
+
+    def measured_interpreters(self) -> list[interp.Interpreter]:
+        """The interpreters the active profile measures: the primary one and those its
+        ``interpreters`` lists (all by default); ConfigError (one line) for an undeclared name.
+        A thinned profile measures the others at the answer's points only (``points``)."""
+        declared = {it.name: it for it in self.interpreters}
+        if not self.has("profiles"):  # a partial config (a test's, a report's): all declared
+            return list(self.interpreters)
+        names = self.profile.interpreter_names
+        for name in names or ():
+            if name not in declared:
+                raise ConfigError(f"config: profiles.{self.profile_name}.interpreters: "
+                                  f"{name!r} is not declared; allowed: {', '.join(declared)}")
+        out = [it for it in self.interpreters
+               if it.primary or names is None or it.name in names]
+        if self.profile.thinned:
+            out = [it if it.primary or it.points == "answer" else replace(it, points="answer")
+                   for it in out]
+        return out
+
+    @property
+    def primary_interpreter(self) -> interp.Interpreter:
+        return self.interpreters[0]
+
+    def interpreter_of(self, params: Mapping[str, Any]) -> interp.Interpreter:
+        """The declared interpreter a cell's parameters name (the primary one when none)."""
+        name = interp.of_params(params, self.primary_interpreter.name)
+        for it in self.interpreters:
+            if it.name == name:
+                return it
+        raise ConfigError(f"config: interpreter {name!r} is not declared; allowed: "
+                          f"{', '.join(i.name for i in self.interpreters)}")
+
     # ------------------------------------------------------------ placement
 
     @property
@@ -307,12 +354,22 @@ class Study:
         """Where each scenario is ranked: the answer's points, then config ``rank_at``."""
         return wl.parse_rank_points(self)
 
+    def with_hypotheses(self, hypotheses: list[hyp.Hypothesis],
+                        controls: list[hyp.Hypothesis] | None = None) -> Study:
+        """This study asking other hypotheses (and A/A controls: the same by default), e.g.
+        those one interpreter's cells can answer (impl.report.interpreters.asked)."""
+        other = Study(self.raw)
+        other.__dict__["hypotheses"] = list(hypotheses)
+        other.__dict__["controls"] = list(self.controls if controls is None else controls)
+        return other
+
     def check(self) -> Study:
         """Parse every section this model reads (ConfigError, one line, on the first problem);
         returns self. The JSON schema and what needs the designs and the runner (unknown
         keys, design and scenario parameters, timeouts) are ``impl.pipeline.config_check``'s:
         ``snakemake -n`` runs both."""
-        for section in ("seed", "alpha", "hypotheses", "controls", "rank_points"):
+        for section in ("seed", "alpha", "hypotheses", "controls", "rank_points",
+                        "interpreters"):
             getattr(self, section)
         if self.has("profiles"):
             self.profile  # noqa: B018 - raises when the active profile is not defined

@@ -9,6 +9,28 @@ wildcard_constraints:
     round=r"\d+",
 
 
+rule provision_interpreter:
+    """Build the free-threaded CPython that `python: provision` interpreters run under.
+
+    scripts/provision_free_threaded.sh: CPython 3.13.5 from Debian's pristine upstream
+    tarball, configure --disable-gil, into the git-ignored .ft/ (about 2-4 minutes on 2
+    cores, before any measurement: a compile beside one would disturb it); one line per
+    phase, the tools' output in the script's own log; a missing tool or package is one
+    line naming it. Already built: nothing to do (its output exists).
+    """
+    output:
+        PROVISIONED_PYTHON,
+    log:
+        f"{LAYOUT.logs}/provision_interpreter.log",
+    priority: 1000000
+    resources:
+        bench_slot=1,
+    shell:
+        # the script's PREFIX: the folder above the python's bin/
+        'bash scripts/provision_free_threaded.sh "$(dirname "$(dirname {output:q})")"'
+        " 2>&1 | tee {log:q}"
+
+
 rule measure:
     """Measure one round of every cell at one point, each under the timeout wrapper.
 
@@ -26,6 +48,8 @@ rule measure:
     """
     input:
         loops_from=lambda wc: [] if wc.round == "0" else [batch_of(wc, "0").output],
+        # a free-threaded python the pipeline builds (`python: provision`), when a cell needs it
+        python=lambda wc: batch_pythons(batch_of(wc)),
     output:
         LAYOUT.batch_output,
     log:

@@ -7,6 +7,7 @@ from snakemake.utils import validate
 from impl.pipeline import cells as cellmod
 from impl.pipeline.config_check import ConfigError, check_config
 from impl.pipeline import identity
+from impl.study import interpreters
 from impl.pipeline.hashes import code_hash, summary_digest
 from impl.pipeline.invocation import read_only
 
@@ -37,6 +38,14 @@ AGGREGATED = [LAYOUT.all_parquet, *(c.output for c in CELLS)]
 PY = sys.executable
 # Content hash of each (design, scenario) pair's source, computed once per run.
 _CODE_HASH = {}
+
+
+PROVISIONED_PYTHON = interpreters.PROVISIONED_PYTHON
+
+
+def batch_pythons(batch):
+    """The provisioned python if a cell of the batch runs under it (the rule builds it)."""
+    return sorted({c.python for c in batch.cells if c.python == PROVISIONED_PYTHON})
 
 
 def batch_of(wildcards, round=None):
