@@ -12,6 +12,10 @@ prints, per comparison, its verdict in every run, then:
 * per run and metric family, the A/A interval and whether it excludes 1
   ("different": the run is miscalibrated for that family, the A/A rule).
 
+A study with several interpreters (config ``interpreters``) is counted per interpreter:
+another interpreter's comparisons are keyed ``[NAME] key`` and every share is printed for
+each interpreter apart (issue 26: >= 90 % identical per interpreter).
+
 The targets: at least 90 % identical verdicts across the quick runs and
 across the default runs, no contradiction, A/A never "different", at least
 70 % decided in each default run, the latency A/A interval within +-15 % in
@@ -48,9 +52,21 @@ def load(path: Path) -> dict:
     return doc
 
 
+def parts(doc: dict) -> dict[str, dict]:
+    """{interpreter: the part of the document with its comparisons and calibration}: the
+    primary one ("") and every other one (``doc["interpreters"]``)."""
+    return {"": doc, **{p["name"]: p for p in doc.get("interpreters", [])}}
+
+
 def verdicts(doc: dict) -> dict[str, dict]:
-    """{comparison key: the comparison's record} (A/A controls included)."""
-    return {c["key"]: c for c in doc["comparisons"]}
+    """{comparison key: the comparison's record} (A/A controls included); another
+    interpreter's keys are ``[NAME] key``."""
+    return {(f"[{name}] " if name else "") + c["key"]: c
+            for name, part in parts(doc).items() for c in part["comparisons"]}
+
+
+def interpreter_of(key: str) -> str:
+    return key[1:key.index("]")] if key.startswith("[") else ""
 
 
 def is_aa(c: dict) -> bool:
@@ -75,41 +91,49 @@ def main(argv: list[str] | None = None) -> int:
     keys = sorted(set().union(*runs))
     width = max(len(k) for k in keys)
     print(f"{'comparison':<{width}}  " + "  ".join(f"run {i + 1:<10}" for i in range(len(runs))))
-    agree = tested = 0
+    agree: dict[str, int] = {}
+    tested: dict[str, int] = {}
     contradictions = []
     for key in keys:
         row = [r.get(key, {}).get("verdict", "-") for r in runs]
         print(f"{key:<{width}}  " + "  ".join(f"{v:<14}" for v in row))
         if any(is_aa(r[key]) for r in runs if key in r):
             continue
-        tested += 1
-        agree += len(set(row)) == 1
+        name = interpreter_of(key)
+        tested[name] = tested.get(name, 0) + 1
+        agree[name] = agree.get(name, 0) + (len(set(row)) == 1)
         if {"VALIDATED", "REJECTED"} <= set(row):
             edge = all(touches_edge(r[key]) for r in runs if key in r)
             contradictions.append(key + (" (its interval touches a threshold edge in every "
                                          "run)" if edge else ""))
     print()
-    print(f"hypothesis comparisons: {tested}; same verdict in every run: {agree} "
-          f"({agree / max(tested, 1):.0%})")
+    for name in tested:
+        under = f" under {name}" if name else ""
+        print(f"hypothesis comparisons{under}: {tested[name]}; "
+              f"same verdict in every run: {agree[name]} "
+              f"({agree[name] / max(tested[name], 1):.0%})")
     print(f"VALIDATED <-> REJECTED contradictions: {len(contradictions)}"
           + "".join(f"\n  {k}" for k in contradictions))
     different = 0
     for i, (path, doc, r) in enumerate(zip(args.summaries, docs, runs, strict=True)):
-        mine = [c["verdict"] for c in r.values() if not is_aa(c)]
-        decided = sum(v in DECIDED for v in mine)
-        print(f"run {i + 1} ({path}): decided {decided} of {len(mine)} "
-              f"({decided / max(len(mine), 1):.0%})")
-        for fam, k in sorted((doc.get("calibration") or {}).items()):
-            ci = k.get("ci")
-            if not ci:
-                print(f"  A/A {fam}: no interval ({k.get('status')})")
-                continue
-            excludes = ci[0] > 1 or ci[1] < 1
-            different += excludes
-            reach = max(abs(ci[0] - 1), abs(ci[1] - 1))
-            print(f"  A/A {fam}: {ci[0]:.3f}-{ci[1]:.3f} ({k.get('confidence', 0):.2%}), "
-                  f"{'EXCLUDES 1 (different)' if excludes else 'contains 1'}, "
-                  f"within +-{reach:.0%}")
+        for name, part in parts(doc).items():
+            mine = [c["verdict"] for k, c in r.items()
+                    if not is_aa(c) and interpreter_of(k) == name]
+            decided = sum(v in DECIDED for v in mine)
+            under = f" under {name}" if name else ""
+            print(f"run {i + 1} ({path}){under}: decided {decided} of {len(mine)} "
+                  f"({decided / max(len(mine), 1):.0%})")
+            for fam, k in sorted((part.get("calibration") or {}).items()):
+                ci = k.get("ci")
+                if not ci:
+                    print(f"  A/A {fam}: no interval ({k.get('status')})")
+                    continue
+                excludes = ci[0] > 1 or ci[1] < 1
+                different += excludes
+                reach = max(abs(ci[0] - 1), abs(ci[1] - 1))
+                print(f"  A/A {fam}: {ci[0]:.3f}-{ci[1]:.3f} ({k.get('confidence', 0):.2%}), "
+                      f"{'EXCLUDES 1 (different)' if excludes else 'contains 1'}, "
+                      f"within +-{reach:.0%}")
     print(f"A/A intervals that exclude 1 ('different') in any run: {different}")
     return 0
 

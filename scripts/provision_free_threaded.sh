@@ -23,6 +23,9 @@ VERSION=3.13.5
 TARBALL=python3.13_${VERSION}.orig.tar.xz
 SHA256=93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640
 PY=$PREFIX/bin/python3.13t
+# written last, when the interpreter and its requirements are in place: what the pipeline's
+# provisioning rule produces (impl/study/interpreters.py PROVISIONED_MARKER)
+MARKER=$PREFIX/.provisioned
 LOG=$PREFIX.log
 say() { echo "provision_free_threaded: $*"; }
 fail() { say "$*"; exit 2; }
@@ -49,12 +52,16 @@ install_requirements() {
         || fail "could not install $(basename "$REQUIREMENTS") into $PY; see $LOG"
 }
 
+mark() { echo "CPython $VERSION free-threaded; $(sha256sum < "$REQUIREMENTS" | cut -c1-16)" > "$MARKER"; }
+
 if [ -x "$PY" ] && check_built "$PY"; then
     if ! has_requirements; then
         install_requirements
+        mark
         say "done: $PY (GIL disabled)"
         exit 0
     fi
+    mark
     say "already provisioned: $PY (GIL disabled)"
     exit 0
 fi
@@ -105,4 +112,5 @@ rm -rf "$PREFIX"
 check_built "$PY" \
     || { rm -rf "$PREFIX"; fail "the built interpreter does not run with the GIL disabled; see $LOG"; }
 install_requirements
+mark
 say "done: $PY (GIL disabled)"

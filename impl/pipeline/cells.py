@@ -216,7 +216,9 @@ class Cell:
             "params": dict(sorted(self.params.items())),
             "profile": dict(self.profile),
             "code_hash": code_hash,
-            **({"python": self.python, "gil": self.gil} if self.interpreter else {}),
+            # the measuring processes' python and GIL, when declared (any interpreter's)
+            **({"python": self.python, "gil": self.gil}
+               if self.python or self.gil != "any" else {}),
         }
 
 
@@ -275,6 +277,10 @@ def expand(study: Study) -> list[Cell]:
     ordered: list[Cell] = []
     for row in itertools.zip_longest(*per_label.values()):
         ordered.extend(c for c in row if c is not None)
+    primary = study.primary_interpreter
+    if primary.executable() or primary.gil is not None:  # e.g. python3.14t as the only one
+        ordered = [replace(c, python=primary.executable(), gil=primary.gil_flag)
+                   for c in ordered]
     ids = verdict_cell_ids(study, ordered)
     if prof.verdict_processes != prof.processes:
         more = {**profile, "processes": prof.verdict_processes // rounds}
@@ -299,10 +305,13 @@ def interpreter_points(study: Study, cells: list[Cell], verdict_ids: set[str]
 
 
 def other_interpreters(study: Study, primary: list[Cell], verdict_ids: set[str]) -> list[Cell]:
-    """The cells of every interpreter but the primary one (``interpreters`` in config.yaml):
-    the primary's cells, or only those at its decided points (``points: decided``), each with
-    ``interpreter=NAME`` among its parameters. A cell keeps its processes: a hypothesis asked
-    of that interpreter decides on the same cells (impl.study.hypotheses.for_interpreter)."""
+    """The cells of every interpreter but the primary one that the profile measures
+    (``interpreters`` in config.yaml, impl.study.Study.measured_interpreters): the primary's
+    cells at the points its ``points`` level names (``interpreter_points``), each with
+    ``interpreter=NAME`` among its parameters, its python and GIL. A verdict cell stays one
+    (a hypothesis asked of that interpreter decides on the same cells:
+    impl.study.hypotheses.for_interpreter) and gets the interpreter's ``verdict_processes``,
+    the others its ``processes``, never more than the profile's."""
     levels = interpreter_points(study, primary, verdict_ids)
     out: list[Cell] = []
     for it in study.measured_interpreters()[1:]:

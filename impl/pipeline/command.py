@@ -60,9 +60,11 @@ def runner_command(
     for k, v in sorted(params.items()):
         cmd += ["--param", f"{k}={_fmt(v)}"]
     if interpreter is not None:
-        cmd += ["--interpreter", str(interpreter), "--gil", str(spec.get("gil", "any"))]
-        if spec.get("python"):
-            cmd += ["--python", str(spec["python"])]
+        cmd += ["--interpreter", str(interpreter)]
+    if spec.get("gil", "any") != "any":
+        cmd += ["--gil", str(spec["gil"])]
+    if spec.get("python"):
+        cmd += ["--python", str(spec["python"])]
     # the profile's name is recorded; its settings are passed explicitly, so a profile
     # that exists only in the pipeline's config (not in the repo's) measures the same
     prof = dict(spec.get("profile", {}))

@@ -39,7 +39,7 @@ def probe(python: str) -> dict[str, object]:
 def check(study: Study) -> None:
     """ConfigError (one line) for the first declared interpreter that cannot run its cells."""
     rounds = study.profile.rounds
-    for it in study.interpreters:
+    for it in study.measured_interpreters():
         for key in ("processes", "verdict_processes"):
             n = getattr(it, key)
             if n is not None and n % rounds:

@@ -385,7 +385,7 @@ def build_summary(
     views = {it.name: itp.view(doc_cells, study, it.name) for it in measured}
     primary_cells = views[measured[0].name]
     with fmt.recording() as printed:
-        decided = decide(study, primary_cells)
+        decided = decide(itp.asked(study, measured[0], primary_cells), primary_cells)
         hyp_docs, floors = decided["hypotheses"], decided["floors"]
         doc: Summary = {
             "partial": partial,

@@ -56,8 +56,9 @@ def describe() -> dict[str, Any]:
     }
 
 
-def mismatch(gil: bool | None) -> str | None:
-    """One line when the GIL is not in the declared state (None: any state is fine)."""
+def mismatch(gil: bool | None, when: str = "after the imports") -> str | None:
+    """One line when the GIL is not in the declared state (None: any state is fine);
+    ``when``: where the check ran, for the message."""
     if gil is None or gil_enabled() == gil:
         return None
     if gil:
@@ -65,7 +66,7 @@ def mismatch(gil: bool | None) -> str | None:
     if not gil_disabled_build():
         return (f"{sys.executable} is not a free-threaded build (Py_GIL_DISABLED is not set), "
                 f"declared gil: false; allowed: a free-threaded python (e.g. python3.13t)")
-    return (f"the GIL is on in {sys.executable} after the imports, declared gil: false "
+    return (f"the GIL is on in {sys.executable} {when}, declared gil: false "
             f"(a C extension without free-threading support turns it on)")
 
 

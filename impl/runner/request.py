@@ -188,9 +188,10 @@ def resolve(req: CellRequest) -> ResolvedCell:
         placement.plan(params[placement.PARAM])
     if req.interpreter is not None:
         name = str(req.interpreter)
-        if not name.strip() or any(ch in name for ch in "/,="):
+        if not name.strip() or any(ch in name for ch in "/,=+ "):
             raise BadParameterError(
-                f"--interpreter: bad value {name!r}; allowed: a non-empty name without / , =")
+                f"--interpreter: bad value {name!r}; allowed: a non-empty name without "
+                "/ , = + or spaces")
         params[contract.INTERPRETER_PARAM] = name
     settings = _run_settings(req, scenario.timeout_s)
     overrides = scenario.overrides(spec, params)

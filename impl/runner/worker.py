@@ -227,7 +227,7 @@ class BlockRunner:
         env = machine.conditions(m0, m1, self.plan.cpus)
         env["env.timed_ns"] = float(res.timed_ns)
         # every block says which GIL it ran under; a C extension may have switched it on
-        wrong = interpreter.mismatch(self.cell.gil)
+        wrong = interpreter.mismatch(self.cell.gil, "after a block")
         if wrong:
             raise InterpreterError(wrong)
         env["env.gil_enabled"] = float(interpreter.gil_enabled())

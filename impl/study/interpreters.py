@@ -11,9 +11,9 @@ each question is asked once per interpreter (``for_interpreter``).
 PROVISIONED_PYTHON; a rule builds it when missing) or a path or command (``python3.14t``
 from uv, pyenv, deadsnakes, Fedora). ``gil``: true / false (forced with ``PYTHON_GIL``,
 checked in every block) or absent (as it starts). ``points``: ``all`` (the profile's grid),
-``decided`` (only the points the answer, the hypotheses, the A/A control and the rank
-points use: an interpreter beside the primary one answers the study's questions, the
-grids' curves stay the primary's, which keeps the study's time) or ``answer`` (only the
+``decided`` (only the points the answer, the hypotheses and the A/A control use: an
+interpreter beside the primary one answers the study's questions, the grids' curves and
+the rank points stay the primary's, which keeps the study's time) or ``answer`` (only the
 answer's points: a control interpreter, e.g. the free-threaded build with the GIL on, whose
 cells are compared with another interpreter's, not decided on by the hypotheses).
 ``processes`` / ``verdict_processes``: per cell, instead of the profile's (multiples of
@@ -33,6 +33,10 @@ from impl.study.errors import ConfigError
 #: ``python: provision``: where scripts/provision_free_threaded.sh installs its interpreter
 #: (relative to the checkout; the script's default prefix is .ft/cpython-3.13t)
 PROVISIONED_PYTHON = ".ft/cpython-3.13t/bin/python3.13t"
+#: written by the script when the interpreter and its requirements are in place: the
+#: provisioning rule's output (a rebuilt interpreter remeasures nothing: the measuring jobs
+#: take it as an ``ancient`` input)
+PROVISIONED_MARKER = ".ft/cpython-3.13t/.provisioned"
 #: the script a ``python: provision`` interpreter is built with
 PROVISION_SCRIPT = "scripts/provision_free_threaded.sh"
 DEFAULT_PYTHON = "default"

@@ -16,19 +16,21 @@ rule provision_interpreter:
     tarball, configure --disable-gil, into the git-ignored .ft/ (about 2-4 minutes on 2
     cores, before any measurement: a compile beside one would disturb it); one line per
     phase, the tools' output in the script's own log; a missing tool or package is one
-    line naming it. Already built: nothing to do (its output exists).
+    line naming it. Its output is the marker the script writes last; the pinned packages
+    (the input) changed: the script installs them into the existing build.
     """
+    input:
+        "scripts/free_threaded_requirements.txt",
     output:
-        PROVISIONED_PYTHON,
+        PROVISIONED_MARKER,
     log:
         f"{LAYOUT.logs}/provision_interpreter.log",
     priority: 1000000
     resources:
         bench_slot=1,
     shell:
-        # the script's PREFIX: the folder above the python's bin/
-        'bash scripts/provision_free_threaded.sh "$(dirname "$(dirname {output:q})")"'
-        " 2>&1 | tee {log:q}"
+        # the script's PREFIX: the marker's folder
+        'bash scripts/provision_free_threaded.sh "$(dirname {output:q})" 2>&1 | tee {log:q}'
 
 
 rule measure:

@@ -40,12 +40,14 @@ PY = sys.executable
 _CODE_HASH = {}
 
 
-PROVISIONED_PYTHON = interpreters.PROVISIONED_PYTHON
+PROVISIONED_MARKER = interpreters.PROVISIONED_MARKER
 
 
 def batch_pythons(batch):
-    """The provisioned python if a cell of the batch runs under it (the rule builds it)."""
-    return sorted({c.python for c in batch.cells if c.python == PROVISIONED_PYTHON})
+    """The provisioned python's marker if a cell of the batch runs under it (the rule
+    builds it); ancient: rebuilding the interpreter remeasures nothing."""
+    needed = any(c.python == interpreters.PROVISIONED_PYTHON for c in batch.cells)
+    return [ancient(PROVISIONED_MARKER)] if needed else []
 
 
 def batch_of(wildcards, round=None):
