@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -31,6 +31,19 @@ def real_designs() -> list[str]:
     joins the parametrization by itself.
     """
     return [n for n in registry.names() if not registry.get(n).test_only]
+
+
+def design_params(names: Iterable[str] | None = None) -> list[object]:
+    """``names`` (default: ``real_designs()``) as pytest params; a design this interpreter
+    cannot run (``ImplSpec.unavailable``, e.g. uvloop without a free-threaded wheel) is
+    skipped with the registry's one-line reason instead of failing on its import.
+    """
+    params: list[object] = []
+    for name in real_designs() if names is None else names:
+        reason = registry.get(name).unavailable()
+        marks = [pytest.mark.skip(reason=reason)] if reason else []
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params
 
 
 def wait_until(
@@ -193,7 +206,7 @@ def fine_switching() -> Iterator[None]:
         sys.setswitchinterval(old)
 
 
-@pytest.fixture(params=real_designs())
+@pytest.fixture(params=design_params())
 def design(request: pytest.FixtureRequest) -> str:
     """One real design per test instance."""
     return request.param

@@ -16,7 +16,7 @@ import weakref
 import pytest
 
 from impl.designs import registry
-from tests.conftest import real_designs
+from tests.conftest import design_params
 
 CYCLES = 30
 
@@ -37,7 +37,7 @@ class _Payload:
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("design", real_designs())
+@pytest.mark.parametrize("design", design_params())
 def test_t6_cycles_leak_no_thread_fd_or_task(design):
     spec = registry.get(design)
     # one cycle first: lazy imports and interpreter caches are not leaks

@@ -14,6 +14,7 @@ import threading
 from collections import deque
 
 import pytest
+from conftest import design_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -146,7 +147,7 @@ def test_tick_order_internal_external_microtask(design):
     assert order == ["internal", "external", "micro"]
 
 
-@pytest.mark.parametrize("design", [*LOCK_DESIGNS, *PEERS])
+@pytest.mark.parametrize("design", design_params([*LOCK_DESIGNS, *PEERS]))
 def test_tasks_accepted_while_blocked_all_run_and_late_submits_fail(design):
     """Go T1 (later form): 10k tasks queued behind a blocked task, then shutdown, then release."""
     loop = registry.create(design).start()
@@ -182,7 +183,7 @@ def test_tasks_accepted_while_blocked_all_run_and_late_submits_fail(design):
 
 
 # -- peers ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("design", PEERS)
+@pytest.mark.parametrize("design", design_params(PEERS))
 def test_peer_closes_its_loop(design):
     loop = registry.create(design)
     done = threading.Event()
@@ -194,7 +195,7 @@ def test_peer_closes_its_loop(design):
         assert type(loop._loop).__module__.startswith("uvloop")
 
 
-@pytest.mark.parametrize("design", PEERS)
+@pytest.mark.parametrize("design", design_params(PEERS))
 def test_peer_never_started_closes_cleanly(design):
     loop = registry.create(design)
     loop.close()

@@ -113,9 +113,10 @@ def test_a_cluster_round_asks_for_its_real_length():
         mine = [b for b in batches if b.round == r]
         asked_min = sum(b.runtime_min for b in mine)
         expected_min = sum(b.expected_s for b in mine) / 60
-        # the default study measures a round in about 6-7 minutes (expected: 5-8)
-        assert 4 <= expected_min <= 10, expected_min
-        assert 2 * expected_min <= asked_min <= 60, (r, asked_min, expected_min)
+        # the default study measures a round in about 7-8 minutes, its three interpreters
+        # included (expected: 8-11)
+        assert 4 <= expected_min <= 14, expected_min
+        assert 2 * expected_min <= asked_min <= 75, (r, asked_min, expected_min)
 
 
 # --- 2. process identity by pid and start time, not by a name -------------------------------

@@ -39,6 +39,8 @@ PROVISIONED_PYTHON = ".ft/cpython-3.13t/bin/python3.13t"
 PROVISIONED_MARKER = ".ft/cpython-3.13t/.provisioned"
 #: the script a ``python: provision`` interpreter is built with
 PROVISION_SCRIPT = "scripts/provision_free_threaded.sh"
+#: what the script installs into it (changed pins: the rule runs again)
+PROVISION_REQUIREMENTS = "scripts/free_threaded_requirements.txt"
 DEFAULT_PYTHON = "default"
 PROVISION = "provision"
 POINTS = ("all", "decided", "answer")

@@ -20,7 +20,7 @@ rule provision_interpreter:
     (the input) changed: the script installs them into the existing build.
     """
     input:
-        "scripts/free_threaded_requirements.txt",
+        PROVISION_REQUIREMENTS,
     output:
         PROVISIONED_MARKER,
     log:
@@ -28,9 +28,11 @@ rule provision_interpreter:
     priority: 1000000
     resources:
         bench_slot=1,
+    params:
+        script=PROVISION_SCRIPT,
     shell:
         # the script's PREFIX: the marker's folder
-        'bash scripts/provision_free_threaded.sh "$(dirname {output:q})" 2>&1 | tee {log:q}'
+        'bash {params.script:q} "$(dirname {output:q})" 2>&1 | tee {log:q}'
 
 
 rule measure:

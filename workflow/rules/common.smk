@@ -41,6 +41,10 @@ _CODE_HASH = {}
 
 
 PROVISIONED_MARKER = interpreters.PROVISIONED_MARKER
+# the checkout's scripts, wherever --directory puts the working directory (the provisioned
+# python goes into the working directory's .ft/, where the cells' runner looks for it)
+PROVISION_SCRIPT = os.path.join(workflow.basedir, interpreters.PROVISION_SCRIPT)
+PROVISION_REQUIREMENTS = os.path.join(workflow.basedir, interpreters.PROVISION_REQUIREMENTS)
 
 
 def batch_pythons(batch):
