@@ -8,9 +8,10 @@
 # the source of trixie's python3.13 package (python3.13_3.13.5.orig.tar.xz, checked
 # against its sha256 below), fetched with `apt-get source --download-only` from the
 # machine's own Debian mirror with a private apt state (the system's is untouched).
-# Build: configure --disable-gil, make, make install (about 4 minutes on 2 cores; no
-# PGO/LTO, like the project's 3.11). Progress: one line per phase; the tools' output
-# goes to PREFIX.log. The result is checked (Py_GIL_DISABLED, sys._is_gil_enabled()
+# Build: configure --disable-gil, make, make install (2-4 minutes on 2 cores; no PGO/LTO,
+# like the project's 3.11; without the test modules: nothing here imports them, and
+# byte-compiling Lib/test three times is a good part of the install). Progress: one line
+# per phase; the tools' output goes to PREFIX.log. The result is checked (Py_GIL_DISABLED, sys._is_gil_enabled()
 # False) and removed if it fails; then scripts/free_threaded_requirements.txt is installed
 # into it (cereggii for the measuring child, the test tools for the design tests).
 # Already provisioned: says so, exit 0.
@@ -106,7 +107,7 @@ tar -C "$work" -xf "$work/src/$TARBALL"
 # an interrupted install fails check_built on the next run, which builds again
 rm -rf "$PREFIX"
 # configure reads $OPT as compiler flags: nothing of that name is set here
-(cd "$work/Python-$VERSION" && ./configure --disable-gil --prefix="$PREFIX" \
+(cd "$work/Python-$VERSION" && ./configure --disable-gil --disable-test-modules --prefix="$PREFIX" \
     --with-ensurepip=install && make -j"$(nproc)" && make install) >> "$LOG" 2>&1 \
     || { rm -rf "$PREFIX"; fail "the build failed; see $LOG"; }
 check_built "$PY" \
