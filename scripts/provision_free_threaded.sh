@@ -19,7 +19,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PREFIX=${1:-$ROOT/.ft/cpython-3.13t}
+# absolute: the build works in other folders (a relative PREFIX, as the pipeline's rule
+# passes, would break the apt and configure steps that run elsewhere)
+PREFIX=$(realpath -m "${1:-$ROOT/.ft/cpython-3.13t}")
 VERSION=3.13.5
 TARBALL=python3.13_${VERSION}.orig.tar.xz
 SHA256=93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640
@@ -101,7 +103,7 @@ apt=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/
 echo "$SHA256  $work/src/$TARBALL" | sha256sum -c --quiet - >> "$LOG" 2>&1 \
     || fail "$TARBALL does not match its sha256 $SHA256"
 
-say "building with --disable-gil (about 4 minutes on 2 cores)"
+say "building with --disable-gil (2-4 minutes on 2 cores)"
 tar -C "$work" -xf "$work/src/$TARBALL"
 # the prefix is compiled into the install (scripts' shebangs): install where it will live;
 # an interrupted install fails check_built on the next run, which builds again

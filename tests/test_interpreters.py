@@ -260,7 +260,7 @@ def test_the_probe_reads_an_interpreters_build():
 def test_the_provisioning_script_and_the_study_agree_on_where_the_python_goes():
     script = (ROOT / "scripts" / "provision_free_threaded.sh").read_text()
     prefix = str(Path(PROVISIONED_PYTHON).parent.parent)
-    assert f"PREFIX=${{1:-$ROOT/{prefix}}}" in script
+    assert f'PREFIX=$(realpath -m "${{1:-$ROOT/{prefix}}}")' in script
     assert f"PY=$PREFIX/bin/{Path(PROVISIONED_PYTHON).name}" in script
     assert f"MARKER=$PREFIX/{Path(PROVISIONED_MARKER).name}" in script
     assert str(Path(PROVISIONED_MARKER).parent) == prefix
