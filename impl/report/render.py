@@ -817,6 +817,7 @@ def _interpreters(d: Doc, label_order: list[str], detailed: bool) -> list[dict]:
     out = []
     for i, it in enumerate(d.get("interpreters")):
         part = Part(d.doc, ("interpreters", i))
+        pk = _pick(part)
         hyps = [_hypothesis_section(part, j, label_order, detailed)
                 for j in range(len(it["hypotheses"]))]
         out.append({
@@ -824,7 +825,10 @@ def _interpreters(d: Doc, label_order: list[str], detailed: bool) -> list[dict]:
             "about": _about(d, "interpreters", i),
             "about_short": _about_short(d, "interpreters", i),
             "asks_hypotheses": it["asks_hypotheses"],
-            "answer": _answer(part), "pick": _pick(part), "go": _go(part),
+            "answer": _answer(part), "pick": pk, "go": _go(part),
+            # the pick itself, not the note on unmeasured workloads that may precede it
+            "pick_line": next((x for x in pk["lines"] if x.startswith("**Pick")),
+                              pk["lines"][0] if pk["lines"] else ""),
             "hypotheses": hyps,
             "warnings": [part.text("warnings", j) for j in range(len(it["warnings"]))],
             "not_applicable": [f"{fmt.text(label, src('interpreters', i, 'not_applicable'))}: "
