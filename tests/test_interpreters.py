@@ -70,6 +70,7 @@ def test_no_interpreters_section_means_the_pipelines_own_at_every_point():
     ({"a": {}, "b": {"points": "some"}}, "interpreters.b.points; allowed: all, decided, answer"),
     ({"a": {"points": "decided"}}, "interpreters.a is the primary interpreter"),
     ({"a": {}, "b": {"processes": 0}}, "interpreters.b.processes"),
+    ({"a": {}, "b": {"scenarios": "round_trip"}}, "interpreters.b.scenarios; allowed: a non"),
     ([], "bad value at interpreters"),
 ])
 def test_bad_interpreters_are_one_line_naming_the_key(raw, culprit):
@@ -88,6 +89,9 @@ def test_the_pipeline_refuses_a_missing_python_or_a_gil_build_declared_without_g
         _study(cfg)
     cfg["interpreters"]["b"] = {"python": sys.executable, "processes": 3}
     with pytest.raises(ConfigError, match=r"interpreters.b.processes: 3 is not a multiple"):
+        _study(cfg)
+    cfg["interpreters"]["b"] = {"python": sys.executable, "scenarios": ["nope"]}
+    with pytest.raises(ConfigError, match=r"interpreters.b.scenarios: 'nope' is not a scenario"):
         _study(cfg)
     cfg["interpreters"]["b"] = {"python": sys.executable}
     cfg["profiles"]["full"]["interpreters"] = ["a", "nope"]
@@ -120,9 +124,15 @@ def test_other_interpreters_measure_the_decided_or_the_answers_points_with_their
     gil_points = {(c.scenario, c.paramstr.replace("ft_gil", "ft")) for c in ft_gil}
     assert gil_points < ft_points  # the answer's points within the decided ones
     assert len({c.point for c in ft}) < len(prim_points)  # not every point: the decided ones
-    # every hypothesis asked of ft finds both its sides there
+    # every hypothesis asked of ft finds both its sides there; the others (budget_sweep,
+    # which ft does not measure) find none
     universe = [c.expected() for c in cells]
+    it = next(i for i in study.interpreters if i.name == "ft")
+    assert it.scenarios and "budget_sweep" not in it.scenarios
+    assert {c.scenario for c in ft} == set(it.scenarios)
     for h in study.hypotheses:
+        if not it.measures(h.scenario):
+            continue
         for spec in expand(for_interpreter(h, "ft"), study, universe):
             for label, params in ((spec.a_label, spec.a_params), (spec.b_label, spec.b_params)):
                 found = [u for u in universe if matches(u, label, spec.scenario, params)]

@@ -310,18 +310,21 @@ def other_interpreters(study: Study, primary: list[Cell], verdict_ids: set[str])
     cells at the points its ``points`` level names (``interpreter_points``), each with
     ``interpreter=NAME`` among its parameters, its python and GIL. A verdict cell stays one
     (a hypothesis asked of that interpreter decides on the same cells:
-    impl.study.hypotheses.for_interpreter) and gets the interpreter's ``verdict_processes``,
-    the others its ``processes``, never more than the profile's."""
+    impl.study.hypotheses.for_interpreter) and gets the interpreter's ``verdict_processes``
+    if the interpreter asks hypotheses (not at ``points: answer``, nor in a thinned
+    profile), the others its ``processes``, never more than the profile's."""
     levels = interpreter_points(study, primary, verdict_ids)
     out: list[Cell] = []
     for it in study.measured_interpreters()[1:]:
         keep = levels[it.points]
         for c in primary:
-            if keep is not None and c.point not in keep:
+            if (keep is not None and c.point not in keep) or not it.measures(c.scenario):
                 continue
             # the interpreter's processes, never more than the profile's (a thinned profile's
             # are fewer)
-            total = it.verdict_processes if c.cell_id in verdict_ids else it.processes
+            # verdict processes only where this interpreter's verdicts are decided
+            verdict = c.cell_id in verdict_ids and it.asks_hypotheses
+            total = it.verdict_processes if verdict else it.processes
             per_round = c.profile["processes"] if total is None else min(
                 c.profile["processes"], max(1, total // c.rounds))
             profile = {**c.profile, "processes": per_round}

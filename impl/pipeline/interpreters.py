@@ -46,6 +46,11 @@ def check(study: Study) -> None:
                 raise ConfigError(
                     f"config: interpreters.{it.name}.{key}: {n} is not a multiple of the "
                     f"profile's rounds ({rounds}); allowed: a multiple of {rounds}")
+        for scenario in it.scenarios or ():
+            if scenario not in study.scenarios:
+                raise ConfigError(
+                    f"config: interpreters.{it.name}.scenarios: {scenario!r} is not a scenario "
+                    f"of the study; allowed: {', '.join(study.scenarios)}")
         missing = it.missing()
         if missing:
             raise ConfigError(missing)

@@ -453,7 +453,12 @@ def build_summary(
         doc["interpreters"] = []
         for it in measured[1:]:
             cells = views[it.name]
-            part = {"cells": cells, **decide(itp.asked(study, it, cells), cells)}
+            asked = itp.asked(study, it, cells)
+            part = {"cells": cells, **decide(asked, cells),
+                    # the study's hypotheses this interpreter does not answer (its
+                    # scenarios, its points, or no label left that can run there)
+                    "not_asked": [h.id for h in study.hypotheses
+                                  if h.id not in {a.id for a in asked.hypotheses}]}
             part.update(decisions(study, cells, part["hypotheses"], part["floors"], samples,
                                   seed, go))
             doc["interpreters"].append({**_interpreter_doc(it, m, cells), **part})

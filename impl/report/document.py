@@ -580,6 +580,8 @@ class InterpreterPart(Interpreter):
     pick: Pick
     go: list[GoRow]
     go_counts: dict[str, int]
+    #: the study's hypotheses not asked of this interpreter (impl.report.interpreters.asked)
+    not_asked: list[str]
 
 
 class _GilRowBase(TypedDict):

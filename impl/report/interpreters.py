@@ -63,19 +63,21 @@ def not_applicable(cells: dict[str, dict]) -> dict[str, str]:
 def asked(study: Study, it: Interpreter, cells: dict[str, dict]) -> Study:
     """``study`` as this interpreter's cells can answer it: each hypothesis without the
     labels that cannot run here (a comparison with uvloop under a free-threaded python is
-    not applicable, not a retest), a hypothesis left with no other side dropped; none (and
-    no A/A control) for an interpreter measured at the answer's points only."""
+    not applicable, not a retest), a hypothesis left with no other side dropped, and so is
+    one whose scenario the interpreter does not measure (``scenarios``); none (and no A/A
+    control) for an interpreter measured at the answer's points only."""
     if not it.asks_hypotheses:
         return study.with_hypotheses([], controls=[])
     gone = set(not_applicable(cells))
     hyps = []
     for h in study.hypotheses:
-        if h.a in gone:
+        if h.a in gone or not it.measures(h.scenario):
             continue
         b = tuple(x for x in h.b if x not in gone)
         if b:
             hyps.append(h if b == h.b else _with_b(h, b))
-    return study.with_hypotheses(hyps)
+    controls = [h for h in study.controls if it.measures(h.scenario)]
+    return study.with_hypotheses(hyps, controls=controls)
 
 
 def _with_b(h: Any, b: tuple[str, ...]) -> Any:

@@ -834,6 +834,8 @@ def _interpreters(d: Doc, label_order: list[str], detailed: bool) -> list[dict]:
             "not_applicable": [f"{fmt.text(label, src('interpreters', i, 'not_applicable'))}: "
                                f"{d.text('interpreters', i, 'not_applicable', label)}"
                                for label in it["not_applicable"]],
+            "not_asked": ", ".join(d.text("interpreters", i, "not_asked", j)
+                                   for j in range(len(it["not_asked"]))),
             "simultaneous": part.pct("simultaneous_confidence"),
             "n_tested": part.int("n_tested"),
             "n_ok": d.int("interpreters", i, "n_ok"),

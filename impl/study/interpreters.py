@@ -17,7 +17,9 @@ the rank points stay the primary's, which keeps the study's time) or ``answer`` 
 answer's points: a control interpreter, e.g. the free-threaded build with the GIL on, whose
 cells are compared with another interpreter's, not decided on by the hypotheses).
 ``processes`` / ``verdict_processes``: per cell, instead of the profile's (multiples of
-its rounds): an interpreter whose effects are large needs fewer replicates.
+its rounds): an interpreter whose effects are large needs fewer replicates. ``scenarios``:
+the only scenarios it measures (default all): a question the GIL cannot change (a
+single-threaded drain) need not be asked again; its hypotheses are then not asked there.
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ class Interpreter:
     primary: bool = False
     processes: int | None = None
     verdict_processes: int | None = None
+    #: the only scenarios it measures; None: every one
+    scenarios: tuple[str, ...] | None = None
+
+    def measures(self, scenario: str) -> bool:
+        return self.scenarios is None or scenario in self.scenarios
 
     @property
     def asks_hypotheses(self) -> bool:
@@ -129,12 +136,18 @@ def parse(raw: Any) -> list[Interpreter]:
                 raise ConfigError(f"config: bad value {v!r} at interpreters.{name}.{key}; "
                                   "allowed: a whole number >= 1 (a multiple of the rounds)")
             counts[key] = v
-        if i == 0 and (points != "all" or any(v is not None for v in counts.values())):
+        scen = entry.get("scenarios")
+        if scen is not None and (not isinstance(scen, list) or not scen):
+            raise ConfigError(f"config: bad value {scen!r} at interpreters.{name}.scenarios; "
+                              "allowed: a non-empty list of the study's scenarios")
+        if i == 0 and (points != "all" or scen is not None
+                       or any(v is not None for v in counts.values())):
             raise ConfigError(f"config: interpreters.{name} is the primary interpreter (the "
                               "first): it measures every point with the profile's processes; "
                               "allowed: python and gil only")
         out.append(Interpreter(name, str(entry.get("python", DEFAULT_PYTHON)), gil, points,
-                               primary=i == 0, **counts))
+                               primary=i == 0, scenarios=tuple(map(str, scen)) if scen else None,
+                               **counts))
     return out
 
 
