@@ -401,3 +401,17 @@ def test_the_design_suite_passes_without_the_gil():
     tail = "\n".join(res.stdout.strip().splitlines()[-15:])
     assert res.returncode == 0, tail
     assert " passed" in tail and " failed" not in tail, tail
+
+
+def test_a_marker_written_for_other_pinned_packages_is_removed(tmp_path):
+    """Content, not mtime: the provisioning rule runs again only when the pins changed."""
+    req = tmp_path / "req.txt"
+    req.write_text("cereggii==1.0.0.post1\n")
+    marker = tmp_path / ".provisioned"
+    assert pipe_interp.stale_marker(req, marker) is False  # none: nothing to remove
+    marker.write_text(f"CPython 3.13.5 free-threaded; {pipe_interp.requirements_hash(req)}\n")
+    assert pipe_interp.stale_marker(req, marker) is False and marker.exists()
+    req.write_text("cereggii==1.0.1\n")
+    assert pipe_interp.stale_marker(req, marker) is True and not marker.exists()
+    script = (ROOT / "scripts" / "provision_free_threaded.sh").read_text()
+    assert 'sha256sum < "$REQUIREMENTS" | cut -c1-16' in script  # the same hash

@@ -9,12 +9,14 @@ measuring processes themselves (impl.runner.interpreter.mismatch, every block).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
+from pathlib import Path
 
 from impl.study import ConfigError, Study
-from impl.study.interpreters import PROVISIONED_PYTHON, Interpreter
+from impl.study.interpreters import PROVISIONED_MARKER, PROVISIONED_PYTHON, Interpreter
 
 #: what a probe asks an interpreter (standard library only; any CPython >= 3.8)
 _PROBE = ("import json, sys, sysconfig; print(json.dumps({'version': sys.version.split()[0], "
@@ -66,3 +68,23 @@ def _check_gil(it: Interpreter, found: dict[str, object]) -> None:
             f"config: interpreters.{it.name}: {it.python} (Python {found['version']}) is not a "
             f"free-threaded build, declared gil: false; allowed: a free-threaded python "
             f"(python3.13t, python3.14t) or python: provision")
+
+
+def requirements_hash(requirements: str | Path) -> str:
+    """What the provisioning script writes into its marker: the first 16 hex digits of the
+    requirements file's sha256 (``sha256sum < FILE | cut -c1-16``)."""
+    return hashlib.sha256(Path(requirements).read_bytes()).hexdigest()[:16]
+
+
+def stale_marker(requirements: str | Path, marker: str | Path = PROVISIONED_MARKER) -> bool:
+    """Remove the provisioned interpreter's marker when it was written for other pinned
+    packages (so the provisioning rule runs and installs them); True if it did."""
+    marker = Path(marker)
+    try:
+        text = marker.read_text()
+    except OSError:
+        return False
+    if text.strip().endswith(requirements_hash(requirements)):
+        return False
+    marker.unlink()
+    return True

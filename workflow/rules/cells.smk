@@ -16,11 +16,11 @@ rule provision_interpreter:
     tarball, configure --disable-gil, into the git-ignored .ft/ (about 2-4 minutes on 2
     cores, before any measurement: a compile beside one would disturb it); one line per
     phase, the tools' output in the script's own log; a missing tool or package is one
-    line naming it. Its output is the marker the script writes last; the pinned packages
-    (the input) changed: the script installs them into the existing build.
+    line naming it. Its output is the marker the script writes last, with the hash of the
+    pinned packages: when they change, the start-up removes the marker (content, not
+    mtime: a rule input here made Snakemake plan this job alone) and the script installs
+    them into the existing build.
     """
-    input:
-        PROVISION_REQUIREMENTS,
     output:
         PROVISIONED_MARKER,
     log:

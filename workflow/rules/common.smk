@@ -7,6 +7,7 @@ from snakemake.utils import validate
 from impl.pipeline import cells as cellmod
 from impl.pipeline.config_check import ConfigError, check_config
 from impl.pipeline import identity
+from impl.pipeline import interpreters as pipe_interpreters
 from impl.study import interpreters
 from impl.pipeline.hashes import code_hash, summary_digest
 from impl.pipeline.invocation import read_only
@@ -45,6 +46,13 @@ PROVISIONED_MARKER = interpreters.PROVISIONED_MARKER
 # python goes into the working directory's .ft/, where the cells' runner looks for it)
 PROVISION_SCRIPT = os.path.join(workflow.basedir, interpreters.PROVISION_SCRIPT)
 PROVISION_REQUIREMENTS = os.path.join(workflow.basedir, interpreters.PROVISION_REQUIREMENTS)
+# the provisioned interpreter's packages changed: its marker goes, so the rule installs them
+if workflow.is_main_process and pipe_interpreters.stale_marker(PROVISION_REQUIREMENTS):
+    print(
+        "eventloop-tournament: the free-threaded interpreter's pinned packages changed;"
+        " they are installed first",
+        file=sys.stderr,
+    )
 
 
 def batch_pythons(batch):
