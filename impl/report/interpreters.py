@@ -20,23 +20,17 @@ isolates the GIL from the build (3.13t has no specialising interpreter: it is sl
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
 
 from impl.contract import INTERPRETER_PARAM
 from impl.report import answer as ans
 from impl.report import effects as eff
 from impl.report import stats as st
 from impl.study import DEFAULT_THRESHOLD, Study
-from impl.study.interpreters import Interpreter
+from impl.study.interpreters import Interpreter, of_params
 
 #: the level of "What the GIL changes" (descriptive, like the answer's)
 CONFIDENCE = st.CONFIDENCE
-
-
-def interpreter_of(cell: dict, study: Study) -> str:
-    """The declared interpreter a cell ran under (the primary one when it names none)."""
-    return str((cell.get("params") or {}).get(INTERPRETER_PARAM,
-                                               study.primary_interpreter.name))
 
 
 def view(cells: dict[str, dict], study: Study, name: str) -> dict[str, dict]:
@@ -44,7 +38,7 @@ def view(cells: dict[str, dict], study: Study, name: str) -> dict[str, dict]:
     parameter dropped (every question then matches them as declared), ids unchanged."""
     out = {}
     for cid, c in cells.items():
-        if interpreter_of(c, study) != name:
+        if of_params(c.get("params") or {}, study.primary_interpreter.name) != name:
             continue
         params = {k: v for k, v in (c.get("params") or {}).items() if k != INTERPRETER_PARAM}
         out[cid] = {**c, "params": params}
@@ -75,15 +69,9 @@ def asked(study: Study, it: Interpreter, cells: dict[str, dict]) -> Study:
             continue
         b = tuple(x for x in h.b if x not in gone)
         if b:
-            hyps.append(h if b == h.b else _with_b(h, b))
+            hyps.append(h if b == h.b else replace(h, b=b))
     controls = [h for h in study.controls if it.measures(h.scenario)]
     return study.with_hypotheses(hyps, controls=controls)
-
-
-def _with_b(h: Any, b: tuple[str, ...]) -> Any:
-    from dataclasses import replace
-
-    return replace(h, b=b)
 
 
 def gil_pairs(study: Study) -> list[tuple[Interpreter, Interpreter]]:

@@ -789,12 +789,17 @@ def _go(d: Doc) -> dict:
             "source": fmt.text(d.get("go_source"), src("go_source"))}
 
 
+def _free_threaded(it: dict) -> str:
+    """' free-threaded' when the interpreter's processes reported a free-threading build."""
+    return " free-threaded" if it["versions"] and "free-threading" in it["versions"][0] else ""
+
+
 def _about(d: Doc, *base) -> str:
     """'ft: CPython 3.13.5 (free-threaded build), GIL off in every block (python: provision)'."""
     it = d.get(*base)
     versions = ", ".join(d.text(*base, "versions", j).split(" ")[0]
                          for j in range(len(it["versions"]))) or "not measured"
-    ft = " free-threaded" if it["versions"] and "free-threading" in it["versions"][0] else ""
+    ft = _free_threaded(it)
     states = {True: "on", False: "off"}
     found = " and ".join(states[g] for g in it["gil_enabled"])
     gil = (f"GIL {found} in every block" if len(it["gil_enabled"]) == 1
@@ -807,7 +812,7 @@ def _about_short(d: Doc, *base) -> str:
     """'ft (3.13.5 free-threaded, GIL off)': a column title."""
     it = d.get(*base)
     version = d.text(*base, "versions", 0).split(" ")[0] if it["versions"] else "?"
-    ft = " free-threaded" if it["versions"] and "free-threading" in it["versions"][0] else ""
+    ft = _free_threaded(it)
     gil = {(True,): ", GIL on", (False,): ", GIL off"}.get(tuple(it["gil_enabled"]), "")
     return f"{d.text(*base, 'name')} ({version}{ft}{gil})"
 
