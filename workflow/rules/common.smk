@@ -7,10 +7,15 @@ from snakemake.utils import validate
 from impl.pipeline import cells as cellmod
 from impl.pipeline.config_check import ConfigError, check_config
 from impl.pipeline import identity
+from impl.pipeline import scheduler_fix
 from impl.pipeline import interpreters as pipe_interpreters
 from impl.study import interpreters
 from impl.pipeline.hashes import code_hash, summary_digest
 from impl.pipeline.invocation import read_only
+
+# Snakemake's scheduler starts one more wake-up timer per finished job, and their passes
+# became the study's main foreign load (impl/pipeline/scheduler_fix.py): one timer at most
+scheduler_fix.install()
 
 # This process's pid and start time for the jobs it starts: a cell stops when the
 # Snakemake that runs it dies (impl.pipeline.identity; a cluster job's Snakemake
