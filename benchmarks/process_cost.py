@@ -12,7 +12,7 @@ each phase on its own, in one run, on this machine:
   block (after ``gc.freeze``, as the worker), ``new_loop`` (construct, start,
   the placement probe, one warm-up round trip), a block outside its timed
   region (counter snapshots after the loop parks, the machine's and the
-  threads' CPU readings) and ``_close`` (shutdown);
+  threads' CPU readings) and ``close_loop`` (shutdown);
 * ``worker process``: ``python -m impl.runner --worker`` on a fixed block size,
   as the parent runs it: its wall time (spawn to reaped) minus its blocks' timed
   regions, split into start-up (spawn to ``measure_start``), the blocks' own

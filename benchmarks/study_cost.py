@@ -43,6 +43,13 @@ def _share(seconds: float, wall: float) -> str:
     return f"{seconds:8.1f} s {seconds / wall:6.1%}" if wall > 0 else f"{seconds:8.1f} s"
 
 
+def _mechanism(root: Path, where: Layout) -> list[float]:
+    """[jobs, seconds] of the mechanism pass's jobs (their recorded ``seconds``)."""
+    files = list((root / where.mechanism).glob("*.json"))
+    return [len(files), round(sum(json.loads(f.read_text()).get("seconds", 0.0)
+                                  for f in files), 1)]
+
+
 def costs(root: Path, profile: str) -> dict | None:
     """The figures of one profile's finished run under ``root``; None if there is none.
 
@@ -179,6 +186,8 @@ def costs(root: Path, profile: str) -> dict | None:
         "per batch job (s): inside the job, outside its cells, mean": round(
             (in_jobs - cell_seconds) / jobs, 3),
         "per batch job (s): between jobs (Snakemake), mean": round((wall - in_jobs) / jobs, 3),
+        # after the cells, outside the measuring phase: its jobs' own time
+        "mechanism pass (s): jobs, their time in all": _mechanism(root, where),
         "blocks discarded for foreign load": discarded,
         "processes set aside as disturbed": replaced,
     }

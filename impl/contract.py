@@ -236,6 +236,12 @@ _ENV: tuple[Metric, ...] = (
            "CPU time of the loop thread during the block, per op"),
     Metric(ENV_PREFIX + "submitter_cpu_ns", "ns", "block",
            "CPU time of every other thread (caller, producers) during the block, per op"),
+    *(Metric(f"{ENV_PREFIX}{role}_{kind}_switches", "count", "block",
+             f"context switches of {who} during the block, per op ({why})")
+      for role, who in (("loop", "the loop thread"),
+                        ("submitter", "every other thread (caller, producers)"))
+      for kind, why in (("voluntary", "it blocked: a wait, a sleep"),
+                        ("involuntary", "it was preempted"))),
     Metric(ENV_PREFIX + "submitter_cpu", "cpu", "block",
            "the CPU the measuring (submitter) thread last ran on in the block"),
     Metric(ENV_PREFIX + "loop_cpu", "cpu", "block", "the CPU the loop thread last ran on"),
@@ -252,6 +258,14 @@ _ENV: tuple[Metric, ...] = (
 CPU_ROLE_METRICS: tuple[str, ...] = (ENV_PREFIX + "loop_cpu_ns", ENV_PREFIX + "submitter_cpu_ns")
 #: the per-op CPU metrics the report keeps per cell (the process total and each role)
 CPU_METRICS: tuple[str, ...] = (ENV_PREFIX + "own_cpu_ns", *CPU_ROLE_METRICS)
+#: each thread role's context switches per op (impl/runner/worker.py), kept per cell beside
+#: the CPU metrics: a blocked wait (voluntary) is where a wake-up's latency goes
+SWITCH_METRICS: tuple[str, ...] = tuple(
+    f"{ENV_PREFIX}{role}_{kind}_switches" for role in ("loop", "submitter")
+    for kind in ("voluntary", "involuntary"))
+#: the env metrics a cell keeps as properties of the design (per op, median over processes);
+#: every other env metric is a condition of the run
+PER_OP_ENV_METRICS: tuple[str, ...] = (*CPU_METRICS, *SWITCH_METRICS)
 
 
 def is_mechanism(metric: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 import types
 from pathlib import Path
@@ -787,6 +788,38 @@ def test_the_answer_names_the_known_winners_with_their_ratios(tmp_path):
     assert "alternate_three ≈ baseline (within the noise: needs 10.0%)" in md
     # the run is calibrated (every A/A interval contains 1): no floor, the declared 10 %
     assert "throughput" not in doc["floors"] and one["threshold"] == pytest.approx(0.10)
+
+
+def test_the_answer_says_which_counted_cost_accounts_for_the_gap(tmp_path):
+    """A mechanism file (impl/runner/mechanism/run.py's shape) at the answer's cells: the
+    why column names the instructions per op, sign-checked, with its share of the gap."""
+    cfg = answer_config()
+    files, expected, failed = make_run(tmp_path)
+    # alternate_three 100 ns, baseline 120 ns at one producer: baseline runs 1.1x the work
+    counts = {"alternate_three": 1000.0, "baseline": 1100.0, "main": 1400.0}
+    points = [{"cell": f"{label}/submit_contention/producers=1", "scenario": "submit_contention",
+               "params": {"producers": 1}, "ops": 4000, "instructions": n,
+               "instructions_per_op": [n, n], "instructions_spread": 0.0,
+               "top_functions": [["_PyEval_EvalFrameDefault", n * 0.9]]}
+              for label, n in counts.items()]
+    mech = tmp_path / "mech.json"
+    mech.write_text(json.dumps({"points": points, "skipped": {}}))
+    out = build_summary(None, files, cfg, tmp_path / "rep", expected, failed,
+                        mechanism_files=[mech])
+    doc = json.loads((tmp_path / "rep" / "SUMMARY.json").read_text())
+    one = doc["answer"][0]
+    w = one["why_counted"]
+    assert (w["component"], w["by"], w["fast"], w["slow"]) == (
+        "instructions", "instructions", 1000.0, 1100.0)
+    assert w["share"] == pytest.approx(math.log(1.1) / math.log(1.2), rel=0.02)
+    md = out.read_text()
+    assert ("baseline 1100 instructions per op, alternate_three 1000: 1.10x of a 1.20x "
+            "time gap") in md
+    details = (tmp_path / "rep" / "DETAILS.md").read_text()
+    assert "What each design does per op" in details and "_PyEval_EvalFrameDefault" in details
+    # the counts are kept with their cell; a workload without counts keeps the counters' why
+    assert doc["cells"]["main/submit_contention/producers=1"]["mechanism"]["instructions"] == 1400
+    assert "why_counted" not in doc["answer"][2]
 
 
 def test_answer_config_errors_are_one_line():

@@ -120,6 +120,22 @@ class Layout:
         """The batch rule's log pattern (wildcards scenario, params, round)."""
         return f"{self.logs}/batches/{self.BATCH_FILE}.log"
 
+    #: a mechanism job's output and log, as patterns over its wildcard (the interpreter)
+    MECHANISM_FILE = "{interpreter}"
+
+    @property
+    def mechanism(self) -> str:
+        """The mechanism pass's results (impl/pipeline/mechanism.py), one file per job."""
+        return f"{self.results}/mechanism"
+
+    @property
+    def mechanism_output(self) -> str:
+        return f"{self.mechanism}/{self.MECHANISM_FILE}.json"
+
+    @property
+    def mechanism_log(self) -> str:
+        return f"{self.logs}/mechanism/{self.MECHANISM_FILE}.log"
+
     @property
     def progress(self) -> str:
         """When this run started and how many cell rounds it has (impl/pipeline/progress.py)."""

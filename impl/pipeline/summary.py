@@ -32,6 +32,7 @@ def render(
     expected_cells: list[dict[str, Any]],
     failed_cells: list[dict[str, Any]],
     partial: bool,
+    mechanism_files: Iterable[str | Path] = (),
 ) -> Path:
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -44,6 +45,7 @@ def render(
         failed_cells,
         partial=partial,
         out_name=PARTIAL_NAME if partial else FULL_NAME,
+        mechanism_files=[Path(f) for f in mechanism_files],
     )
     if not partial:  # the partial summary and its side files (plots, JSON) are stale now
         stem = Path(PARTIAL_NAME).stem

@@ -31,6 +31,7 @@ from typing import Any
 
 from impl.report import effects as eff
 from impl.report import stats as st
+from impl.report import why as wy
 from impl.report.hypotheses import effective_threshold
 from impl.runner.placement import PARAM as PLACEMENT
 from impl.runner.scenarios import primary_params
@@ -106,8 +107,10 @@ def answer(
     hypotheses: list[dict],
     seed: int,
     floors: dict[str, float] | None = None,
+    costs: wy.Costs | None = None,
 ) -> list[dict[str, Any]]:
-    """One entry per workload (module docstring); JSON-ready."""
+    """One entry per workload (module docstring); JSON-ready. ``costs``: the interpreter's
+    cost model (impl/report/why.py), for each row's counted why."""
     floors = floors or {}
     out = []
     for w in workloads:
@@ -137,6 +140,10 @@ def answer(
             out.append(entry)
             continue
         entry["status"] = "ok"
+        # the counted cost that accounts for the gap to the runner-up (impl/report/why.py)
+        entry["why_counted"] = wy.explain(
+            fast["metrics"][w.metric]["median"], runner["metrics"][w.metric]["median"],
+            wy.counted(fast), wy.counted(runner), costs)
         entry["why"] = [{"counter": k,
                          "fastest": (fast["metrics"].get(k) or {}).get("per_op"),
                          "runner_up": (runner["metrics"].get(k) or {}).get("per_op")}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,8 @@ import numpy as np
 
 from impl import contract
 from impl.contract import (
-    CPU_METRICS,
     MIN_SWITCH_INTERVALS,
+    PER_OP_ENV_METRICS,
     SHORT_BLOCK_NS,
     TIME_PER_OP_METRICS,
     details_name,
@@ -27,7 +27,7 @@ from impl.contract import (
 )
 from impl.report import answer as ans
 from impl.report import effects as eff
-from impl.report import fmt, mechanism, pick, plots, render, reproduction
+from impl.report import fmt, mechanism, pick, plots, render, reproduction, why
 from impl.report import hypotheses as hyp
 from impl.report import interpreters as itp
 from impl.report import load as ld
@@ -103,18 +103,31 @@ def _git(meta: dict) -> tuple | None:
     return None
 
 
+def load_mechanism(files: Iterable[Path]) -> dict[str, dict[str, Any]]:
+    """cell id -> its point of the mechanism pass (impl/runner/mechanism/run.py), from every
+    job's file; a point whose design could not run there is left out."""
+    out: dict[str, dict[str, Any]] = {}
+    for f in files:
+        result = json.loads(Path(f).read_text())
+        for p in result.get("points", []):
+            if "not_applicable" not in p:
+                out[p["cell"]] = {k: v for k, v in p.items() if k != "cell"}
+    return out
+
+
 def _cell_metrics(m: ld.Measurements, cid: str, seed: int) -> dict[str, CellMetric]:
     """Every metric's statistics over processes; counters as their per-op rate, CPU time per
-    op (the process and each thread role: contract.CPU_METRICS) as the median over processes."""
+    op (the process and each thread role) and context switches per op (contract.
+    PER_OP_ENV_METRICS) as the median over processes."""
     rows = m.of_cell(cid)
     out: dict[str, CellMetric] = {}
     for metric, r in rows.groupby("metric", sort=True):
         metric = str(metric)
-        if is_env(metric) and metric not in CPU_METRICS:
+        if is_env(metric) and metric not in PER_OP_ENV_METRICS:
             continue  # conditions of the run, not a property of the design: see _conditions
         unit = str(r["unit"].iloc[0]) if len(r) else ""
         ps = ld.process_samples(r, metric)
-        if ld.is_counter(metric) or metric in CPU_METRICS:
+        if ld.is_counter(metric) or metric in PER_OP_ENV_METRICS:
             # the same statistic as every time: the median over processes of their rates
             out[metric] = {"unit": unit, "per_op": float(np.median(ps.values)) if ps.n else None,
                            "n_processes": ps.n, "n_blocks": ps.n_blocks}
@@ -284,11 +297,13 @@ def decisions(study: Study, cells: dict[str, Cell], hyp_docs: list, floors: dict
               samples: Callable[[str, str], st.ProcessSamples], seed: int, go: dict
               ) -> dict[str, Any]:
     """The answer, the pick and the Go findings on one interpreter's ``cells``."""
+    costs = why.fit_cells(cells)
     answer = ans.answer(study.workloads, cells, samples, study.control_labels, hyp_docs, seed,
-                        floors)
-    findings = reproduction.compare_with_go(go, cells, samples, seed, floors)
+                        floors, costs)
+    findings = reproduction.compare_with_go(go, cells, samples, seed, floors, costs)
     return {"answer": answer, "pick": pick.pick(answer, cells, samples, seed, study.label_order),
-            "go": findings, "go_counts": reproduction.tally(findings)}
+            "go": findings, "go_counts": reproduction.tally(findings),
+            "cost_model": costs.to_dict() if costs else None}
 
 
 def _interpreter_doc(it: Any, m: ld.Measurements, cells: dict[str, Cell]) -> dict[str, Any]:
@@ -312,6 +327,7 @@ def build_summary(
     failed_cells: list[dict],
     partial: bool = False,
     out_name: str = "SUMMARY.md",
+    mechanism_files: Iterable[Path] = (),
 ) -> Path:
     """Render the summary (or the partial summary) and return the Markdown path.
 
@@ -325,6 +341,7 @@ def build_summary(
     universe = _universe(m, list(expected_cells or []), list(failed_cells or []))
     label_order = study.label_order
 
+    counted = load_mechanism(mechanism_files)
     doc_cells: dict[str, Cell] = {}
     for cid, c in sorted(universe.items()):
         d = dict(c)
@@ -334,6 +351,8 @@ def build_summary(
         d["metrics"] = _cell_metrics(m, cid, seed) if c["status"] == "ok" else {}
         d["conditions"] = _conditions(m, cid) if c["status"] == "ok" else {}
         d["quality"] = m.meta.get(cid, {}).get("quality") or {}
+        if cid in counted:  # what the mechanism pass counted at this cell, per op
+            d["mechanism"] = counted[cid]
         doc_cells[cid] = d
 
     def view_of(cells: dict[str, Cell]) -> Callable[[str], hyp.CellView]:
@@ -370,8 +389,19 @@ def build_summary(
             comparisons += [_comparison_doc(c, alpha) for c in r.comparisons]
         calibration = {fam: k.to_dict() for fam, k in
                        hyp.calibration(control_results, asked.hypotheses).items()}
+        costs = why.fit_cells(cells)
         for h in hyp_docs:
             h["root_cause"] = mechanism.root_cause(h, comparisons, cells)
+            i = h["root_cause"].get("comparison")
+            if i is not None:  # the counted cost behind the comparison it speaks for
+                c = comparisons[i]
+                pair = sorted((cells[c["cell_a"]], cells[c["cell_b"]]),
+                              key=lambda x: x["metrics"][c["metric"]]["median"])
+                h["root_cause"]["why_counted"] = why.explain(
+                    pair[0]["metrics"][c["metric"]]["median"],
+                    pair[1]["metrics"][c["metric"]]["median"],
+                    why.counted(pair[0]), why.counted(pair[1]), costs)
+                h["root_cause"]["why_slower"] = "a" if pair[1] is cells[c["cell_a"]] else "b"
         n_tested = sum(len(r.comparisons) for r in results)
         return {"comparisons": comparisons, "hypotheses": hyp_docs, "controls": ctl_docs,
                 "warnings": warnings, "floors": floors, "calibration": calibration,
@@ -422,6 +452,8 @@ def build_summary(
                 # the practical threshold of the answer and the Go table (asv: 10 %)
                 "default_threshold": DEFAULT_THRESHOLD,
                 "mechanism_min_factor": mechanism.MIN_FACTOR,
+                # the mechanism pass's repeatability bar for instruction counts (why.py)
+                "instructions_repeat_bar": why.REPEAT_BAR,
             },
             "platform": _platform(m, doc_cells),
             "run": {

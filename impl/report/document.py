@@ -72,7 +72,26 @@ class BlockConditions(TypedDict):
     n_blocks: int
 
 
-class Cell(TypedDict):
+class MechanismPoint(TypedDict, total=False):
+    """What the mechanism pass counted at a cell, per op (impl/runner/mechanism/run.py):
+    the keys of the tools that ran (``skipped`` in its file says which did not)."""
+
+    scenario: str
+    params: dict[str, Any]
+    ops: int
+    #: context switches per op in the pass's native run, per role and kind
+    switches_per_op: dict[str, float]
+    #: role ("loop", "submitter") -> kind -> syscalls per op (strace)
+    syscalls_per_op: dict[str, dict[str, float]]
+    #: instructions per op of each counted block, their mean and spread (callgrind)
+    instructions_per_op: list[float]
+    instructions: float
+    instructions_spread: float
+    #: [function, inclusive instructions per op] of the first counted block, largest first
+    top_functions: list[list[Any]]
+
+
+class _CellBase(TypedDict):
     """A planned, failed or measured cell (``doc["cells"][cell_id]``)."""
 
     cell_id: str
@@ -93,6 +112,12 @@ class Cell(TypedDict):
     conditions: dict[str, BlockConditions]
     #: the runner's quality record of the cell (its metadata's ``quality``), as recorded
     quality: dict[str, Any]
+
+
+class Cell(_CellBase, total=False):
+    """A cell; ``mechanism`` where the mechanism pass counted it."""
+
+    mechanism: MechanismPoint
 
 
 # ---------------------------------------------------------------- comparisons and verdicts
@@ -165,6 +190,40 @@ class CounterPair(TypedDict):
     b: float | None
 
 
+class WhyCounted(TypedDict):
+    """The counted cost that accounts for the gap between the fastest and the runner-up
+    (impl/report/why.py ``explain``)."""
+
+    #: runner-up time / fastest time
+    gap: float
+    #: "instructions", "syscalls", "switches", or None: nothing counted points the gap's way
+    component: str | None
+    fast: float | None
+    slow: float | None
+    #: slow / fast of the component (None when fast is 0)
+    ratio: float | None
+    #: the component's share of the gap, 0..1
+    share: float | None
+    #: "model" (the fitted cost model) or "instructions" (time taken as following work)
+    by: str | None
+    #: the share of the gap no counted cost accounts for
+    left: float | None
+    #: the components whose count points the other way
+    against: list[str]
+    #: component -> [fastest's, runner-up's] count per op, where both were counted
+    compared: dict[str, list[float]]
+
+
+class CostModel(TypedDict):
+    """An interpreter's cost model (impl/report/why.py ``fit``): ns per instruction, per
+    syscall and per voluntary context switch, its R^2 in log time over ``n`` cells."""
+
+    ns: dict[str, float]
+    r2: float
+    n: int
+    holds: bool
+
+
 class _RootCauseOutcome(TypedDict):
     outcome: str
     #: index into ``doc["comparisons"]``; None when no comparison was measured
@@ -180,6 +239,10 @@ class RootCause(_RootCauseOutcome, total=False):
     factor: float
     a: float | None
     b: float | None
+    #: the counted cost behind that comparison (impl/report/why.py), and which side ("a" or
+    #: "b") is the slower one
+    why_counted: WhyCounted
+    why_slower: str
 
 
 class HypothesisBase(TypedDict):
@@ -315,6 +378,7 @@ class AnswerRow(_AnswerPoint, total=False):
     clear: bool
     references: list[Versus]
     why: list[WhyCounter]
+    why_counted: WhyCounted
 
 
 class PickRow(TypedDict):
@@ -400,6 +464,9 @@ class GoRow(_GoFinding, total=False):
     share_go: float
     #: index into ``mechanism`` of the counter that differs most, or None
     counter: int | None
+    #: the counted cost that decides it: the one slower here (``why_slower``) against the other
+    why_counted: WhyCounted
+    why_slower: str
 
 
 # ---------------------------------------------------------------- rankings, plots, run
@@ -496,6 +563,7 @@ class Constants(TypedDict):
     mechanism_min_rate: float
     default_threshold: float
     mechanism_min_factor: float
+    instructions_repeat_bar: float
 
 
 class Platform(TypedDict):
@@ -580,6 +648,8 @@ class InterpreterPart(Interpreter):
     pick: Pick
     go: list[GoRow]
     go_counts: dict[str, int]
+    #: the interpreter's cost model (None: too few counted cells)
+    cost_model: CostModel | None
     #: the study's hypotheses not asked of this interpreter (impl.report.interpreters.asked)
     not_asked: list[str]
 
@@ -654,6 +724,8 @@ class _SummaryBody(TypedDict):
     go: list[GoRow]
     #: survives / reversed / not decided / not measured -> how many findings
     go_counts: dict[str, int]
+    #: the primary interpreter's cost model (None: too few counted cells)
+    cost_model: CostModel | None
     interpreter: Interpreter
     interpreters: list[InterpreterPart]
     gil_changes: list[GilChange]

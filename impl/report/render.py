@@ -21,6 +21,7 @@ from impl.contract import (
     CPU_METRICS,
     MAX_COUNTER,
     METRICS,
+    PER_OP_ENV_METRICS,
     POOLED_METRICS,
     TIME_PER_OP_METRICS,
     details_name,
@@ -456,6 +457,10 @@ def _conclusion(d: Doc, hi: int) -> str:
                                              if counter else
                                              f"; its counters ({declared}) do not differ"
                                              if declared else ""))
+    counted = rc.get("why_counted") or {}
+    if counted.get("compared"):
+        slow, fast = (a, b) if rc["why_slower"] == "a" else (b, a)
+        tail += f"; counted: {_why_counted(d, rcb, fast, slow)}"
     return f"{head}: {tail}"
 
 
@@ -524,7 +529,7 @@ def _other_sections(d: Doc, covered: set[str], label_order: list[str]) -> list[d
     for sc in scenarios:
         cells = _scope_cells(d, sc)
         metrics = sorted({m for c in cells for m in c.get("metrics", {})
-                          if not is_counter(m) and m not in CPU_METRICS})
+                          if not is_counter(m) and m not in PER_OP_ENV_METRICS})
         tables = []
         column = choose_column(cells, None)
         for metric in metrics or ["(no data)"]:
@@ -574,6 +579,8 @@ def _answer(d: Doc) -> list[dict]:
                "where": _point(d, *base),
                "fastest": fmt.MISSING, "runner_up": fmt.MISSING, "asyncio": fmt.MISSING,
                "uvloop": fmt.MISSING, "why": fmt.MISSING, "placements": _placements(d, i),
+               # the mechanism pass counted both cells: the why is its, not the counters'
+               "counted": bool((a.get("why_counted") or {}).get("compared")),
                "verdicts": ", ".join(f"{d.text(*base, 'verdicts', j, 'id')} "
                                      f"{d.text(*base, 'verdicts', j, 'verdict')}"
                                      for j in range(len(a["verdicts"]))) or fmt.MISSING}
@@ -593,7 +600,10 @@ def _answer(d: Doc) -> list[dict]:
         row["runner_up"] = f"{times(*base, 'runner_up')} vs {run}"
         for k, ref in enumerate(a["references"]):  # asyncio and uvloop, by design
             row[ref["design"]] = f"{times(*base, 'references', k)} vs {ref['label']}"
-        if a["why"]:
+        counted = a.get("why_counted") or {}
+        if counted.get("compared"):  # the mechanism pass counted both: its why, not counters
+            row["why"] = _why_counted(d, base, fast, run)
+        elif a["why"]:
             # the conclusions' rule (impl/report/mechanism.py): quote the counter that differs
             j = mech.most_differing([(w["counter"], w["fastest"], w["runner_up"])
                                      for w in a["why"]])
@@ -609,6 +619,104 @@ def _answer(d: Doc) -> list[dict]:
                 row["why"] = f"none of {names} differs"
         rows.append(row)
     return rows
+
+
+#: how the why column names each counted component (impl/report/why.py), per op
+_COUNTED = {"instructions": "instructions", "syscalls": "syscalls",
+            "switches": "blocking waits (voluntary context switches)"}
+
+
+def _why_counted(d: Doc, base: tuple, fast: str, slow: str) -> str:
+    """The counted why of an answer row (impl/report/why.py): the component that accounts
+    for the largest part of the gap in its direction, its size and share, what is left."""
+    w = d.get(*base, "why_counted")
+    path = (*base, "why_counted")
+    k = w.get("component")
+    if k is None:
+        counts = "; ".join(f"{_COUNTED[c]} {d.qty(*path, 'compared', c, 1)} vs "
+                           f"{d.qty(*path, 'compared', c, 0)}" for c in w["compared"])
+        return (f"no counted cost is larger for {slow} than for {fast} (per op: {counts}): "
+                f"the {d.qty(*path, 'gap')}x gap is elsewhere (waiting on the other thread, "
+                f"the scheduler)")
+    name = _COUNTED[k]
+    text = (f"{slow} {d.qty(*path, 'slow')} {name} per op, {fast} {d.qty(*path, 'fast')}")
+    if w.get("ratio") is not None:
+        text += f": {d.qty(*path, 'ratio')}x of a {d.qty(*path, 'gap')}x time gap"
+    else:
+        text += f" of a {d.qty(*path, 'gap')}x time gap"
+    how = "by the fitted cost model" if w["by"] == "model" else "if time follows instructions"
+    text += f" ({d.pct(*path, 'share')} of it, {how})"
+    if (w.get("left") or 0) >= 0.5:
+        text += f"; {d.pct(*path, 'left')} is not counted work (waiting, the scheduler)"
+    return text
+
+
+#: how many functions DETAILS shows per design (of the pass's ``top_functions``)
+TOP_SHOWN = 4
+
+
+def _counted_tables(d: Doc) -> dict[str, Any]:
+    """DETAILS: per answer workload, each measured design's time and counts per op (the
+    mechanism pass), and the functions with the most inclusive instructions; the cost
+    model's fit."""
+    tables = []
+    for i, a in enumerate(d.get("answer")):
+        rows = []
+        for j, r in enumerate(a["ranking"]):
+            cid = r["cell_id"]
+            mech = d.get("cells", cid).get("mechanism")
+            if not mech:
+                continue
+            base = ("cells", cid, "mechanism")
+            row = {"label": d.text("answer", i, "ranking", j, "label"),
+                   "time": d.value(_unit(d, cid, a["metric"]), "answer", i, "ranking", j,
+                                   "median"),
+                   "instructions": (d.qty(*base, "instructions") if "instructions" in mech
+                                    else fmt.MISSING),
+                   "spread": (d.pct(*base, "instructions_spread")
+                              if "instructions_spread" in mech else fmt.MISSING),
+                   "syscalls": fmt.MISSING, "switches": fmt.MISSING, "top": fmt.MISSING}
+            if "syscalls_per_op" in mech:
+                row["syscalls"] = "; ".join(
+                    f"{role} {kind} {d.qty(*base, 'syscalls_per_op', role, kind)}"
+                    for role, kinds in mech["syscalls_per_op"].items()
+                    for kind, v in kinds.items() if v >= 0.01) or "none ≥ 0.01"
+            if "switches_per_op" in mech:
+                row["switches"] = ", ".join(
+                    f"{k.replace('_', ' ')} {d.qty(*base, 'switches_per_op', k)}"
+                    for k, v in mech["switches_per_op"].items() if v >= 0.001) or "none"
+            if mech.get("top_functions"):
+                row["top"] = "; ".join(
+                    f"`{d.text(*base, 'top_functions', f, 0)}` "
+                    f"{d.qty(*base, 'top_functions', f, 1)}"
+                    for f in range(min(TOP_SHOWN, len(mech["top_functions"]))))
+            rows.append(row)
+        if rows:
+            tables.append({"workload": d.text("answer", i, "workload"),
+                           "where": _point(d, "answer", i), "rows": rows})
+    # the pass's own check: how far the two counted blocks' instruction counts repeat
+    spreads = [(c["mechanism"]["instructions_spread"], cid)
+               for cid, c in d.get("cells").items()
+               if "instructions_spread" in (c.get("mechanism") or {})]
+    repeat = None
+    if spreads:
+        worst, cid = max(spreads)
+        repeat = (f"the two counted blocks of each cell repeat within "
+                  f"{d.pct('cells', cid, 'mechanism', 'instructions_spread')} "
+                  f"(largest: `{cid}`; the pass's bar: "
+                  f"{d.pct('constants', 'instructions_repeat_bar')})"
+                  + ("" if worst <= d.get("constants", "instructions_repeat_bar")
+                     else ": **above it**, the counts are unstable"))
+    model = d.get("cost_model")
+    fit = None
+    if model:
+        fit = (f"time per op = {d.qty('cost_model', 'ns', 'instructions')} ns per instruction"
+               f" + {d.qty('cost_model', 'ns', 'syscalls')} ns per syscall"
+               f" + {d.qty('cost_model', 'ns', 'switches')} ns per blocking wait; R² of"
+               f" log time {d.qty('cost_model', 'r2')} over {d.int('cost_model', 'n')} cells ("
+               + ("holds: the why column uses its shares)" if model["holds"] else
+                  "does not hold: the why column judges instructions alone)"))
+    return {"tables": tables, "fit": fit, "repeat": repeat}
 
 
 def _placements(d: Doc, i: int) -> list[str]:
@@ -772,7 +880,12 @@ def _go(d: Doc) -> dict:
             else:
                 why = f"here {fast} takes {d.qty(*base, 'ratio')}x {slow}'s time"
             j = g.get("counter")
-            if j is not None:
+            counted = g.get("why_counted") or {}
+            if counted.get("compared"):
+                slow_here = d.text(*base, "why_slower")
+                fast_here = fast if g["why_slower"] == g["slower"] else slow
+                why += "; " + _why_counted(d, base, fast_here, slow_here)
+            elif j is not None:
                 name = d.text(*base, "mechanism", j, "counter").removeprefix("counter.")
                 why += (f"; {name} per op {d.qty(*base, 'mechanism', j, 'faster')} ({fast}) vs "
                         f"{d.qty(*base, 'mechanism', j, 'slower')} ({slow}): "
@@ -1067,6 +1180,7 @@ def context(doc: Summary, detailed: bool = True) -> dict[str, Any]:
                         for i, p in enumerate(doc["plots"]) if p.get("kind") == "forest"), None),
         "rankings": _rankings(d),
         "answer": _answer(d),
+        "counted": _counted_tables(d),
         "pick": _pick(d),
         "interpreter": _about(d, "interpreter"),
         "interpreters": interpreters,

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from impl.report import effects as eff
-from impl.report import mechanism
+from impl.report import mechanism, why
 from impl.report import stats as st
 from impl.report.answer import measured
 from impl.report.hypotheses import effective_threshold
@@ -59,8 +59,11 @@ def tally(entries: list[dict[str, Any]]) -> dict[str, int]:
 
 def compare_with_go(data: dict[str, Any], cells: dict[str, dict],
                     samples: Callable[[str, str], st.ProcessSamples], seed: int,
-                    floors: dict[str, float] | None = None) -> list[dict[str, Any]]:
-    """One JSON-ready entry per finding (module docstring)."""
+                    floors: dict[str, float] | None = None,
+                    costs: why.Costs | None = None) -> list[dict[str, Any]]:
+    """One JSON-ready entry per finding (module docstring); ``costs``: the interpreter's
+    cost model, for the counted cost that decides it (``why_counted``: the slower of the
+    two here against the faster, impl/report/why.py)."""
     floors = floors or {}
     out = []
     for f in data.get("findings", []):
@@ -104,5 +107,12 @@ def compare_with_go(data: dict[str, Any], cells: dict[str, dict],
                      # the counter that differs most (mechanism.py's rule), or None
                      counter=mechanism.most_differing(
                          [(r["counter"], r["faster"], r["slower"]) for r in mech_rows]))
+        # the cost that decides it, from the one that is slower here (a reversed finding:
+        # Go's faster design)
+        lo, hi = (fast, slow) if e.median_a <= e.median_b else (slow, fast)
+        entry["why_counted"] = why.explain(
+            lo["metrics"][metric]["median"], hi["metrics"][metric]["median"],
+            why.counted(lo), why.counted(hi), costs)
+        entry["why_slower"] = hi["label"]
         out.append(entry)
     return out

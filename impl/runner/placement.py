@@ -28,6 +28,7 @@ Standard library only: the measuring children import it.
 from __future__ import annotations
 
 import os
+import resource
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +122,15 @@ class ThreadSample:
     cpu: int | None  # the CPU it last ran on (/proc/.../stat field 39)
     run_ns: int | None  # time on a CPU since it started (/proc/.../schedstat, field 1)
     migrations: int | None  # se.nr_migrations (/proc/.../sched)
+    #: context switches since it started (/proc/.../sched): it blocked (voluntary) or was
+    #: preempted (involuntary)
+    voluntary: int | None = None
+    involuntary: int | None = None
+
+
+#: the /proc/.../sched lines ``sample`` reads, by ThreadSample field
+_SCHED_FIELDS = {"se.nr_migrations": "migrations", "nr_voluntary_switches": "voluntary",
+                 "nr_involuntary_switches": "involuntary"}
 
 
 def _task_dir(tid: int) -> Path:
@@ -130,7 +140,7 @@ def _task_dir(tid: int) -> Path:
 def sample(tid: int) -> ThreadSample:
     """Read thread ``tid``'s (a native id of this process) CPU, CPU time and migrations."""
     base = _task_dir(tid)
-    cpu = run_ns = migrations = None
+    cpu = run_ns = None
     try:
         stat = (base / "stat").read_text()
         # the command name (field 2) may hold spaces: count fields after its closing ')'
@@ -141,14 +151,23 @@ def sample(tid: int) -> ThreadSample:
         run_ns = int((base / "schedstat").read_text().split()[0])
     except (OSError, IndexError, ValueError):
         pass
+    sched: dict[str, int] = {}
     try:
         for line in (base / "sched").read_text().splitlines():
-            if line.startswith("se.nr_migrations"):
-                migrations = int(line.split(":", 1)[1])
-                break
+            key, _, value = line.partition(":")
+            name = _SCHED_FIELDS.get(key.strip())
+            if name is not None:
+                sched[name] = int(value)
     except (OSError, ValueError):
         pass
-    return ThreadSample(cpu, run_ns, migrations)
+    return ThreadSample(cpu, run_ns, **{k: sched.get(k) for k in _SCHED_FIELDS.values()})
+
+
+def process_switches() -> tuple[int, int]:
+    """This process's (voluntary, involuntary) context switches so far, every thread's,
+    ended ones included (``getrusage(RUSAGE_SELF)``: ru_nvcsw, ru_nivcsw)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_nvcsw, usage.ru_nivcsw
 
 
 class LoopThreadProbe:

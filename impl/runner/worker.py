@@ -100,7 +100,7 @@ def _warm_round_trip(loop: EventLoop) -> None:
     wait_lock(lock, "warm-up round trip")
 
 
-def _close(loop: EventLoop) -> None:
+def close_loop(loop: EventLoop) -> None:
     try:
         loop.shutdown(timeout=SHUTDOWN_S)
     except TimeoutError:
@@ -110,7 +110,7 @@ def _close(loop: EventLoop) -> None:
     loop.close()
 
 
-def _settled_counters(loop: EventLoop, expect_executed: int | None) -> Any:
+def settled_counters(loop: EventLoop, expect_executed: int | None) -> Any:
     """Counters at a quiescent point: the loop parked (bounded), its executed count settled."""
     wait_parked(loop)
     snap = loop.counters()
@@ -163,12 +163,15 @@ class BlockRunner:
             self.loop_tid = probe.native_id
             _warm_round_trip(loop)
         except BaseException:
-            _close(loop)
+            close_loop(loop)
             raise
         return loop
 
-    def _threads(self) -> tuple[placement.ThreadSample, placement.ThreadSample]:
-        return placement.sample(self.submitter_tid), placement.sample(self.loop_tid)
+    def _threads(self) -> tuple[placement.ThreadSample, placement.ThreadSample,
+                                tuple[int, int]]:
+        """(submitter thread, loop thread, the process's context switches)."""
+        return (placement.sample(self.submitter_tid), placement.sample(self.loop_tid),
+                placement.process_switches())
 
     def _thread_env(self, ops: int, own_s: float, before, after) -> dict[str, float]:
         """Where the block's time went, per op and per thread role, and where threads ran.
@@ -177,10 +180,14 @@ class BlockRunner:
         ``env.loop_cpu_ns``: the loop thread's; ``env.submitter_cpu_ns``: the
         rest (the caller or producers). ``env.submitter_cpu`` / ``env.loop_cpu``:
         the CPU each role's thread last ran on; ``env.migrations``: how often
-        the two moved between CPUs during the block. A pinned thread found
-        outside its CPUs fails the cell (the placement did not hold).
+        the two moved between CPUs during the block;
+        ``env.{loop,submitter}_{voluntary,involuntary}_switches``: each role's
+        context switches per op (it blocked / it was preempted; the submitter
+        role is every thread but the loop's, ended producers included). A
+        pinned thread found outside its CPUs fails the cell (the placement did
+        not hold).
         """
-        (sub0, loop0), (sub1, loop1) = before, after
+        (sub0, loop0, proc0), (sub1, loop1, proc1) = before, after
         out: dict[str, float] = {}
         if ops > 0:
             own_ns = own_s * 1e9
@@ -189,6 +196,14 @@ class BlockRunner:
                 loop_ns = float(loop1.run_ns - loop0.run_ns)
                 out["env.loop_cpu_ns"] = loop_ns / ops
                 out["env.submitter_cpu_ns"] = max(0.0, own_ns - loop_ns) / ops
+            for kind, i in (("voluntary", 0), ("involuntary", 1)):
+                a, b = getattr(loop0, kind), getattr(loop1, kind)
+                if a is None or b is None:
+                    continue
+                loop_n = b - a
+                out[f"env.loop_{kind}_switches"] = loop_n / ops
+                out[f"env.submitter_{kind}_switches"] = max(
+                    0, proc1[i] - proc0[i] - loop_n) / ops
         for role, smp, cpus in (("submitter", sub1, self.plan.submitter),
                                 ("loop", loop1, self.plan.loop)):
             if smp.cpu is None:
@@ -208,7 +223,7 @@ class BlockRunner:
 
     def block(self, loop: EventLoop, loops: int) -> dict[str, Any]:
         """One block on a started loop; the loop is left running and quiescent."""
-        before = _settled_counters(loop, None)
+        before = settled_counters(loop, None)
         th0 = self._threads()
         m0 = machine.snapshot()
         t0 = perf_ns()
@@ -216,7 +231,7 @@ class BlockRunner:
         wall = perf_ns() - t0
         m1 = machine.snapshot()
         th1 = self._threads()
-        after = _settled_counters(loop, before.tasks_executed + res.tasks)
+        after = settled_counters(loop, before.tasks_executed + res.tasks)
         if self._errors:
             raise VerificationError(f"{len(self._errors)} task(s) raised, first: {self._errors[0]}")
         delta = after.minus(before).as_dict()
@@ -253,7 +268,7 @@ class BlockRunner:
         try:
             return self.block(loop, loops)
         finally:
-            _close(loop)
+            close_loop(loop)
 
     def target_ns(self) -> float:
         """max(profile target, 20 GIL switch intervals), in ns."""
@@ -323,7 +338,7 @@ class BlockRunner:
                 else:
                     below = mid
         finally:
-            _close(loop)
+            close_loop(loop)
         confirm = confirm or self._fresh_readings
         for attempt in range(CONFIRM_TRIES):
             blocks = confirm(loops)

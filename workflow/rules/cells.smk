@@ -74,3 +74,26 @@ rule measure:
     shell:
         "{PY:q} -m impl.pipeline.batch --plan {params.plan:q} --round {wildcards.round}"
         " --seed {params.seed} --timeout {resources.timeout_s} --out {output:q} --log {log:q}"
+
+
+rule mechanism:
+    """Count what each design does per op under one interpreter (impl/pipeline/mechanism.py).
+
+    Instructions (callgrind), syscalls by kind (strace) and context switches per op at the
+    answer's and the hypotheses' cells, in a separate process from any timed block; after
+    the cells (lowest priority) and never beside one (bench_slot). A missing tool is one
+    line and its part skipped; a failed probe fails the job, and a plain rerun redoes it.
+    """
+    input:
+        python=mechanism_pythons,
+    output:
+        LAYOUT.mechanism_output,
+    log:
+        LAYOUT.mechanism_log,
+    priority: 0
+    resources:
+        bench_slot=1,
+    params:
+        plan=mechanism_plan,
+    shell:
+        "{PY:q} -m impl.pipeline.mechanism --plan {params.plan:q} --out {output:q} --log {log:q}"

@@ -2,6 +2,7 @@
 import os
 import sys
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from impl.pipeline import cells as cellmod
@@ -9,6 +10,7 @@ from impl.pipeline.config_check import ConfigError, check_config
 from impl.pipeline import identity
 from impl.pipeline import scheduler_fix
 from impl.pipeline import interpreters as pipe_interpreters
+from impl.pipeline import mechanism as pipe_mechanism
 from impl.study import interpreters
 from impl.pipeline.hashes import code_hash, summary_digest
 from impl.pipeline.invocation import read_only
@@ -65,6 +67,46 @@ def batch_pythons(batch):
     builds it); ancient: rebuilding the interpreter remeasures nothing."""
     needed = any(c.python == interpreters.PROVISIONED_PYTHON for c in batch.cells)
     return [ancient(PROVISIONED_MARKER)] if needed else []
+
+
+# the mechanism pass (config `mechanism`, off by default): one job per interpreter
+MECHANISM_JOBS = {
+    j.wildcard: j for j in (pipe_mechanism.plan(STUDY, CELLS) if STUDY.mechanism else [])
+}
+MECHANISM_OUTPUTS = [
+    LAYOUT.mechanism_output.format(interpreter=j.interpreter) for j in MECHANISM_JOBS.values()
+]
+
+
+def mechanism_job(wildcards):
+    if wildcards.interpreter not in MECHANISM_JOBS:
+        raise WorkflowError(
+            f"no mechanism job {wildcards.interpreter!r}; allowed: "
+            f"{', '.join(MECHANISM_JOBS) or 'none (config mechanism: false)'}"
+        )
+    return MECHANISM_JOBS[wildcards.interpreter]
+
+
+def mechanism_pythons(wildcards):
+    """As ``batch_pythons``, for a mechanism job's cells."""
+    needed = any(
+        c.python == interpreters.PROVISIONED_PYTHON for c in mechanism_job(wildcards).cells
+    )
+    return [ancient(PROVISIONED_MARKER)] if needed else []
+
+
+def mechanism_plan(wildcards):
+    """Tracked param: the job's cells' specs (with their code hash), so a changed design
+    or scenario counts its jobs again."""
+    import json
+
+    job = mechanism_job(wildcards)
+    specs = [c.spec(code_hash_of(c)) for c in job.cells]
+    return json.dumps(
+        {"interpreter": job.interpreter, "specs": specs},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
 
 
 def batch_of(wildcards, round=None):

@@ -24,6 +24,8 @@ rule summary:
     """Render the profile's SUMMARY.md from this run's data (impl.report.build_summary)."""
     input:
         all=LAYOUT.all_parquet,
+        # what each design does per op (instructions, syscalls, context switches)
+        mechanism=MECHANISM_OUTPUTS,
         # a summary without its data (fresh checkout, rm -rf results) reruns the study
         stamp=LAYOUT.rerun_stamp,
     output:

@@ -16,5 +16,6 @@ path = render(
     expected_cells=list(snakemake.params.expected),
     failed_cells=[],
     partial=False,
+    mechanism_files=list(snakemake.input.mechanism),
 )
 logging.info("wrote %s", path)

@@ -1,0 +1,173 @@
+"""The mechanism pass's child: the points of one interpreter, each block between two markers.
+
+``python -m impl.runner.mechanism.probe PLAN OUT`` runs, for each point of the
+plan (a ``ResolvedCell``: design, scenario, parameters, placement), on one
+loop: a warm-up block (discarded: the first calls, bytecode
+specialisation), then ``blocks`` counted blocks of ``ops`` operations, the
+scenario's own ``run_block`` (the same code the timed blocks run). Each
+counted block is bracketed by two marker calls (``marker``: the syscall
+``getppid``, which nothing else here makes): a tool attached to the process
+counts what lies between them, callgrind by dumping its counters when the
+marker is entered (``--dump-before``), strace by the marker's line in its
+trace. What the child reads itself, outside the markers: each thread role's
+context switches (``impl.runner.placement``) and the block's wall time.
+
+The output (JSON): ``markers`` (one label per marker call, in order: the
+parent maps the tools' intervals to blocks by it) and per point its ops,
+tasks, wall time and context switches per counted block, or why its design
+cannot run under this interpreter (``not_applicable``: uvloop without the GIL).
+
+Light imports, like the measuring child: it runs under every interpreter.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from impl.contract import write_atomic
+from impl.designs import registry
+from impl.designs.base import EventLoop
+from impl.runner import interpreter, placement
+from impl.runner.request import ResolvedCell
+from impl.runner.worker import BlockRunner, InterpreterError, close_loop, settled_counters
+
+#: the libc function (and syscall) a marker calls: callgrind's ``--dump-before`` and strace's
+#: marker line name it
+MARKER_FUNCTION = "getppid"
+#: calibration doubles the size at most this many times (from the scenario's minimum)
+MAX_DOUBLINGS = 16
+#: the label of the marker before a point's first counted block: the interval it closes holds
+#: the start-up or the previous point and this point's warm-up (not counted)
+START = "start"
+
+
+def marker() -> None:
+    """A point in the process's history a tool can see (module docstring)."""
+    os.getppid()
+
+
+def _switches(runner: BlockRunner) -> tuple[int, int, int, int]:
+    """(loop voluntary, loop involuntary, process voluntary, process involuntary)."""
+    loop = placement.sample(runner.loop_tid)
+    vol, invol = placement.process_switches()
+    return (loop.voluntary or 0, loop.involuntary or 0, vol, invol)
+
+
+def _per_role(before: tuple, after: tuple, ops: int) -> dict[str, float]:
+    """Each role's context switches per op (the submitter role: every thread but the loop)."""
+    d = [b - a for a, b in zip(before, after, strict=True)]
+    return {"loop_voluntary": d[0] / ops, "loop_involuntary": d[1] / ops,
+            "submitter_voluntary": max(0, d[2] - d[0]) / ops,
+            "submitter_involuntary": max(0, d[3] - d[1]) / ops}
+
+
+def _whole_steps(runner: BlockRunner, ops: int) -> int:
+    return max(runner.min_ops, -(-ops // runner.step) * runner.step)
+
+
+def _calibrate(runner: BlockRunner, loop: EventLoop, target_ns: float) -> tuple[int, int]:
+    """(the smallest size, doubling from the scenario's minimum, whose block took at least
+    ``target_ns`` of wall time, tasks run meanwhile); its blocks warm the loop too."""
+    size, tasks = runner.min_ops, 0
+    for _ in range(MAX_DOUBLINGS):
+        t0 = time.perf_counter_ns()
+        tasks += runner.module.run_block(loop, runner.cell.params, size, runner.spec).tasks
+        if time.perf_counter_ns() - t0 >= target_ns:
+            break
+        size = _whole_steps(runner, 2 * size)
+    return size, tasks
+
+
+def run_point(cell: ResolvedCell, ops: int, warmup_ops: int, blocks: int,
+              markers: list[str], target_ms: float = 0.0) -> dict[str, Any]:
+    """One point: a warm-up block of ``warmup_ops``, then ``blocks`` counted blocks of
+    ``ops`` (in the scenario's whole steps), each between two markers; appends the markers'
+    labels. ``ops`` 0: the size is calibrated natively to ``target_ms`` a block instead
+    (``_calibrate``, which also warms the loop), and recorded as ``calibrated``."""
+    runner = BlockRunner(cell)
+    out: dict[str, Any] = {"cell": cell.cell_id, "scenario": cell.scenario,
+                           "params": cell.params, "ops": [], "tasks": [], "wall_ns": [],
+                           "switches": []}
+    loop = runner.new_loop()
+    out["loop_tid"] = runner.loop_tid  # a trace's thread ids tell the roles apart
+    try:
+        executed = settled_counters(loop, None).tasks_executed
+        if ops <= 0:
+            ops, warm_tasks = _calibrate(runner, loop, target_ms * 1e6)
+            out["calibrated"] = ops
+        else:
+            ops = _whole_steps(runner, ops)
+            warmup_ops = max(runner.step, -(-warmup_ops // runner.step) * runner.step)
+            warm_tasks = runner.module.run_block(loop, cell.params, warmup_ops,
+                                                 runner.spec).tasks
+        executed += warm_tasks
+        for b in range(blocks):
+            gc.collect()
+            # the loop parked, every task of the previous block counted: nothing of it spills
+            # into the next interval
+            settled_counters(loop, executed)
+            s0 = _switches(runner)
+            markers.append(f"{START} {cell.cell_id}" if b == 0 else f"gap {cell.cell_id} {b}")
+            marker()
+            t0 = time.perf_counter_ns()
+            res = runner.module.run_block(loop, cell.params, ops, runner.spec)
+            wall = time.perf_counter_ns() - t0
+            marker()
+            markers.append(f"block {cell.cell_id} {b}")
+            s1 = _switches(runner)
+            executed += res.tasks
+            out["ops"].append(res.ops)
+            out["tasks"].append(res.tasks)
+            out["wall_ns"].append(wall)
+            out["switches"].append(_per_role(s0, s1, res.ops))
+    finally:
+        close_loop(loop)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    """``PLAN OUT``: PLAN is JSON ``{"cells": [ResolvedCell JSON...], "ops": [per cell, 0:
+    calibrate], "warmup_ops": [per cell], "blocks": N, "target_ms": T}``; OUT gets the result
+    (module docstring)."""
+    plan_path, out_path = argv
+    plan = json.loads(Path(plan_path).read_text())
+    cells = [ResolvedCell.from_json(c) for c in plan["cells"]]
+    markers: list[str] = []
+    # the thread that calls the markers (the measuring thread: main)
+    result: dict[str, Any] = {"markers": markers, "points": [],
+                              "marker_tid": threading.get_native_id()}
+    try:
+        for cell, ops, warm in zip(cells, plan["ops"], plan["warmup_ops"], strict=True):
+            why = registry.get(cell.design).unavailable()
+            if why is not None:  # e.g. uvloop under a free-threaded python: nothing to count
+                result["points"].append({"cell": cell.cell_id, "not_applicable": why})
+                continue
+            wrong = interpreter.mismatch(cell.gil)
+            if wrong:
+                raise InterpreterError(wrong)
+            if not markers:
+                gc.collect()
+                gc.freeze()  # as in the timed blocks: collections scan only what blocks make
+            result["points"].append(run_point(cell, int(ops), int(warm), int(plan["blocks"]),
+                                              markers, float(plan.get("target_ms", 0.0))))
+        result["interpreter"] = interpreter.describe()
+        code = 0
+    except Exception as exc:  # noqa: BLE001 - the parent reports the reason in one line
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        code = 1
+    write_atomic(Path(out_path), json.dumps(result))
+    return code
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # never wait for loop or producer threads at interpreter exit
