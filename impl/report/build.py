@@ -395,13 +395,10 @@ def build_summary(
             i = h["root_cause"].get("comparison")
             if i is not None:  # the counted cost behind the comparison it speaks for
                 c = comparisons[i]
-                pair = sorted((cells[c["cell_a"]], cells[c["cell_b"]]),
-                              key=lambda x: x["metrics"][c["metric"]]["median"])
-                h["root_cause"]["why_counted"] = why.explain(
-                    pair[0]["metrics"][c["metric"]]["median"],
-                    pair[1]["metrics"][c["metric"]]["median"],
-                    why.counted(pair[0]), why.counted(pair[1]), costs)
-                h["root_cause"]["why_slower"] = "a" if pair[1] is cells[c["cell_a"]] else "b"
+                a = cells[c["cell_a"]]
+                counted, slower = why.explain_cells(a, cells[c["cell_b"]], c["metric"], costs)
+                h["root_cause"]["why_counted"] = counted
+                h["root_cause"]["why_slower"] = "a" if slower is a else "b"
         n_tested = sum(len(r.comparisons) for r in results)
         return {"comparisons": comparisons, "hypotheses": hyp_docs, "controls": ctl_docs,
                 "warnings": warnings, "floors": floors, "calibration": calibration,

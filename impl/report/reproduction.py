@@ -109,10 +109,7 @@ def compare_with_go(data: dict[str, Any], cells: dict[str, dict],
                          [(r["counter"], r["faster"], r["slower"]) for r in mech_rows]))
         # the cost that decides it, from the one that is slower here (a reversed finding:
         # Go's faster design)
-        lo, hi = (fast, slow) if e.median_a <= e.median_b else (slow, fast)
-        entry["why_counted"] = why.explain(
-            lo["metrics"][metric]["median"], hi["metrics"][metric]["median"],
-            why.counted(lo), why.counted(hi), costs)
-        entry["why_slower"] = hi["label"]
+        entry["why_counted"], slower = why.explain_cells(fast, slow, metric, costs)
+        entry["why_slower"] = slower["label"]
         out.append(entry)
     return out
