@@ -108,6 +108,26 @@ def test_strace_calls_are_split_at_the_measuring_threads_markers_and_counted_onc
     assert per["submitter"]["sleep"] == 0.5
 
 
+def test_a_marginal_count_cancels_what_every_block_runs_once():
+    # a block of n ops runs 50,000 instructions once (threads started, joined) and 700 per op
+    small, large = 50_000 + 700 * 128, 50_000 + 700 * 256
+    assert run.marginal(small, large, (128, 256)) == 700
+    # the top functions grow by what each op runs: one listed in a single block is left out
+    top = callgrind.marginal_top({"submit": 128 * 300 + 9, "thread_start": 40_000, "eval": 5},
+                                 {"submit": 256 * 300 + 9, "thread_start": 40_000, "lone": 7},
+                                 128)
+    assert top == [("submit", 300.0)]
+
+
+def test_the_scenarios_named_as_starting_producers_are_those_whose_blocks_start_threads():
+    from impl.runner.mechanism import probe
+
+    scenarios = ROOT / "impl" / "runner" / "scenarios"
+    starting = {f.stem for f in scenarios.glob("[a-z]*.py")
+                if "threading.Thread(" in f.read_text()}
+    assert starting == probe.STARTS_PRODUCERS
+
+
 def test_the_plan_counts_the_answers_and_the_hypotheses_cells_of_every_contender():
     study = load(ROOT / "config.yaml")
     cells = expand(study)
@@ -158,6 +178,8 @@ def test_instruction_counts_repeat_within_three_percent_across_two_runs(tmp_path
     assert 500 < a < 100_000, first
     assert abs(a - b) / min(a, b) <= 0.03, (a, b)
     assert first["instructions_spread"] <= 0.03, first["instructions_per_op"]
+    assert len(first["instructions_per_op"]) == run.PAIRS
+    assert first["instructions_per_block"] > 0, first  # a block's own cost, cancelled
     assert first["top_functions"], first
     assert set(first["syscalls_per_op"]) == set(syscalls.ROLES)
     assert set(first["switches_per_op"]) >= {"loop_voluntary", "submitter_voluntary"}

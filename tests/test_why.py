@@ -92,3 +92,22 @@ def test_an_uncounted_component_is_not_a_reason_and_no_gap_has_no_why():
     assert out["component"] is None
     out = why.explain(150.0, 100.0, {"instructions": 1.0}, {"instructions": 2.0}, None)
     assert out["component"] is None and out["gap"] < 1
+
+
+def test_a_difference_within_the_counts_own_spread_is_no_reason():
+    fast = {"instructions": 1000.0, "syscalls": None, "switches": None}
+    slow = {"instructions": 1100.0, "syscalls": None, "switches": None}
+    # 10 % more work: a reason when the counts repeat within 2 % each ...
+    out = why.explain(100.0, 144.0, fast, slow, None, {"instructions": 0.04})
+    assert out["component"] == "instructions"
+    # ... none when the two cells' marginal counts spread 6 % and 5 %
+    out = why.explain(100.0, 144.0, fast, slow, None, {"instructions": 0.11})
+    assert out["component"] is None and out["against"] == []
+    # the report cells' spreads are summed (why.explain_cells)
+    cells = [{"metrics": {"ns_per_op": {"median": t}},
+              "mechanism": {"instructions": n, "instructions_spread": s}}
+             for t, n, s in ((100.0, 1000.0, 0.06), (144.0, 1100.0, 0.05))]
+    assert why.explain_cells(*cells, "ns_per_op", None)[0]["component"] is None
+    cells[0]["mechanism"]["instructions_spread"] = 0.01
+    cells[1]["mechanism"]["instructions_spread"] = 0.01
+    assert why.explain_cells(*cells, "ns_per_op", None)[0]["component"] == "instructions"

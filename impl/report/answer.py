@@ -141,9 +141,7 @@ def answer(
             continue
         entry["status"] = "ok"
         # the counted cost that accounts for the gap to the runner-up (impl/report/why.py)
-        entry["why_counted"] = wy.explain(
-            fast["metrics"][w.metric]["median"], runner["metrics"][w.metric]["median"],
-            wy.counted(fast), wy.counted(runner), costs)
+        entry["why_counted"] = wy.explain_cells(fast, runner, w.metric, costs)[0]
         entry["why"] = [{"counter": k,
                          "fastest": (fast["metrics"].get(k) or {}).get("per_op"),
                          "runner_up": (runner["metrics"].get(k) or {}).get("per_op")}

@@ -79,15 +79,18 @@ class MechanismPoint(TypedDict, total=False):
     scenario: str
     params: dict[str, Any]
     ops: int
-    #: context switches per op in the pass's native run, per role and kind
+    #: marginal context switches per op in the pass's native run, per role and kind
     switches_per_op: dict[str, float]
-    #: role ("loop", "submitter") -> kind -> syscalls per op (strace)
+    #: role ("loop", "submitter") -> kind -> marginal syscalls per op (strace)
     syscalls_per_op: dict[str, dict[str, float]]
-    #: instructions per op of each counted block, their mean and spread (callgrind)
+    #: marginal instructions per op of each pair of counted blocks (N and 2N ops: the
+    #: difference over N), their mean and spread ((max - min) / mean) (callgrind)
     instructions_per_op: list[float]
     instructions: float
     instructions_spread: float
-    #: [function, inclusive instructions per op] of the first counted block, largest first
+    #: what a block runs once, whatever its size (threads started and joined), instructions
+    instructions_per_block: float
+    #: [function, marginal inclusive instructions per op] of the first pair, largest first
     top_functions: list[list[Any]]
 
 
@@ -204,10 +207,14 @@ class WhyCounted(TypedDict):
     ratio: float | None
     #: the component's share of the gap, 0..1
     share: float | None
-    #: "model" (the fitted cost model) or "instructions" (time taken as following work)
+    #: "model" (the fitted cost model), "instructions" (time taken as following work) or
+    #: "count" (no model, instructions do not point the gap's way: the syscall or switch
+    #: count that does, without a share)
     by: str | None
     #: the share of the gap no counted cost accounts for
     left: float | None
+    #: the other components whose count points the gap's way
+    also: list[str]
     #: the components whose count points the other way
     against: list[str]
     #: component -> [fastest's, runner-up's] count per op, where both were counted

@@ -644,10 +644,19 @@ def _why_counted(d: Doc, base: tuple, fast: str, slow: str) -> str:
         text += f": {d.qty(*path, 'ratio')}x of a {d.qty(*path, 'gap')}x time gap"
     else:
         text += f" of a {d.qty(*path, 'gap')}x time gap"
+    if w["by"] == "count":  # no share: a count without a model to price it
+        if "instructions" in w["compared"]:
+            text += (f"; not work: instructions {d.qty(*path, 'compared', 'instructions', 1)}"
+                     f" vs {d.qty(*path, 'compared', 'instructions', 0)}")
+        return text
     how = "by the fitted cost model" if w["by"] == "model" else "if time follows instructions"
     text += f" ({d.pct(*path, 'share')} of it, {how})"
     if (w.get("left") or 0) >= 0.5:
-        text += f"; {d.pct(*path, 'left')} is not counted work (waiting, the scheduler)"
+        rest = [f"{_COUNTED[c]} {d.qty(*path, 'compared', c, 1)} vs "
+                f"{d.qty(*path, 'compared', c, 0)}" for c in w.get("also", [])]
+        text += (f"; {d.pct(*path, 'left')} is not counted work"
+                 + (f": {slow} also makes more {', '.join(rest)}" if rest else
+                    " (waiting, the scheduler)"))
     return text
 
 
@@ -694,19 +703,22 @@ def _counted_tables(d: Doc) -> dict[str, Any]:
         if rows:
             tables.append({"workload": d.text("answer", i, "workload"),
                            "where": _point(d, "answer", i), "rows": rows})
-    # the pass's own check: how far the two counted blocks' instruction counts repeat
+    # the pass's own check: how far each cell's two marginal counts repeat
     spreads = [(c["mechanism"]["instructions_spread"], cid)
                for cid, c in d.get("cells").items()
                if "instructions_spread" in (c.get("mechanism") or {})]
     repeat = None
     if spreads:
         worst, cid = max(spreads)
-        repeat = (f"the two counted blocks of each cell repeat within "
-                  f"{d.pct('cells', cid, 'mechanism', 'instructions_spread')} "
+        bar = d.get("constants", "instructions_repeat_bar")
+        above = sum(s > bar for s, _ in spreads)
+        repeat = (f"each cell's two marginal counts (two pairs of blocks of N and 2N ops) "
+                  f"repeat within {d.pct('cells', cid, 'mechanism', 'instructions_spread')} "
                   f"(largest: `{cid}`; the pass's bar: "
-                  f"{d.pct('constants', 'instructions_repeat_bar')})"
-                  + ("" if worst <= d.get("constants", "instructions_repeat_bar")
-                     else ": **above it**, the counts are unstable"))
+                  f"{d.pct('constants', 'instructions_repeat_bar')}"
+                  + (f"; {above} of {len(spreads)} cells above it: a difference within "
+                     f"their spread is never a why)" if above else
+                     f"; all {len(spreads)} cells within it)"))
     model = d.get("cost_model")
     fit = None
     if model:

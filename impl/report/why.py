@@ -17,7 +17,10 @@ per thread role. This module turns two cells' counts and times into the answer's
   without one, instructions are judged alone, as the share of the gap's log
   that the instructions' ratio covers (time proportional to work). A component
   whose count is larger on the *faster* cell is never offered; a count a design
-  cannot have (no such tool here: absent) is ``None``, never 0.
+  cannot have (no such tool here: absent) is ``None``, never 0. Two counts differ
+  only beyond ``MIN_FACTOR`` and beyond both cells' own spread (the pass's two
+  marginal counts per cell: a difference the count's repeatability could make
+  is no reason).
 * **what is left**: the part of the gap no counted cost accounts for (waiting
   on another thread, the scheduler, contention), said when it is the larger part.
 
@@ -94,49 +97,67 @@ def _log_r2(y: np.ndarray, fitted: np.ndarray) -> float:
     return 1.0 - float(((logy - logf) ** 2).sum()) / total if total > 0 else 0.0
 
 
-def _differs(fast: float | None, slow: float | None) -> bool:
-    """The slower cell has more of it (by ``MIN_FACTOR``): it points the gap's way."""
+def _differs(fast: float | None, slow: float | None, spread: float = 0.0) -> bool:
+    """The slower cell has more of it, by ``MIN_FACTOR`` and by more than ``spread`` (the
+    two counts' own relative spreads, summed): it points the gap's way."""
     if fast is None or slow is None or slow <= 0:
         return False
-    return fast == 0 or slow / fast >= MIN_FACTOR
+    return fast == 0 or slow / fast >= max(MIN_FACTOR, 1.0 + spread)
 
 
 def explain(time_fast: float, time_slow: float, fast: Mapping[str, float | None],
-            slow: Mapping[str, float | None], costs: Costs | None) -> dict[str, Any]:
+            slow: Mapping[str, float | None], costs: Costs | None,
+            spread: Mapping[str, float] | None = None) -> dict[str, Any]:
     """The why of a gap (module docstring); JSON-ready.
 
-    ``fast`` / ``slow``: each component's count per op (None: not counted). Returns
+    ``fast`` / ``slow``: each component's count per op (None: not counted); ``spread``:
+    a component's relative spread in the two cells, summed (0 when absent). Returns
     ``{"gap" (time_slow / time_fast), "component" (or None), "fast", "slow", "share"
     (of the gap, 0..1, or None), "ratio" (slow / fast count, None when fast is 0), "by"
-    ("model" or "instructions"), "left" (the share no counted cost accounts for, or None),
-    "against" [components whose count points the other way], "compared" {component:
-    [fast, slow] for those counted on both sides}}``.
+    ("model", "instructions" or "count"), "left" (the share no counted cost accounts for,
+    or None), "also" [the other components whose count points the gap's way], "against"
+    [components whose count points the other way], "compared" {component: [fast, slow]
+    for those counted on both sides}}``. ``by`` "count": no model, the instructions do not
+    point the gap's way, and the component is the syscall or switch count that does by
+    the largest factor (a quantity, without a share).
     """
     gap = time_slow / time_fast
+    noise = dict(spread or {})
+
+    def differs(a: float | None, b: float | None, k: str) -> bool:
+        return _differs(a, b, noise.get(k, 0.0))
+
     compared = {k: [fast[k], slow[k]] for k in COMPONENTS
                 if fast.get(k) is not None and slow.get(k) is not None}
     out: dict[str, Any] = {"gap": gap, "component": None, "fast": None, "slow": None,
                            "share": None, "ratio": None, "by": None, "left": None,
-                           "against": [k for k in COMPONENTS if _differs(slow.get(k),
-                                                                          fast.get(k))],
-                           "compared": compared}
+                           "against": [k for k in COMPONENTS
+                                       if differs(slow.get(k), fast.get(k), k)],
+                           "compared": compared, "also": []}
     if gap <= 1:
         return out
+    pointing = [k for k in COMPONENTS if differs(fast.get(k), slow.get(k), k)]
     if costs is not None and costs.holds:
         delta = time_slow - time_fast
         shares = {k: costs.ns[k] * (slow[k] - fast[k]) / delta for k in COMPONENTS
-                  if _differs(fast.get(k), slow.get(k)) and costs.ns[k] > 0}
+                  if differs(fast.get(k), slow.get(k), k) and costs.ns[k] > 0}
         if shares:
             k = max(shares, key=lambda c: shares[c])
             counted = sum(max(0.0, s) for s in shares.values())
             out.update(component=k, fast=fast[k], slow=slow[k], share=min(1.0, shares[k]),
-                       by="model", left=max(0.0, 1.0 - counted), ratio=_ratio(fast[k], slow[k]))
+                       by="model", left=max(0.0, 1.0 - counted), ratio=_ratio(fast[k], slow[k]),
+                       also=[c for c in pointing if c != k])
             return out
     k = "instructions"
-    if _differs(fast.get(k), slow.get(k)):
+    if k in pointing:
         share = min(1.0, math.log(slow[k] / fast[k]) / math.log(gap))
         out.update(component=k, fast=fast[k], slow=slow[k], share=share, by="instructions",
-                   left=1.0 - share, ratio=_ratio(fast[k], slow[k]))
+                   left=1.0 - share, ratio=_ratio(fast[k], slow[k]),
+                   also=[c for c in pointing if c != k])
+    elif pointing:  # not work: the waits and syscalls the slower design makes more of
+        k = max(pointing, key=lambda c: math.inf if not fast[c] else slow[c] / fast[c])
+        out.update(component=k, fast=fast[k], slow=slow[k], by="count",
+                   ratio=_ratio(fast[k], slow[k]), also=[c for c in pointing if c != k])
     return out
 
 
@@ -146,7 +167,16 @@ def explain_cells(x: Mapping[str, Any], y: Mapping[str, Any], metric: str,
     returns the why and the slower cell."""
     fast, slow = sorted((x, y), key=lambda c: c["metrics"][metric]["median"])
     return explain(fast["metrics"][metric]["median"], slow["metrics"][metric]["median"],
-                   counted(fast), counted(slow), costs), slow
+                   counted(fast), counted(slow), costs,
+                   {k: spreads(fast).get(k, 0.0) + spreads(slow).get(k, 0.0)
+                    for k in COMPONENTS}), slow
+
+
+def spreads(cell: Mapping[str, Any]) -> dict[str, float]:
+    """A report cell's relative spread per counted component: the instructions' two
+    marginal counts ((max - min) / mean); the others are not repeated within a run."""
+    m = cell.get("mechanism") or {}
+    return {"instructions": float(m["instructions_spread"])} if "instructions_spread" in m else {}
 
 
 def _ratio(fast: float, slow: float) -> float | None:

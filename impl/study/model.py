@@ -37,8 +37,8 @@ from impl.study.errors import ConfigError
 
 #: the seed of every shuffle and bootstrap when the config sets none
 DEFAULT_SEED = 1
-#: the mechanism pass is off unless config ``mechanism: true``: it adds about 4 minutes to
-#: the default study (3 asked) and some of its counts do not yet repeat within 3 %
+#: the mechanism pass is off unless config ``mechanism: true``: it adds about 8 minutes to
+#: the default study (3 asked), and the counts of contended points do not repeat within 3 %
 DEFAULT_MECHANISM = False
 #: the family-wise error rate of the verdicts when the config sets none
 DEFAULT_ALPHA = 0.05

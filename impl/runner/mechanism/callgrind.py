@@ -6,9 +6,10 @@ Callgrind counts the instructions every thread executes (event ``Ir``); with
 them each time the probe's marker is entered, so dump *k* holds exactly the
 interval the probe's *k*-th marker closes (``impl.runner.mechanism.probe``).
 The count is deterministic for the same binary, input and interleaving
-(valgrind serialises the threads), so one process suffices; two counted blocks
-per point show how far it repeats. The top functions are by inclusive instructions,
-without the outer frames (``OUTER_SHARE``); the self costs of a dump taken at a
+(valgrind serialises the threads), so one process suffices; a point's two pairs of
+blocks (``impl.runner.mechanism.probe``) give two marginal counts per op, which show how
+far it repeats. The top functions are by inclusive instructions, marginal too
+(``marginal_top``), without the outer frames (``OUTER_SHARE``); the self costs of a dump taken at a
 marker came out attributed to ``clone`` (98 %), so they are not used.
 Sources: the Valgrind manual, "Callgrind" (``--dump-before``,
 ``--callgrind-out-file``, ``callgrind_annotate``).
@@ -74,11 +75,11 @@ def _function(entry: str) -> str | None:
     return name
 
 
-def parse_annotated(text: str, top: int = TOP_FUNCTIONS,
+def parse_annotated(text: str, top: int | None = TOP_FUNCTIONS,
                     total: int | None = None) -> list[tuple[str, int]]:
     """``callgrind_annotate`` output -> [(function, Ir: self, or inclusive with
     ``--inclusive=yes``)], largest
-    first, at most ``top``: each function once (its source file dropped: an inlined copy
+    first, at most ``top`` (None: all): each function once (its source file dropped: an inlined copy
     counts as the same function), and, given the interval's ``total``, without the outer
     frames that hold more than ``OUTER_SHARE`` of it (the interpreter's eval loop and call
     machinery: in every design, they tell nothing apart)."""
@@ -92,15 +93,26 @@ def parse_annotated(text: str, top: int = TOP_FUNCTIONS,
         if name is None or (total and ir > OUTER_SHARE * total):
             continue
         best[name] = max(ir, best.get(name, 0))
-    return sorted(best.items(), key=lambda x: -x[1])[:top]
+    ranked = sorted(best.items(), key=lambda x: -x[1])
+    return ranked if top is None else ranked[:top]
 
 
-def top_functions(dump: Path, top: int = TOP_FUNCTIONS) -> list[tuple[str, int]]:
-    """The dump's functions with the most inclusive instructions, below the outer frames
-    (``parse_annotated``; [] if the annotator fails)."""
+def functions(dump: Path) -> dict[str, int]:
+    """{function: inclusive instructions} of a dump, below the outer frames
+    (``parse_annotated``; {} if the annotator fails)."""
     try:
         done = subprocess.run([ANNOTATE, "--inclusive=yes", str(dump)], capture_output=True,
                               text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired):
-        return []
-    return parse_annotated(done.stdout, top, total(dump)) if done.returncode == 0 else []
+        return {}
+    return dict(parse_annotated(done.stdout, None, total(dump))) if done.returncode == 0 else {}
+
+
+def marginal_top(small: dict[str, int], large: dict[str, int], ops: int,
+                 top: int = TOP_FUNCTIONS) -> list[tuple[str, float]]:
+    """The functions whose inclusive instructions grow most from a pair's small block to its
+    large one, per op of the difference (``ops``): what each op runs, without what a block
+    runs once. Only functions listed in both blocks (an outer frame in either is left out)."""
+    grown = {f: (large[f] - small[f]) / ops for f in large.keys() & small.keys()}
+    ranked = sorted(((f, v) for f, v in grown.items() if v > 0), key=lambda x: -x[1])
+    return ranked[:top]

@@ -3,11 +3,17 @@
 ``run(job, workdir)`` runs the probe (``impl.runner.mechanism.probe``) three
 times, one after the other, under the job's interpreter and GIL state:
 
-1. natively: it sizes each point's counted block (``target_ms`` of wall time,
-   whole scenario steps) and reads the context switches per op per role;
+1. natively: it sizes each point's counted blocks (``target_ms`` of wall time with
+   the time per op settled, whole scenario steps) and reads the context switches
+   per op per role;
 2. under strace: syscalls per op by kind and role (``syscalls``), at those sizes;
 3. under callgrind: instructions per op (``callgrind``), at those sizes, and the
    functions with the most inclusive instructions of the first counted block.
+
+Every count is *marginal*: each pair of counted blocks (N ops and 2N) gives
+(count(2N) - count(N)) / N, so what a block pays once (threads started and
+joined, the drain's last wait) cancels; the pairs' spread says how far it
+repeats. A marginal syscall or switch count below 0 (timing noise) is 0.
 
 A tool missing on the machine is one line in ``skipped`` and its part left
 out; a probe that fails (a lost task, a crash, a timeout) raises
@@ -33,19 +39,33 @@ from pathlib import Path
 from typing import Any
 
 from impl.runner import interpreter
-from impl.runner.mechanism import callgrind, syscalls
+from impl.runner.mechanism import callgrind, probe, syscalls
 from impl.runner.request import ResolvedCell
 
-#: counted blocks per point: two, so each run shows how far its counts repeat
-BLOCKS = 2
-#: a counted block's native wall time, ms: callgrind runs it 50-100x slower, so short; long
-#: enough to hold thousands of submits (never fewer ops than the scenario's minimum)
-TARGET_MS = 1.0
+#: pairs of counted blocks per point (probe.SIZES) under callgrind: two, so each run shows
+#: how far its marginal counts repeat
+PAIRS = 2
+#: ... under strace, whose counts are those of a slowed run anyway (counts, never times), and
+#: which stops the process at every traced call: one (its costliest part, 2 minutes an
+#: interpreter at two)
+STRACE_PAIRS = 1
+#: a counted block's native CPU time, ms (every thread; probe._calibrate): callgrind runs it
+#: 50-100x slower, so short; about 5 million instructions of CPython, against which what a
+#: block runs once varies by a few per cent at most
+TARGET_MS = 2.0
+#: how many times slower the probe runs under callgrind than natively (61x, main's submits
+#: from one producer, read from the probe's own wall times here): the GIL's switch interval
+#: is scaled by it there, so threads hand the GIL over as often per op as in the timed
+#: blocks (at the default 5 ms, 50-60x as often: main's marginal count then varied by 7-10 %
+#: between pairs, with the scaled interval by 0.3-1.5 %)
+SLOWDOWN = 50.0
 #: callgrind processes a job runs at once (its counts do not depend on timing, and the pass
 #: runs after every timed block): the machine's two cores
 CALLGRIND_PROCESSES = 2
-#: the warm-up block before the counted ones under a tool, as a share of a counted block: a
-#: quarter left main's first counted block 3.7 % above its second, a whole one 0.8 %
+#: the warm-up block before the counted ones under a tool, as a share of a pair's large
+#: block: a block the size of the small one left the first large block 2.4 % above the
+#: later ones (main, one producer: the queue's first growth to that many tasks), so the
+#: warm-up is as large as the largest counted block
 WARMUP_SHARE = 1.0
 
 
@@ -58,7 +78,7 @@ class Job:
     """The points (cells, one interpreter: the same python and GIL) and the pass's sizes."""
 
     cells: tuple[ResolvedCell, ...]
-    blocks: int = BLOCKS
+    pairs: int = PAIRS
     target_ms: float = TARGET_MS
     timeout_s: float = 900.0
     #: what the job is called in messages (e.g. its interpreter)
@@ -77,15 +97,18 @@ def missing_tools() -> dict[str, str]:
 
 
 def _probe(job: Job, cells: tuple[ResolvedCell, ...], workdir: Path, name: str, ops: list[int],
-           wrap: Callable[[list[str]], list[str]] | None = None) -> dict[str, Any]:
-    """Run the probe once on ``cells`` (under ``wrap``'s tool, if any); its JSON result."""
+           wrap: Callable[[list[str]], list[str]] | None = None,
+           slowdown: float = 1.0, pairs: int | None = None) -> dict[str, Any]:
+    """Run the probe once on ``cells`` (under ``wrap``'s tool, if any, which runs it
+    ``slowdown`` times slower); its JSON result."""
     plan = workdir / f"{name}.plan.json"
     out = workdir / f"{name}.out.json"
     out.unlink(missing_ok=True)
     plan.write_text(json.dumps({
         "cells": [c.to_json() for c in cells], "ops": ops,
-        "warmup_ops": [max(1, int(o * WARMUP_SHARE)) for o in ops],
-        "blocks": job.blocks, "target_ms": job.target_ms}))
+        "warmup_ops": [max(1, int(o * max(probe.SIZES) * WARMUP_SHARE)) for o in ops],
+        "pairs": job.pairs if pairs is None else pairs, "target_ms": job.target_ms,
+        "switch_interval_s": sys.getswitchinterval() * slowdown if slowdown != 1 else None}))
     argv = [cells[0].python or sys.executable, "-m", "impl.runner.mechanism.probe",
             str(plan), str(out)]
     argv = wrap(argv) if wrap else argv
@@ -118,8 +141,16 @@ def _intervals(markers: list[str]) -> dict[str, int]:
     return {label: k for k, label in enumerate(markers)}
 
 
-def _blocks(point: dict, job: Job) -> list[str]:
-    return [f"block {point['cell']} {b}" for b in range(job.blocks)]
+def _pairs(point: dict) -> list[tuple[tuple[str, str], tuple[int, int]]]:
+    """Per pair: (its two blocks' marker labels, their ops), small block first."""
+    ops = point["ops"]
+    return [((probe.block_label(point["cell"], p, 0), probe.block_label(point["cell"], p, 1)),
+             (ops[2 * p], ops[2 * p + 1])) for p in range(len(ops) // len(probe.SIZES))]
+
+
+def marginal(small: float, large: float, ops: tuple[int, int]) -> float:
+    """A pair's marginal count per op: (large - small) / (its ops' difference)."""
+    return (large - small) / (ops[1] - ops[0])
 
 
 def _mean(values: list[float]) -> float:
@@ -138,7 +169,8 @@ def _instructions(job: Job, cells: tuple[ResolvedCell, ...], workdir: Path,
     out_file = workdir / f"{name}.out"
     for old in callgrind.dumps(out_file):
         old.unlink()
-    res = _probe(job, cells, workdir, name, ops, lambda a: callgrind.command(out_file, a))
+    res = _probe(job, cells, workdir, name, ops, lambda a: callgrind.command(out_file, a),
+                 SLOWDOWN)
     files = callgrind.dumps(out_file)
     if len(files) < len(res["markers"]):
         raise MechanismError(f"{job.name} {name}: {len(files)} dumps for "
@@ -146,29 +178,49 @@ def _instructions(job: Job, cells: tuple[ResolvedCell, ...], workdir: Path,
     at = _intervals(res["markers"])
     out = []
     for point in res["points"]:
-        per_op = [callgrind.total(files[at[label]]) / n
-                  for label, n in zip(_blocks(point, job), point["ops"], strict=True)]
-        first = files[at[_blocks(point, job)[0]]]
-        top = [[fn, ir / point["ops"][0]] for fn, ir in callgrind.top_functions(first)]
+        pairs = _pairs(point)
+        per_op, fixed = [], []
+        for (small, large), ops in pairs:
+            i_small, i_large = (callgrind.total(files[at[small]]),
+                                callgrind.total(files[at[large]]))
+            per_op.append(marginal(i_small, i_large, ops))
+            fixed.append(i_small - per_op[-1] * ops[0])
+        (small, large), ops = pairs[0]
+        top = callgrind.marginal_top(callgrind.functions(files[at[small]]),
+                                     callgrind.functions(files[at[large]]), ops[1] - ops[0])
         out.append({"instructions_per_op": per_op, "instructions": _mean(per_op),
-                    "instructions_spread": _spread(per_op), "top_functions": top})
+                    "instructions_spread": _spread(per_op),
+                    "instructions_per_block": _mean(fixed),
+                    "top_functions": [[fn, ir] for fn, ir in top]})
     return out, res["seconds"]
 
 
 def _syscalls(job: Job, cells: tuple[ResolvedCell, ...], workdir: Path,
               ops: list[int]) -> tuple[list[dict[str, Any]], float]:
     trace = workdir / "strace.txt"
-    res = _probe(job, cells, workdir, "strace", ops, lambda a: syscalls.command(trace, a))
+    res = _probe(job, cells, workdir, "strace", ops, lambda a: syscalls.command(trace, a),
+                 pairs=STRACE_PAIRS)
     intervals = syscalls.split(trace.read_text(errors="replace"), res["marker_tid"])
     at = _intervals(res["markers"])
     out = []
     for point in res["points"]:
-        blocks = [syscalls.per_op(intervals[at[label]], point["loop_tid"], n)
-                  for label, n in zip(_blocks(point, job), point["ops"], strict=True)]
+        pairs = [([syscalls.counts(intervals[at[label]], point["loop_tid"]) for label in labels],
+                  ops) for labels, ops in _pairs(point)]
         out.append({"syscalls_per_op": {
-            role: {k: _mean([b[role][k] for b in blocks]) for k in syscalls.KIND_NAMES}
+            role: {k: max(0.0, _mean([marginal(small[role][k], large[role][k], ops)
+                                      for (small, large), ops in pairs]))
+                   for k in syscalls.KIND_NAMES}
             for role in syscalls.ROLES}})
     return out, res["seconds"]
+
+
+def _switches(point: dict) -> dict[str, float]:
+    """The native run's marginal context switches per op per role (probe.run_point)."""
+    blocks = point["switches"]
+    pairs = [((blocks[2 * p], blocks[2 * p + 1]), ops)
+             for p, (_, ops) in enumerate(_pairs(point))]
+    return {k: max(0.0, _mean([marginal(small[k], large[k], ops)
+                               for (small, large), ops in pairs])) for k in blocks[0]}
 
 
 def run(job: Job, workdir: Path) -> dict[str, Any]:
@@ -176,7 +228,8 @@ def run(job: Job, workdir: Path) -> dict[str, Any]:
     order, each ``{"cell", "scenario", "params", "ops", "switches_per_op",
     "syscalls_per_op", "instructions", ...}`` or ``{"cell", "not_applicable"}``."""
     workdir.mkdir(parents=True, exist_ok=True)
-    native = _probe(job, job.cells, workdir, "native", [0] * len(job.cells))
+    native = _probe(job, job.cells, workdir, "native", [0] * len(job.cells),
+                    pairs=STRACE_PAIRS)
     points: list[dict[str, Any]] = []
     counted: list[ResolvedCell] = []
     ops: list[int] = []
@@ -187,8 +240,7 @@ def run(job: Job, workdir: Path) -> dict[str, Any]:
         counted.append(cell)
         ops.append(int(p["calibrated"]))
         points.append({"cell": p["cell"], "scenario": p["scenario"], "params": p["params"],
-                       "ops": ops[-1], "switches_per_op": {
-                           k: _mean([s[k] for s in p["switches"]]) for k in p["switches"][0]}})
+                       "ops": ops[-1], "switches_per_op": _switches(p)})
     live = [p for p in points if "not_applicable" not in p]
     skipped = missing_tools()
     seconds = {"native": native["seconds"]}
@@ -210,5 +262,6 @@ def run(job: Job, workdir: Path) -> dict[str, Any]:
             for i, extra in zip(idx, extras, strict=True):
                 live[i].update(extra)
     return {"interpreter": native.get("interpreter"), "skipped": skipped,
-            "blocks": job.blocks, "target_ms": job.target_ms, "points": points,
+            "pairs": job.pairs, "sizes": list(probe.SIZES), "target_ms": job.target_ms,
+            "points": points,
             "tool_seconds": seconds}

@@ -73,7 +73,13 @@ def split(trace: str, marker_tid: int) -> list[list[tuple[int, str]]]:
     return intervals
 
 
+def counts(calls: list[tuple[int, str]], loop_tid: int) -> dict[str, dict[str, int]]:
+    """{role: {kind: calls}} in one counted interval (every kind, zeros included)."""
+    n = Counter(("loop" if tid == loop_tid else "submitter", kind) for tid, kind in calls)
+    return {role: {k: n[(role, k)] for k in KIND_NAMES} for role in ROLES}
+
+
 def per_op(calls: list[tuple[int, str]], loop_tid: int, ops: int) -> dict[str, dict[str, float]]:
-    """{role: {kind: calls per op}} for one counted interval (every kind, zeros included)."""
-    counts = Counter(("loop" if tid == loop_tid else "submitter", kind) for tid, kind in calls)
-    return {role: {k: counts[(role, k)] / ops for k in KIND_NAMES} for role in ROLES}
+    """{role: {kind: calls per op}} for one counted interval (``counts`` over ``ops``)."""
+    return {role: {k: v / ops for k, v in kinds.items()}
+            for role, kinds in counts(calls, loop_tid).items()}
