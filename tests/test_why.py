@@ -111,3 +111,23 @@ def test_a_difference_within_the_counts_own_spread_is_no_reason():
     cells[0]["mechanism"]["instructions_spread"] = 0.01
     cells[1]["mechanism"]["instructions_spread"] = 0.01
     assert why.explain_cells(*cells, "ns_per_op", None)[0]["component"] == "instructions"
+
+
+def test_a_model_that_prices_an_instruction_below_any_cpu_does_not_hold():
+    rows = [{**r, "time": r["time"] - r["instructions"] * 0.24} for r in _cells()]
+    costs = why.fit(rows)  # the same cells with instructions at 0.01 ns: waits explain all
+    assert costs is not None and costs.r2 >= why.MIN_R2
+    assert costs.ns["instructions"] < why.MIN_NS_PER_INSTRUCTION
+    assert not costs.holds and costs.fails == "price"
+    assert why.fit(_cells()).fails is None
+
+
+def test_a_rare_wait_is_no_reason_and_a_frequent_one_is_named_when_work_is_not():
+    fast = {"instructions": 1000.0, "syscalls": 0.002, "switches": 0.0}
+    slow = {"instructions": 990.0, "syscalls": 0.004, "switches": 1.0}
+    out = why.explain(100.0, 300.0, fast, slow, None)
+    # instructions point the other way; 0.004 syscalls per op are too rare to be a reason
+    assert out["component"] == "switches" and out["by"] == "count"
+    assert out["share"] is None and out["also"] == []
+    out = why.explain(100.0, 300.0, fast, {**slow, "switches": 0.005}, None)
+    assert out["component"] is None

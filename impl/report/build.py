@@ -451,6 +451,8 @@ def build_summary(
                 "mechanism_min_factor": mechanism.MIN_FACTOR,
                 # the mechanism pass's repeatability bar for instruction counts (why.py)
                 "instructions_repeat_bar": why.REPEAT_BAR,
+                # the cost model's floor on the price of an instruction (why.py)
+                "min_ns_per_instruction": why.MIN_NS_PER_INSTRUCTION,
             },
             "platform": _platform(m, doc_cells),
             "run": {

@@ -229,6 +229,9 @@ class CostModel(TypedDict):
     r2: float
     n: int
     holds: bool
+    #: why it does not hold: "fit" (too few cells, R^2), "price" (an instruction cheaper
+    #: than any CPU's), None when it holds
+    fails: str | None
 
 
 class _RootCauseOutcome(TypedDict):
@@ -571,6 +574,7 @@ class Constants(TypedDict):
     default_threshold: float
     mechanism_min_factor: float
     instructions_repeat_bar: float
+    min_ns_per_instruction: float
 
 
 class Platform(TypedDict):

@@ -727,7 +727,12 @@ def _counted_tables(d: Doc) -> dict[str, Any]:
                f" + {d.qty('cost_model', 'ns', 'switches')} ns per blocking wait; R² of"
                f" log time {d.qty('cost_model', 'r2')} over {d.int('cost_model', 'n')} cells ("
                + ("holds: the why column uses its shares)" if model["holds"] else
-                  "does not hold: the why column judges instructions alone)"))
+                  "does not hold: the why column judges instructions alone)"
+                  if model.get("fails") != "price" else
+                  f"does not hold: no CPU runs an instruction in less than "
+                  f"{d.qty('constants', 'min_ns_per_instruction')} ns, so the fit explains "
+                  f"the cells' spread with the waits alone; the why column judges "
+                  f"instructions alone)"))
     return {"tables": tables, "fit": fit, "repeat": repeat}
 
 

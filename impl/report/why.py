@@ -10,7 +10,8 @@ per thread role. This module turns two cells' counts and times into the answer's
   syscalls + c x voluntary context switches, fitted by non-negative least
   squares over every cell the pass counted (``fit``; scipy.optimize.nnls), each
   cell weighted by 1/time, so a 20 us round trip and a 200 ns submit weigh alike.
-  It *holds* when its R^2 in log time is at least ``MIN_R2``.
+  It *holds* when its R^2 in log time is at least ``MIN_R2`` and its cost per
+  instruction is a CPU's (``MIN_NS_PER_INSTRUCTION``).
 * **the component** that accounts for the largest part of the gap *in the gap's
   direction*: with a model that holds, each component's share of the gap is
   its coefficient times the two cells' difference, over the gap (``explain``);
@@ -20,7 +21,7 @@ per thread role. This module turns two cells' counts and times into the answer's
   cannot have (no such tool here: absent) is ``None``, never 0. Two counts differ
   only beyond ``MIN_FACTOR`` and beyond both cells' own spread (the pass's two
   marginal counts per cell: a difference the count's repeatability could make
-  is no reason).
+  is no reason), and a syscall or switch count below ``MIN_PER_OP`` per op is none.
 * **what is left**: the part of the gap no counted cost accounts for (waiting
   on another thread, the scheduler, contention), said when it is the larger part.
 
@@ -48,6 +49,15 @@ MEANINGS: dict[str, str] = {
 }
 #: the model holds (its shares are used) from this weighted R^2 on
 MIN_R2 = 0.8
+#: ... and from this cost per instruction, ns: below it a fit prices work at more than 20
+#: instructions a nanosecond, beyond any CPU (4-6 a cycle at up to 5 GHz), so it explains
+#: the cells' spread (round trips of microseconds against submits of a few hundred ns)
+#: with the waits alone, and its shares within one scale mean nothing (the default study
+#: of 2026-12-07: R^2 0.88 at 0.026 ns per instruction)
+MIN_NS_PER_INSTRUCTION = 0.05
+#: a syscall or switch count per op below this is never a reason (nor printed beside one):
+#: a wait every hundred ops costs a round trip's time spread over a hundred submits
+MIN_PER_OP = 0.01
 #: the fewest cells a fit needs (three coefficients, and some left to judge them)
 MIN_CELLS = 8
 #: two counts differ when the larger is at least this many times the smaller
@@ -68,10 +78,19 @@ class Costs:
 
     @property
     def holds(self) -> bool:
-        return self.n >= MIN_CELLS and self.r2 >= MIN_R2
+        return (self.n >= MIN_CELLS and self.r2 >= MIN_R2
+                and self.ns["instructions"] >= MIN_NS_PER_INSTRUCTION)
+
+    @property
+    def fails(self) -> str | None:
+        """Why it does not hold: "fit" (too few cells or R^2), "price" (an instruction
+        cheaper than ``MIN_NS_PER_INSTRUCTION``), None when it holds."""
+        if self.n < MIN_CELLS or self.r2 < MIN_R2:
+            return "fit"
+        return "price" if self.ns["instructions"] < MIN_NS_PER_INSTRUCTION else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "holds": self.holds}
+        return {**asdict(self), "holds": self.holds, "fails": self.fails}
 
 
 def fit(rows: Sequence[Mapping[str, float | None]]) -> Costs | None:
@@ -136,11 +155,12 @@ def explain(time_fast: float, time_slow: float, fast: Mapping[str, float | None]
                            "compared": compared, "also": []}
     if gap <= 1:
         return out
-    pointing = [k for k in COMPONENTS if differs(fast.get(k), slow.get(k), k)]
+    pointing = [k for k in COMPONENTS if differs(fast.get(k), slow.get(k), k)
+                and (k == "instructions" or (slow[k] or 0.0) >= MIN_PER_OP)]
     if costs is not None and costs.holds:
         delta = time_slow - time_fast
-        shares = {k: costs.ns[k] * (slow[k] - fast[k]) / delta for k in COMPONENTS
-                  if differs(fast.get(k), slow.get(k), k) and costs.ns[k] > 0}
+        shares = {k: costs.ns[k] * (slow[k] - fast[k]) / delta for k in pointing
+                  if costs.ns[k] > 0}
         if shares:
             k = max(shares, key=lambda c: shares[c])
             counted = sum(max(0.0, s) for s in shares.values())
