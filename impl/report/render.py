@@ -642,8 +642,8 @@ def _why_counted(d: Doc, base: tuple, fast: str, slow: str) -> str:
     text = (f"{slow} {d.qty(*path, 'slow')} {name} per op, {fast} {d.qty(*path, 'fast')}")
     if w.get("ratio") is not None:
         text += f": {d.qty(*path, 'ratio')}x of a {d.qty(*path, 'gap')}x time gap"
-    else:
-        text += f" of a {d.qty(*path, 'gap')}x time gap"
+    else:  # none on the faster side: no ratio to give
+        text += f", in a {d.qty(*path, 'gap')}x time gap"
     if w["by"] == "count":  # no share: a count without a model to price it
         if "instructions" in w["compared"]:
             text += (f"; not work: instructions {d.qty(*path, 'compared', 'instructions', 1)}"

@@ -63,9 +63,10 @@ SLOWDOWN = 50.0
 #: runs after every timed block): the machine's two cores
 CALLGRIND_PROCESSES = 2
 #: the warm-up block before the counted ones under a tool, as a share of a pair's large
-#: block: a block the size of the small one left the first large block 2.4 % above the
-#: later ones (main, one producer: the queue's first growth to that many tasks), so the
-#: warm-up is as large as the largest counted block
+#: block: a warm-up the size of the small block left the first large block 2.4-4.7 % above
+#: the later ones (main, one producer, with the GIL's switch interval scaled too: the
+#: queue's first growth to that many tasks), so the warm-up is as large as the largest
+#: counted block
 WARMUP_SHARE = 1.0
 
 
