@@ -56,8 +56,8 @@ TARGET_MS = 2.0
 #: how many times slower the probe runs under callgrind than natively (61x, main's submits
 #: from one producer, read from the probe's own wall times here): the GIL's switch interval
 #: is scaled by it there, so threads hand the GIL over as often per op as in the timed
-#: blocks (at the default 5 ms, 50-60x as often: main's marginal count then varied by 7-10 %
-#: between pairs, with the scaled interval by 0.3-1.5 %)
+#: blocks (at the default 5 ms, 50-60x as often: main's marginal count at one producer then
+#: varied by 6-10 % between pairs, with the scaled interval by 1.2-2.6 %)
 SLOWDOWN = 50.0
 #: callgrind processes a job runs at once (its counts do not depend on timing, and the pass
 #: runs after every timed block): the machine's two cores
