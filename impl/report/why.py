@@ -32,6 +32,7 @@ kernel's ``nr_voluntary_switches`` (proc(5)); scipy.optimize.nnls.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -188,8 +189,7 @@ def explain_cells(x: Mapping[str, Any], y: Mapping[str, Any], metric: str,
     fast, slow = sorted((x, y), key=lambda c: c["metrics"][metric]["median"])
     return explain(fast["metrics"][metric]["median"], slow["metrics"][metric]["median"],
                    counted(fast), counted(slow), costs,
-                   {k: spreads(fast).get(k, 0.0) + spreads(slow).get(k, 0.0)
-                    for k in COMPONENTS}), slow
+                   dict(Counter(spreads(fast)) + Counter(spreads(slow)))), slow
 
 
 def spreads(cell: Mapping[str, Any]) -> dict[str, float]:

@@ -105,7 +105,7 @@ def _calibrate(runner: BlockRunner, loop: EventLoop, target_ns: float) -> tuple[
     the loop too."""
     floor = max(MIN_OPS, OPS_PER_PRODUCER * runner.step
                 if runner.cell.scenario in STARTS_PRODUCERS else 0)
-    size, tasks = _whole_steps(runner, 1, floor=1), 0
+    size, tasks = runner.step, 0
     for _ in range(MAX_DOUBLINGS):
         c0, t0 = time.process_time_ns(), time.perf_counter_ns()
         res = runner.module.run_block(loop, runner.cell.params, size, runner.spec)

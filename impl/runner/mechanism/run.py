@@ -3,12 +3,13 @@
 ``run(job, workdir)`` runs the probe (``impl.runner.mechanism.probe``) three
 times, one after the other, under the job's interpreter and GIL state:
 
-1. natively: it sizes each point's counted blocks (``target_ms`` of wall time with
-   the time per op settled, whole scenario steps) and reads the context switches
-   per op per role;
+1. natively: it sizes each point's counted blocks (``target_ms`` of the process's
+   CPU time, whole scenario steps: ``probe._calibrate``) and reads the context
+   switches per op per role;
 2. under strace: syscalls per op by kind and role (``syscalls``), at those sizes;
 3. under callgrind: instructions per op (``callgrind``), at those sizes, and the
-   functions with the most inclusive instructions of the first counted block.
+   functions whose inclusive instructions grow most from the first pair's small
+   block to its large one.
 
 Every count is *marginal*: each pair of counted blocks (N ops and 2N) gives
 (count(2N) - count(N)) / N, so what a block pays once (threads started and
@@ -142,11 +143,19 @@ def _intervals(markers: list[str]) -> dict[str, int]:
     return {label: k for k, label in enumerate(markers)}
 
 
-def _pairs(point: dict) -> list[tuple[tuple[str, str], tuple[int, int]]]:
-    """Per pair: (its two blocks' marker labels, their ops), small block first."""
+def _labels(point: dict) -> list[str]:
+    """The marker labels of a point's counted blocks, in the order they ran (pair by pair,
+    the small block first: ``probe.run_point``)."""
+    return [probe.block_label(point["cell"], p, k)
+            for p in range(len(point["ops"]) // len(probe.SIZES)) for k in range(2)]
+
+
+def _marginals(counts: list[float], point: dict) -> list[float]:
+    """Per pair, the marginal count per op of ``counts`` (one per counted block, in the
+    order they ran)."""
     ops = point["ops"]
-    return [((probe.block_label(point["cell"], p, 0), probe.block_label(point["cell"], p, 1)),
-             (ops[2 * p], ops[2 * p + 1])) for p in range(len(ops) // len(probe.SIZES))]
+    return [marginal(counts[i], counts[i + 1], (ops[i], ops[i + 1]))
+            for i in range(0, len(ops), 2)]
 
 
 def marginal(small: float, large: float, ops: tuple[int, int]) -> float:
@@ -179,16 +188,13 @@ def _instructions(job: Job, cells: tuple[ResolvedCell, ...], workdir: Path,
     at = _intervals(res["markers"])
     out = []
     for point in res["points"]:
-        pairs = _pairs(point)
-        per_op, fixed = [], []
-        for (small, large), ops in pairs:
-            i_small, i_large = (callgrind.total(files[at[small]]),
-                                callgrind.total(files[at[large]]))
-            per_op.append(marginal(i_small, i_large, ops))
-            fixed.append(i_small - per_op[-1] * ops[0])
-        (small, large), ops = pairs[0]
-        top = callgrind.marginal_top(callgrind.functions(files[at[small]]),
-                                     callgrind.functions(files[at[large]]), ops[1] - ops[0])
+        labels = _labels(point)
+        totals = [callgrind.total(files[at[label]]) for label in labels]
+        per_op = _marginals(totals, point)
+        fixed = [totals[2 * p] - m * point["ops"][2 * p] for p, m in enumerate(per_op)]
+        top = callgrind.marginal_top(callgrind.functions(files[at[labels[0]]]),
+                                     callgrind.functions(files[at[labels[1]]]),
+                                     point["ops"][1] - point["ops"][0])
         out.append({"instructions_per_op": per_op, "instructions": _mean(per_op),
                     "instructions_spread": _spread(per_op),
                     "instructions_per_block": _mean(fixed),
@@ -205,11 +211,10 @@ def _syscalls(job: Job, cells: tuple[ResolvedCell, ...], workdir: Path,
     at = _intervals(res["markers"])
     out = []
     for point in res["points"]:
-        pairs = [([syscalls.counts(intervals[at[label]], point["loop_tid"]) for label in labels],
-                  ops) for labels, ops in _pairs(point)]
+        blocks = [syscalls.counts(intervals[at[label]], point["loop_tid"])
+                  for label in _labels(point)]
         out.append({"syscalls_per_op": {
-            role: {k: max(0.0, _mean([marginal(small[role][k], large[role][k], ops)
-                                      for (small, large), ops in pairs]))
+            role: {k: max(0.0, _mean(_marginals([b[role][k] for b in blocks], point)))
                    for k in syscalls.KIND_NAMES}
             for role in syscalls.ROLES}})
     return out, res["seconds"]
@@ -218,10 +223,7 @@ def _syscalls(job: Job, cells: tuple[ResolvedCell, ...], workdir: Path,
 def _switches(point: dict) -> dict[str, float]:
     """The native run's marginal context switches per op per role (probe.run_point)."""
     blocks = point["switches"]
-    pairs = [((blocks[2 * p], blocks[2 * p + 1]), ops)
-             for p, (_, ops) in enumerate(_pairs(point))]
-    return {k: max(0.0, _mean([marginal(small[k], large[k], ops)
-                               for (small, large), ops in pairs])) for k in blocks[0]}
+    return {k: max(0.0, _mean(_marginals([b[k] for b in blocks], point))) for k in blocks[0]}
 
 
 def run(job: Job, workdir: Path) -> dict[str, Any]:
