@@ -21,7 +21,7 @@ from impl.contract import cell_id
 from impl.pipeline import aggregate as agg
 from impl.pipeline import cell_wrapper as cw
 from impl.pipeline import cells as cellmod
-from impl.pipeline import hashes
+from impl.pipeline import config_check, hashes
 from impl.pipeline.command import runner_command
 from impl.pipeline.config_check import check_config
 from impl.pipeline.failures import collect_failures
@@ -61,11 +61,43 @@ def test_every_batch_job_has_its_own_priority_and_covers_each_cell_round_once(co
     cells = _cells(config)
     batches = cellmod.plan_batches(cells)
     prios = [b.priority for b in batches]
-    assert len(set(prios)) == len(prios) == len({c.point for c in cells}) * cells[0].rounds
+    rounds = {(c.point, r) for c in cells for r in c.round_indices}
+    assert len(set(prios)) == len(prios) == len(rounds)
     covered = sorted((c.cell_id, b.round) for b in batches for c in b.cells)
-    assert covered == sorted((c.cell_id, r) for c in cells for r in range(c.rounds))
+    assert covered == sorted((c.cell_id, r) for c in cells for r in c.round_indices)
     # a batch holds exactly the cells compared at one point: same scenario and params
     assert all(len({c.point for c in b.cells}) == 1 for b in batches)
+
+
+def test_scenario_rounds_split_each_cell_over_the_same_stretches_of_the_run(config):
+    config["profiles"]["full"]["scenario_rounds"] = {"round_trip": 8}
+    cells = _cells(config)
+    trip = [c for c in cells if c.scenario == "round_trip"]
+    assert {c.rounds for c in trip} == {8}
+    assert {c.rounds for c in cells if c.scenario != "round_trip"} == {4}
+    # every cell keeps its total: 24 = 8 x 3 (verdict), 8 = 8 x 1, ft's 4 = every other round
+    by = {(c.label, c.interpreter, c.paramstr): c for c in trip}
+    aa = by[("baseline_aa", None, "idle_us=200,placement=same_core")]
+    assert (aa.profile["processes"], list(aa.round_indices)) == (3, list(range(8)))
+    ft = [c for c in trip if c.interpreter == "ft"]
+    assert {c.total_processes for c in ft} <= {4, 16}
+    assert any(list(c.round_indices) == [0, 2, 4, 6] for c in ft)
+    # round r of an 8-round point runs in the stretch of round r // 2 of a 4-round one
+    batches = cellmod.plan_batches(cells)
+    order = sorted(batches, key=lambda b: -b.priority)
+    stretch = [b.round * 4 // (8 if b.scenario == "round_trip" else 4) for b in order]
+    assert stretch == sorted(stretch)
+    for b in batches:
+        assert all(b.round in c.round_indices for c in b.cells)
+
+
+def test_scenario_rounds_that_do_not_split_a_count_are_one_line(config):
+    config["profiles"]["full"]["scenario_rounds"] = {"round_trip": 5}
+    with pytest.raises(ConfigError, match="scenario_rounds.round_trip: 5 rounds do not split"):
+        config_check.check_semantics(Study(config))
+    config["profiles"]["full"]["scenario_rounds"] = {"round_tripp": 8}
+    with pytest.raises(ConfigError, match="'round_tripp' is not a scenario"):
+        config_check.check_semantics(Study(config))
 
 
 def test_controls_and_budget_scenarios(config):
@@ -93,6 +125,8 @@ def test_cell_ids_paths_and_specs(config):
 
 def test_rounds_run_in_order_shuffled_inside(config):
     """Priorities: all batches of round r before any of round r+1; seeded shuffles inside."""
+    # every point at the profile's rounds (a scenario's own: the scenario_rounds test)
+    config["profiles"][config["profile"]].pop("scenario_rounds", None)
     cells = _cells(config)
     rounds = config["profiles"][config["profile"]]["rounds"]
     batches = cellmod.plan_batches(cells, seed=1)

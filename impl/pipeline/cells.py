@@ -6,7 +6,10 @@ the Snakefile only looks values up and the expansion can be unit-tested
 without Snakemake.
 
 A cell's processes (the replicates) are measured in ``rounds`` of
-``processes / rounds`` fresh processes each. One job (a ``Batch``) measures one
+``processes / rounds`` fresh processes each (a scenario may have more rounds than
+the profile: ``scenario_rounds``; a cell with fewer processes than its point's
+rounds measures one in every (rounds / processes)-th round, so round r is the same
+stretch of the run for every cell at the point: ``split``). One job (a ``Batch``) measures one
 round of every cell at one parameter point of one scenario, i.e. of the cells
 that are compared with each other, one after the other in a seeded random
 order; every batch of round r is scheduled before any of round r+1, in a
@@ -156,7 +159,10 @@ class Cell:
     params: dict[str, Any]
     timeout_s: float
     profile: dict[str, Any] = field(default_factory=dict)
+    #: the rounds of the cell's point (impl.study.Profile.rounds_for) ...
     rounds: int = 1
+    #: ... of which the cell measures every ``round_step``-th (``split``)
+    round_step: int = 1
     layout: Layout = Layout(MAIN_PROFILE)
     #: the measuring processes' interpreter (impl.study.interpreters): its name off the
     #: primary one (also the ``interpreter`` parameter), its python (None: the pipeline's)
@@ -206,8 +212,18 @@ class Cell:
         return f"{self.layout.logs}/rounds/{self.label}/{self.scenario}/{self.paramstr}/r{r}.log"
 
     @property
+    def round_indices(self) -> range:
+        """The rounds this cell measures (its point's rounds, every ``round_step``-th)."""
+        return range(0, self.rounds, self.round_step)
+
+    @property
+    def total_processes(self) -> int:
+        """Measuring processes over all its rounds."""
+        return self.profile["processes"] * len(self.round_indices)
+
+    @property
     def round_outputs(self) -> list[str]:
-        return [self.round_output(r) for r in range(self.rounds)]
+        return [self.round_output(r) for r in self.round_indices]
 
     def expected(self) -> dict[str, Any]:
         """The ``expected_cells`` entry of contracts section 5."""
@@ -263,13 +279,13 @@ def expand(study: Study) -> list[Cell]:
     label but the A/A controls.
     """
     prof = study.profile
-    rounds = prof.rounds
     where = Layout(prof.name)
     # the profile's run settings are passed to the runner and tracked: changing them reruns cells
     profile = {"name": prof.name, **prof.run_settings()}
-    profile["processes"] = prof.processes // rounds  # per round
     per_label: dict[str, list[Cell]] = {}
     for scenario, entry in study.scenarios.items():
+        rounds = prof.rounds_for(scenario)
+        per_round, step = split(prof.processes, rounds)
         points = grid_points(study.grid(scenario, measured=True))
         # ids cover resolved params (defaults included), as the runner writes them
         points = [scenarios.get(scenario).resolve_params(p) for p in points]
@@ -285,8 +301,9 @@ def expand(study: Study) -> list[Cell]:
                         scenario=scenario,
                         params=point,
                         timeout_s=float(entry.timeout_s),
-                        profile=profile,
+                        profile={**profile, "processes": per_round},
                         rounds=rounds,
+                        round_step=step,
                         layout=where,
                     )
                 )
@@ -299,9 +316,34 @@ def expand(study: Study) -> list[Cell]:
                    for c in ordered]
     ids = verdict_cell_ids(study, ordered)
     if prof.verdict_processes != prof.processes:
-        more = {**profile, "processes": prof.verdict_processes // rounds}
-        ordered = [replace(c, profile=more) if c.cell_id in ids else c for c in ordered]
+        ordered = [with_processes(c, prof.verdict_processes) if c.cell_id in ids else c
+                   for c in ordered]
     return ordered + other_interpreters(study, ordered, ids)
+
+
+def split(total: int, rounds: int) -> tuple[int, int]:
+    """(processes per round, round step) of a cell of ``total`` processes at a point of
+    ``rounds`` rounds: ``total / rounds`` in every round, or, with fewer processes than
+    rounds, one in every ``rounds / total``-th (round r stays the same stretch of the run
+    for every cell of the point, which the verdicts pair processes by:
+    impl.report.effects.strata). Raises ValueError when neither divides the other
+    (impl.pipeline.config_check refuses such a config first)."""
+    if total >= rounds and total % rounds == 0:
+        return total // rounds, 1
+    if total < rounds and rounds % total == 0:
+        return 1, rounds // total
+    raise ValueError(f"{rounds} rounds do not split {total} processes evenly")
+
+
+def splits(total: int, rounds: int) -> bool:
+    """Whether ``split`` accepts ``total`` processes over ``rounds`` rounds."""
+    return (total % rounds == 0) if total >= rounds else (rounds % total == 0)
+
+
+def with_processes(cell: Cell, total: int) -> Cell:
+    """``cell`` measuring ``total`` processes over its point's rounds (``split``)."""
+    per_round, step = split(total, cell.rounds)
+    return replace(cell, profile={**cell.profile, "processes": per_round}, round_step=step)
 
 
 def _points_of(cells: list[Cell], workloads: Iterable[Any]) -> set[tuple[str, str]]:
@@ -341,11 +383,10 @@ def other_interpreters(study: Study, primary: list[Cell], verdict_ids: set[str])
             # verdict processes only where this interpreter's verdicts are decided
             verdict = c.cell_id in verdict_ids and it.asks_hypotheses
             total = it.verdict_processes if verdict else it.processes
-            per_round = c.profile["processes"] if total is None else min(
-                c.profile["processes"], max(1, total // c.rounds))
-            profile = {**c.profile, "processes": per_round}
+            if total is not None:
+                c = with_processes(c, min(total, c.total_processes))
             out.append(replace(c, params={**c.params, **it.params()}, interpreter=it.name,
-                               python=it.executable(), gil=it.gil_flag, profile=profile))
+                               python=it.executable(), gil=it.gil_flag))
     return out
 
 
@@ -429,18 +470,26 @@ def plan_batches(cells: Iterable[Cell], seed: int = 1) -> list[Batch]:
         points.setdefault(c.point, []).append(c)
     if not points:
         return []
-    rounds = max(c.rounds for group in points.values() for c in group)
-    keys = list(points)
+    rounds = {key: max(c.rounds for c in group) for key, group in points.items()}
+    top = max(rounds.values())
+    # a point of fewer rounds than the most has its round r in the same stretch of the run:
+    # global slot r * top // its rounds
+    slots: dict[int, list[tuple[tuple[str, str], int]]] = {}
+    for key, n in rounds.items():
+        for r in range(n):
+            slots.setdefault(r * top // n, []).append((key, r))
     rng = random.Random(seed)
     out: list[Batch] = []
-    for r in range(rounds):
-        order = list(keys)
+    for g in range(top):
+        order = slots.get(g, [])
         rng.shuffle(order)
-        for k, key in enumerate(order):
-            inside = list(points[key])
+        for k, (key, r) in enumerate(order):
+            inside = [c for c in points[key] if r % c.round_step == 0]
+            if not inside:  # every cell of the point skips this round
+                continue
             rng.shuffle(inside)
             out.append(Batch(key[0], key[1], r, tuple(inside),
-                             priority=(rounds - r) * len(keys) - k))
+                             priority=(top - g) * len(points) - k))
     return out
 
 

@@ -95,6 +95,17 @@ def check_semantics(study: Study) -> None:
                     f"config: profiles.{name}.rounds: {preset.rounds} does not divide {key} "
                     f"({preset.settings[key]}); allowed: a divisor of {key}"
                 )
+        for scenario, n in (preset.settings.get("scenario_rounds") or {}).items():
+            if scenario not in study.scenarios:
+                raise ConfigError(
+                    f"config: profiles.{name}.scenario_rounds: {scenario!r} is not a scenario "
+                    f"of the study; allowed: {', '.join(study.scenarios)}")
+            for key in ("processes", "verdict_processes"):
+                if key in preset.settings and not cellmod.splits(preset.settings[key], n):
+                    raise ConfigError(
+                        f"config: profiles.{name}.scenario_rounds.{scenario}: {n} rounds do not "
+                        f"split {key} ({preset.settings[key]}); allowed: a divisor or a "
+                        f"multiple of {preset.settings[key]}")
         for key in PROFILE_SETTINGS:  # the runner's own limits, not a copy of them
             if key not in preset.settings:
                 continue  # required ones are the schema's business; the rest have defaults

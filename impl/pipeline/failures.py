@@ -18,7 +18,7 @@ from impl.pipeline.cells import Cell
 
 
 def _missing_rounds(cell: Cell, root: Path) -> list[int]:
-    return [r for r in range(cell.rounds) if not (root / cell.round_output(r)).is_file()]
+    return [r for r in cell.round_indices if not (root / cell.round_output(r)).is_file()]
 
 
 def collect_failures(cells: Iterable[Cell], root: str | Path = ".") -> list[dict[str, Any]]:
@@ -47,7 +47,7 @@ def collect_failures(cells: Iterable[Cell], root: str | Path = ".") -> list[dict
                 "status": status,
                 "returncode": record.get("returncode"),
                 "seconds": record.get("seconds"),
-                "reason": f"{rounds}: {reason}" if cell.rounds > 1 else reason,
+                "reason": f"{rounds}: {reason}" if len(cell.round_indices) > 1 else reason,
                 "log": cell.round_log(r),
             }
         )

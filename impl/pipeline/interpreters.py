@@ -15,6 +15,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from impl.pipeline.cells import splits
 from impl.study import ConfigError, Study
 from impl.study.interpreters import PROVISIONED_MARKER, PROVISIONED_PYTHON, Interpreter
 
@@ -48,6 +49,13 @@ def check(study: Study) -> None:
                 raise ConfigError(
                     f"config: interpreters.{it.name}.{key}: {n} is not a multiple of the "
                     f"profile's rounds ({rounds}); allowed: a multiple of {rounds}")
+            bad = sorted(r for r in study.profile.all_rounds() if n is not None
+                         and not splits(n, r))
+            if bad:
+                raise ConfigError(
+                    f"config: interpreters.{it.name}.{key}: {n} processes do not split over "
+                    f"{bad[0]} rounds (the profile's scenario_rounds); allowed: a divisor "
+                    f"or a multiple of {bad[0]}")
         for scenario in it.scenarios or ():
             if scenario not in study.scenarios:
                 raise ConfigError(

@@ -79,6 +79,14 @@ class Profile:
         """How many rounds each cell's processes are split into (default 1)."""
         return int(self.settings.get("rounds", 1))
 
+    def rounds_for(self, scenario: str) -> int:
+        """The rounds of ``scenario``'s points: its ``scenario_rounds`` entry, else ``rounds``."""
+        return int((self.settings.get("scenario_rounds") or {}).get(scenario, self.rounds))
+
+    def all_rounds(self) -> set[int]:
+        """Every rounds count this profile declares (``rounds`` and ``scenario_rounds``)."""
+        return {self.rounds, *map(int, (self.settings.get("scenario_rounds") or {}).values())}
+
     @property
     def thinned(self) -> bool:
         """A smoke run: each scenario's quick_grid instead of its grid."""
