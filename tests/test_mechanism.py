@@ -19,7 +19,7 @@ from impl.runner.mechanism import callgrind, run, syscalls
 from impl.study import load, matches
 
 ROOT = Path(__file__).resolve().parents[1]
-#: CI sets it: a missing valgrind or strace fails the tests that need them instead of skipping
+#: CI sets it: a missing valgrind or syscall tracer (perf, strace) fails the tests needing them
 REQUIRE_ENV = "ELT_REQUIRE_MECHANISM_TOOLS"
 
 
@@ -108,6 +108,53 @@ def test_strace_calls_are_split_at_the_measuring_threads_markers_and_counted_onc
     assert per["submitter"]["sleep"] == 0.5
 
 
+#: ``perf script -F tid,event,trace`` lines (arguments shortened; a real getppid line ends
+#: in a space)
+PERF_TRACE = "\n".join(f"     {tid} syscalls:sys_enter_{call}" for tid, call in [
+    (100, "read: fd: 0x00000003, count: 0x00000001"),
+    (100, "getppid: "),
+    (101, "futex: uaddr: 0x7f12d4000b70, op: 0x00000189, val: 0x00000000"),
+    (100, "futex: uaddr: 0x7f12d4000b70, op: 0x00000081, val: 0x00000001"),
+    (101, "futex: uaddr: 0x7f12d4000b70, op: 0x00000080, val: 0x00000002"),
+    (100, "futex: uaddr: 0x7f12d4000b70, op: 0x00000084, val: 0x00000001"),
+    (102, "write: fd: 0x00000005, count: 0x00000008"),
+    (101, "epoll_wait: epfd: 0x00000004, maxevents: 0x00000001, timeout: 0x0000000a"),
+    (102, "getppid: "),
+    (100, "clock_nanosleep: which_clock: 0x00000001, flags: 0x00000000"),
+    (100, "getppid:"),
+    (100, "sched_yield: "),
+])
+
+
+def test_perf_entries_are_split_at_the_markers_and_a_futex_counted_by_its_operation():
+    intervals = syscalls.split(PERF_TRACE, marker_tid=100, tool=syscalls.PERF)
+    assert len(intervals) == 2 and intervals[0] == [(100, "read")]
+    # op 0x189: WAIT_BITSET | PRIVATE | CLOCK_REALTIME; 0x81 WAKE | PRIVATE; 0x80 WAIT |
+    # PRIVATE; 0x84 CMP_REQUEUE | PRIVATE: neither a wait nor a wake
+    assert intervals[1] == [(101, "futex_wait"), (100, "futex_wake"), (101, "futex_wait"),
+                            (102, "write"), (101, "poll"), (100, "sleep")]
+
+
+@pytest.mark.skipif(syscalls.tracer()[0] != syscalls.PERF,
+                    reason="perf cannot trace syscalls here (the pass uses strace)")
+def test_perf_traces_a_real_process_between_its_markers(tmp_path):
+    script = ("import os, threading\n"
+              "os.getppid()\n"
+              "r, w = os.pipe(); os.write(w, b'x'); os.read(r, 1)\n"
+              "os.getppid()\n")
+    out = tmp_path / "t.data"
+    done = subprocess.run(syscalls.command(out, [sys.executable, "-c", script], syscalls.PERF),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    text = syscalls.read_trace(out, syscalls.PERF)
+    tids = {int(line.split()[0]) for line in text.splitlines()
+            if "sys_enter_getppid" in line}
+    (tid,) = tids
+    intervals = syscalls.split(text, marker_tid=tid, tool=syscalls.PERF)
+    assert len(intervals) == 2
+    assert intervals[1].count((tid, "write")) == 1 and intervals[1].count((tid, "read")) == 1
+
+
 def test_a_marginal_count_cancels_what_every_block_runs_once():
     # a block of n ops runs 50,000 instructions once (threads started, joined) and 700 per op
     small, large = 50_000 + 700 * 128, 50_000 + 700 * 256
@@ -128,7 +175,7 @@ def test_the_scenarios_named_as_starting_producers_are_those_whose_blocks_start_
     assert starting == probe.STARTS_PRODUCERS
 
 
-def test_the_plan_counts_the_answers_and_the_hypotheses_cells_of_every_contender():
+def test_the_plan_counts_the_hypotheses_and_go_cells_and_ranks_the_answers_points():
     study = load(ROOT / "config.yaml")
     cells = expand(study)
     jobs = {j.interpreter: j for j in pipe.plan(study, cells)}
@@ -147,9 +194,30 @@ def test_the_plan_counts_the_answers_and_the_hypotheses_cells_of_every_contender
                     and matches(c.expected(), label, w.scenario, w.params)
                     and c.params.get(placement.PARAM, placement.PRIMARY) == placement.PRIMARY]
             assert want and all(c.cell_id in ids for c in want), (w.name, label)
-    # the hypotheses' own points (H1 at 4 producers) are counted, descriptive ones are not
+    # the hypotheses' own points (H1 at 4 producers) are counted, and the Go findings'
+    # (G6: burst latency at 512), other descriptive ones are not
     assert "main/submit_contention/producers=4" in ids
-    assert not any(c.scenario == "burst_latency" for c in primary.cells)
+    assert {c.label for c in primary.cells if c.scenario == "burst_latency"} == {
+        "main", "alternate_three"}
+    assert not any(c.scenario == "wakeup" and "burst" in c.cell_id for c in primary.cells)
+    # at an answer point, a design no verdict or Go finding needs is ranked, not always counted
+    ranked = {primary.cells[i].cell_id for _, group in primary.ranked for i in group}
+    assert "alternate_one/burst_throughput/burst=4096" in ranked
+    assert "main/submit_contention/producers=16" not in ranked  # H1's: always
+    assert set(primary.ranked_inputs) == {primary.cells[i].output
+                                          for _, g in primary.ranked for i in g}
+
+
+def test_the_job_counts_the_two_fastest_designs_of_a_ranked_group_and_every_other_cell():
+    plan_doc = {"specs": [{"label": lab} for lab in ("main", "a1", "a2", "a3", "base", "a1")],
+                "ranked": [{"metric": "ns_per_op", "cells": [[1, "p1"], [2, "p2"], [3, "p3"],
+                                                             [4, "p4"], [5, "p5"]]}]}
+    # p5 is a1 again (a free axis): a label counts once, so a3 is the runner-up; p4 has no
+    # value (not applicable) and is never chosen
+    medians = {"p1": 10.0, "p2": 30.0, "p3": 20.0, "p4": None, "p5": 15.0}
+    assert pipe.choose(plan_doc, medians) == [0, 1, 3]
+    # a tie on the median: the label decides, as the answer's ranking does
+    assert pipe.choose(plan_doc, {**medians, "p2": 10.0}) == [0, 1, 2]
 
 
 def test_a_cell_spec_resolves_to_the_runners_cell_with_its_interpreter():
@@ -193,7 +261,7 @@ def test_the_job_writes_its_result_and_a_missing_tool_skips_only_its_part(tmp_pa
                         "target_block_ms": 100}}
     plan = json.dumps({"interpreter": "cpython3.11", "specs": [spec]})
     out, log = tmp_path / "m.json", tmp_path / "m.log"
-    # a PATH with python only: no valgrind, no strace
+    # a PATH with python only: no valgrind, no perf, no strace
     bare = tmp_path / "bin"
     bare.mkdir()
     (bare / "python").symlink_to(sys.executable)

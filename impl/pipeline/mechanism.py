@@ -2,11 +2,22 @@
 
 ``plan(study, cells)`` picks, per interpreter (one job, ``MechanismJob``: one
 process per tool, whose start-up under callgrind costs seconds), the cells whose
-mechanism the report explains: the answer's cells and every
-cell a hypothesis decides on, at the primary placement (the pass counts work,
-which a placement does not change), for every label but the A/A controls. The
-job's spec (the cells' specs, with their code hash) is the rule's tracked
-param: a changed design or scenario counts its jobs again, like its cells.
+mechanism the report explains, at the primary placement (the pass counts work,
+which a placement does not change), for every label but the A/A controls:
+
+* every cell a hypothesis decides on (a conclusion names the cost behind one of
+  its comparisons) and the two cells of each Go finding (the Go table's why);
+* at each answer workload's point, the cells the answer's row compares: the
+  fastest and the runner-up by the workload metric's median over processes
+  (``RANKED``), read from the cells' Parquet files when the job runs, so the
+  job comes after the timed cells. The other designs there are not counted: one
+  of them (alternate_one's bursts, 1.4-3.4 G instructions each) cost more under
+  callgrind than the rest of a job.
+
+The job's spec (the candidate cells' specs, with their code hash, and the rank
+groups) is the rule's tracked param: a changed design or scenario counts its jobs
+again, like its cells. The Parquet files are ``ancient`` inputs: a rerun that
+re-aggregates does not count again.
 
 ``python -m impl.pipeline.mechanism --plan JSON --out FILE --log FILE`` runs
 one job (``impl.runner.mechanism.run``) and writes its JSON atomically; a
@@ -31,17 +42,39 @@ from impl.runner import placement
 from impl.runner.request import CellRequest, ResolvedCell, resolve
 from impl.study import Study, matches
 
+#: how many of the fastest designs at an answer workload's point are counted: the row's
+#: fastest and its runner-up (impl.report.answer), the pair its why compares
+RANKED = 2
+
 
 @dataclass(frozen=True)
 class MechanismJob:
-    """One interpreter's points: a cell per (label, point), in label order."""
+    """One interpreter's candidate points: a cell per (label, point), in label order.
+
+    ``ranked``: per answer workload, (its metric, the indices into ``cells`` of the
+    designs at its point that only its ``RANKED`` fastest are counted of); a cell in no
+    group is always counted."""
 
     interpreter: str
     cells: tuple[Cell, ...]
+    ranked: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     @property
     def wildcard(self) -> str:
         return self.interpreter
+
+    @property
+    def ranked_inputs(self) -> list[str]:
+        """The Parquet files the ranking reads (the rule's inputs)."""
+        return [self.cells[i].output for _, group in self.ranked for i in group]
+
+    def plan_json(self, code_hash) -> dict[str, Any]:
+        """The job's plan: its cells' specs (``code_hash(cell)``), each ranked group as
+        {"metric", "cells": [[index, Parquet file], ...]}."""
+        return {"interpreter": self.interpreter,
+                "specs": [c.spec(code_hash(c)) for c in self.cells],
+                "ranked": [{"metric": m, "cells": [[i, self.cells[i].output] for i in g]}
+                           for m, g in self.ranked]}
 
 
 def _primary_id(c: Cell) -> str:
@@ -51,13 +84,31 @@ def _primary_id(c: Cell) -> str:
                 scenario=c.scenario, params=params, timeout_s=c.timeout_s).cell_id
 
 
+def _go_cells(study: Study, primary: list[Cell]) -> set[str]:
+    """The primary's cells of the Go findings' pairs (impl/report/go_seed.yaml)."""
+    from impl.report.reproduction import load as go_findings
+
+    out: set[str] = set()
+    for f in go_findings()["findings"]:
+        where = f["cell"]
+        for side in ("faster", "slower"):
+            out |= {c.cell_id for c in primary if matches(c.expected(), f[side]["label"],
+                                                          where["scenario"],
+                                                          where.get("params") or {})}
+    return out
+
+
 def plan(study: Study, cells: Iterable[Cell]) -> list[MechanismJob]:
     """The jobs (module docstring), one per interpreter, in the study's order."""
     cells = list(cells)
     primary = [c for c in cells if c.interpreter is None]
-    wanted = verdict_cell_ids(study, primary) | {
-        c.cell_id for c in primary for w in study.workloads
-        if matches(c.expected(), c.label, w.scenario, w.params)}
+    always = verdict_cell_ids(study, primary) | _go_cells(study, primary)
+    # primary cell id -> the answer workloads (by index) whose point it is at
+    at_workload: dict[str, list[int]] = {}
+    for k, w in enumerate(study.workloads):
+        for c in primary:
+            if matches(c.expected(), c.label, w.scenario, w.params):
+                at_workload.setdefault(c.cell_id, []).append(k)
     controls = study.control_labels
     order = {label: i for i, label in enumerate(study.label_order)}
     jobs: dict[str, list[Cell]] = {}
@@ -65,10 +116,65 @@ def plan(study: Study, cells: Iterable[Cell]) -> list[MechanismJob]:
         where = c.params.get(placement.PARAM)
         if c.label in controls or (where is not None and where != placement.PRIMARY):
             continue
-        if _primary_id(c) in wanted:
+        if _primary_id(c) in always or _primary_id(c) in at_workload:
             jobs.setdefault(c.interpreter or study.primary_interpreter.name, []).append(c)
-    return [MechanismJob(i, tuple(sorted(cs, key=lambda c: (order.get(c.label, 0), c.cell_id))))
-            for i, cs in jobs.items()]
+    out = []
+    for name, found in jobs.items():
+        found.sort(key=lambda c: (order.get(c.label, 0), c.cell_id))
+        groups: dict[int, list[int]] = {}
+        for i, c in enumerate(found):
+            if _primary_id(c) not in always:
+                for k in at_workload.get(_primary_id(c), []):
+                    groups.setdefault(k, []).append(i)
+        ranked = tuple((study.workloads[k].metric, tuple(g)) for k, g in sorted(groups.items()))
+        out.append(MechanismJob(name, tuple(found), ranked))
+    return out
+
+
+def choose(plan_doc: dict[str, Any], medians: dict[str, float | None]) -> list[int]:
+    """The indices into the plan's specs to count: every cell in no ranked group, and in
+    each group the ``RANKED`` cells of smallest median (``medians``: Parquet file ->
+    the metric's median over processes, None when it has none: a cell not applicable
+    or not measured is never counted for the ranking), in spec order."""
+    specs = plan_doc["specs"]
+    ranked = {i for g in plan_doc.get("ranked", []) for i, _ in g["cells"]}
+    keep = set(range(len(specs))) - ranked
+    for g in plan_doc.get("ranked", []):
+        # the answer's order (impl.report.answer.ranked): median, then label; a label once
+        known = sorted((medians[path], specs[i]["label"], i) for i, path in g["cells"]
+                       if medians.get(path) is not None)
+        labels: set[str] = set()
+        for _, label, i in known:
+            if label not in labels and len(labels) < RANKED:
+                labels.add(label)
+                keep.add(i)
+    return sorted(keep)
+
+
+def medians_of(plan_doc: dict[str, Any]) -> dict[str, float | None]:
+    """Parquet file -> its cell's median over processes of its group's metric (the value
+    the answer ranks by: impl.report.load.process_samples), None if it has none."""
+    import numpy as np
+
+    from impl.report import load as ld
+
+    out: dict[str, float | None] = {}
+    for g in plan_doc.get("ranked", []):
+        for _, path in g["cells"]:
+            out[path] = None
+            if not Path(path).is_file():
+                continue
+            m = ld.load(None, [Path(path)])
+            if m.rows.empty:
+                continue
+            cid = str(m.rows["cell_id"].iloc[0])
+            rows = ld.cell_rows(m, cid, g["metric"])
+            values = ld.process_samples(rows, g["metric"]).values if len(rows) else []
+            values = np.asarray(values, dtype=float)
+            values = values[np.isfinite(values)]
+            if len(values):
+                out[path] = float(np.median(values))
+    return out
 
 
 def resolved(spec: dict[str, Any]) -> ResolvedCell:
@@ -97,7 +203,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--log", required=True)
     args = p.parse_args(argv)
     job_plan = json.loads(args.plan)
-    cells = tuple(resolved(s) for s in job_plan["specs"])
+    chosen = choose(job_plan, medians_of(job_plan))
+    cells = tuple(resolved(job_plan["specs"][i]) for i in chosen)
     out = Path(args.out)
     what = str(job_plan["interpreter"])
     t0 = time.monotonic()

@@ -81,7 +81,7 @@ class MechanismPoint(TypedDict, total=False):
     ops: int
     #: marginal context switches per op in the pass's native run, per role and kind
     switches_per_op: dict[str, float]
-    #: role ("loop", "submitter") -> kind -> marginal syscalls per op (strace)
+    #: role ("loop", "submitter") -> kind -> marginal syscalls per op (perf or strace)
     syscalls_per_op: dict[str, dict[str, float]]
     #: marginal instructions per op of each pair of counted blocks (N and 2N ops: the
     #: difference over N), their mean and spread ((max - min) / mean) (callgrind)

@@ -2,9 +2,9 @@
 
 The mechanism pass (``impl.runner.mechanism``) counts, per op, at the answer's and
 the hypotheses' cells: the instructions every thread ran (callgrind), the syscalls
-by kind and thread role (strace) and, with the timed blocks, the context switches
-per thread role. This module turns two cells' counts and times into the answer's
-"why", by a stated rule:
+by kind and thread role (perf's tracepoints, or strace) and, with the timed blocks,
+the context switches per thread role. This module turns two cells' counts and times
+into the answer's "why", by a stated rule:
 
 * **the cost model** (per interpreter): time per op = a x instructions + b x
   syscalls + c x voluntary context switches, fitted by non-negative least
@@ -25,7 +25,7 @@ per thread role. This module turns two cells' counts and times into the answer's
 * **what is left**: the part of the gap no counted cost accounts for (waiting
   on another thread, the scheduler, contention), said when it is the larger part.
 
-Sources: callgrind's event ``Ir`` (Valgrind manual); strace(1); the
+Sources: callgrind's event ``Ir`` (Valgrind manual); perf-record(1), strace(1); the
 kernel's ``nr_voluntary_switches`` (proc(5)); scipy.optimize.nnls.
 """
 
@@ -45,7 +45,7 @@ COMPONENTS: tuple[str, ...] = ("instructions", "syscalls", "switches")
 #: what each component counts, per op, in words
 MEANINGS: dict[str, str] = {
     "instructions": "instructions per op (every thread; callgrind)",
-    "syscalls": "syscalls per op (every thread; strace)",
+    "syscalls": "syscalls per op (every thread; perf or strace)",
     "switches": "voluntary context switches per op (a thread blocked and was woken)",
 }
 #: the model holds (its shares are used) from this weighted R^2 on

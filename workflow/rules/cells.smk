@@ -79,13 +79,15 @@ rule measure:
 rule mechanism:
     """Count what each design does per op under one interpreter (impl/pipeline/mechanism.py).
 
-    Instructions (callgrind), syscalls by kind (strace) and context switches per op at the
-    answer's and the hypotheses' cells, in a separate process from any timed block; after
-    the cells (lowest priority) and never beside one (bench_slot). A missing tool is one
-    line and its part skipped; a failed probe fails the job, and a plain rerun redoes it.
+    Instructions (callgrind), syscalls by kind (perf, or strace) and context switches per
+    op at the hypotheses' and the Go findings' cells and the answer's two fastest designs
+    (ranked from the cells' Parquet), in a separate process from any timed block; after
+    the cells and never beside one (bench_slot). A missing tool is one line and its part
+    skipped; a failed probe fails the job, and a plain rerun redoes it.
     """
     input:
         python=mechanism_pythons,
+        ranked=mechanism_ranked,
     output:
         LAYOUT.mechanism_output,
     log:

@@ -101,12 +101,13 @@ def mechanism_plan(wildcards):
     import json
 
     job = mechanism_job(wildcards)
-    specs = [c.spec(code_hash_of(c)) for c in job.cells]
-    return json.dumps(
-        {"interpreter": job.interpreter, "specs": specs},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    return json.dumps(job.plan_json(code_hash_of), sort_keys=True, separators=(",", ":"))
+
+
+def mechanism_ranked(wildcards):
+    """The Parquet files the job ranks an answer workload's designs by (after the timed
+    cells); ancient: a rerun that re-aggregates them does not count again."""
+    return [ancient(p) for p in mechanism_job(wildcards).ranked_inputs]
 
 
 def batch_of(wildcards, round=None):

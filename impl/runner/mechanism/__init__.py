@@ -12,8 +12,9 @@ list of points (scenario x parameters) under one interpreter:
   the count is the work, not the interleaving. Repeatable whatever else the
   machine runs (valgrind's manual; seen here within 1 %).
 * syscalls per op by kind (futex, eventfd/pipe read and write, epoll/poll/
-  select waits, sleeps, yields): the same points, natively, under ``strace -f``
-  (``impl.runner.mechanism.syscalls``), counted between the same markers.
+  select waits, sleeps, yields): the same points under ``perf record`` on the
+  kernel's syscall tracepoints (``strace -f`` where perf cannot trace;
+  ``impl.runner.mechanism.syscalls``), counted between the same markers.
 * context switches per op per thread role (voluntary: the thread blocked;
   involuntary: it was preempted), read by the child itself from the kernel
   (``getrusage`` and ``/proc/self/task/TID/sched``), in a native run without

@@ -6,7 +6,8 @@ times, one after the other, under the job's interpreter and GIL state:
 1. natively: it sizes each point's counted blocks (``target_ms`` of the process's
    CPU time, whole scenario steps: ``probe._calibrate``) and reads the context
    switches per op per role;
-2. under strace: syscalls per op by kind and role (``syscalls``), at those sizes;
+2. under perf's syscall tracepoints (strace where perf cannot trace): syscalls per op
+   by kind and role (``syscalls``), at those sizes;
 3. under callgrind: instructions per op (``callgrind``), at those sizes, and the
    functions whose inclusive instructions grow most from the first pair's small
    block to its large one.
@@ -46,9 +47,8 @@ from impl.runner.request import ResolvedCell
 #: pairs of counted blocks per point (probe.SIZES) under callgrind: two, so each run shows
 #: how far its marginal counts repeat
 PAIRS = 2
-#: ... under strace, whose counts are those of a slowed run anyway (counts, never times), and
-#: which stops the process at every traced call: one (its costliest part, 2 minutes an
-#: interpreter at two)
+#: ... under the syscall tracer (syscalls.tracer) and natively: one (with strace, which stops
+#: the process at every traced call, its costliest part: 2 minutes an interpreter at two)
 STRACE_PAIRS = 1
 #: a counted block's native CPU time, ms (every thread; probe._calibrate): callgrind runs it
 #: 50-100x slower, so short; about 5 million instructions of CPython, against which what a
@@ -90,11 +90,12 @@ class Job:
 def missing_tools() -> dict[str, str]:
     """{part: why it is skipped} for each part whose tool is not on PATH."""
     out = {}
-    for part, tools in (("instructions", (callgrind.VALGRIND, callgrind.ANNOTATE)),
-                        ("syscalls", (syscalls.STRACE,))):
-        gone = [t for t in tools if shutil.which(t) is None]
-        if gone:
-            out[part] = f"{', '.join(gone)} not found on PATH"
+    gone = [t for t in (callgrind.VALGRIND, callgrind.ANNOTATE) if shutil.which(t) is None]
+    if gone:
+        out["instructions"] = f"{', '.join(gone)} not found on PATH"
+    tool, why = syscalls.tracer()
+    if tool is None:
+        out["syscalls"] = f"{why}; {syscalls.STRACE} not found on PATH either"
     return out
 
 
@@ -204,10 +205,15 @@ def _instructions(job: Job, cells: tuple[ResolvedCell, ...], workdir: Path,
 
 def _syscalls(job: Job, cells: tuple[ResolvedCell, ...], workdir: Path,
               ops: list[int]) -> tuple[list[dict[str, Any]], float]:
-    trace = workdir / "strace.txt"
-    res = _probe(job, cells, workdir, "strace", ops, lambda a: syscalls.command(trace, a),
+    tool = syscalls.tracer()[0] or syscalls.STRACE
+    trace = workdir / f"{tool}.trace"
+    res = _probe(job, cells, workdir, tool, ops, lambda a: syscalls.command(trace, a, tool),
                  pairs=STRACE_PAIRS)
-    intervals = syscalls.split(trace.read_text(errors="replace"), res["marker_tid"])
+    try:
+        text = syscalls.read_trace(trace, tool)
+    except syscalls.TraceError as exc:
+        raise MechanismError(f"{job.name} {tool}: {exc}") from None
+    intervals = syscalls.split(text, res["marker_tid"], tool)
     at = _intervals(res["markers"])
     out = []
     for point in res["points"]:
@@ -248,7 +254,8 @@ def run(job: Job, workdir: Path) -> dict[str, Any]:
     skipped = missing_tools()
     seconds = {"native": native["seconds"]}
     if counted and "syscalls" not in skipped:
-        extras, seconds["strace"] = _syscalls(job, tuple(counted), workdir, ops)
+        extras, seconds[syscalls.tracer()[0] or syscalls.STRACE] = _syscalls(
+            job, tuple(counted), workdir, ops)
         for p, extra in zip(live, extras, strict=True):
             p.update(extra)
     if counted and "instructions" not in skipped:
@@ -265,6 +272,7 @@ def run(job: Job, workdir: Path) -> dict[str, Any]:
             for i, extra in zip(idx, extras, strict=True):
                 live[i].update(extra)
     return {"interpreter": native.get("interpreter"), "skipped": skipped,
+            "syscall_tracer": None if "syscalls" in skipped else syscalls.tracer()[0],
             "pairs": job.pairs, "sizes": list(probe.SIZES), "target_ms": job.target_ms,
             "points": points,
             "tool_seconds": seconds}
