@@ -166,6 +166,12 @@ def test_a_marginal_count_cancels_what_every_block_runs_once():
     assert top == [("submit", 300.0)]
 
 
+def test_callgrinds_processes_get_about_equal_shares_of_the_points_native_cpu():
+    # round-robin would put both costly points (0 and 2) in one process: 18 against 2
+    assert run.balance([9.0, 1.0, 9.0, 1.0], 2) == [[0, 1], [2, 3]]
+    assert run.balance([5.0], 2) == [[0]]
+
+
 def test_the_scenarios_named_as_starting_producers_are_those_whose_blocks_start_threads():
     from impl.runner.mechanism import probe
 
@@ -200,10 +206,13 @@ def test_the_plan_counts_the_hypotheses_and_go_cells_and_ranks_the_answers_point
     assert {c.label for c in primary.cells if c.scenario == "burst_latency"} == {
         "main", "alternate_three"}
     assert not any(c.scenario == "wakeup" and "burst" in c.cell_id for c in primary.cells)
-    # at an answer point, a design no verdict or Go finding needs is ranked, not always counted
+    # at an answer point every design is ranked; a verdict's or Go finding's is always counted
     ranked = {primary.cells[i].cell_id for _, group in primary.ranked for i in group}
-    assert "alternate_one/burst_throughput/burst=4096" in ranked
-    assert "main/submit_contention/producers=16" not in ranked  # H1's: always
+    always = {primary.cells[i].cell_id for i in primary.always}
+    assert {"alternate_one/burst_throughput/burst=4096",
+            "main/submit_contention/producers=16"} <= ranked
+    assert "main/submit_contention/producers=16" in always  # H1's
+    assert "alternate_one/burst_throughput/burst=4096" not in always
     assert set(primary.ranked_inputs) == {primary.cells[i].output
                                           for _, g in primary.ranked for i in g}
 
@@ -218,6 +227,8 @@ def test_the_job_counts_the_two_fastest_designs_of_a_ranked_group_and_every_othe
     assert pipe.choose(plan_doc, medians) == [0, 1, 3]
     # a tie on the median: the label decides, as the answer's ranking does
     assert pipe.choose(plan_doc, {**medians, "p2": 10.0}) == [0, 1, 2]
+    # a cell a verdict needs is counted however slow
+    assert pipe.choose({**plan_doc, "always": [2]}, medians) == [0, 1, 2, 3]
 
 
 def test_a_cell_spec_resolves_to_the_runners_cell_with_its_interpreter():

@@ -52,12 +52,14 @@ class MechanismJob:
     """One interpreter's candidate points: a cell per (label, point), in label order.
 
     ``ranked``: per answer workload, (its metric, the indices into ``cells`` of the
-    designs at its point that only its ``RANKED`` fastest are counted of); a cell in no
-    group is always counted."""
+    designs at its point); of a group only its ``RANKED`` fastest are counted, unless a
+    hypothesis or a Go finding needs one (``always``: indices counted whatever the
+    ranking), and a cell in no group is always counted."""
 
     interpreter: str
     cells: tuple[Cell, ...]
     ranked: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    always: tuple[int, ...] = ()
 
     @property
     def wildcard(self) -> str:
@@ -74,7 +76,8 @@ class MechanismJob:
         return {"interpreter": self.interpreter,
                 "specs": [c.spec(code_hash(c)) for c in self.cells],
                 "ranked": [{"metric": m, "cells": [[i, self.cells[i].output] for i in g]}
-                           for m, g in self.ranked]}
+                           for m, g in self.ranked],
+                "always": list(self.always)}
 
 
 def _primary_id(c: Cell) -> str:
@@ -121,24 +124,26 @@ def plan(study: Study, cells: Iterable[Cell]) -> list[MechanismJob]:
     out = []
     for name, found in jobs.items():
         found.sort(key=lambda c: (order.get(c.label, 0), c.cell_id))
+        # every design at the point is ranked (the answer ranks them all); those counted
+        # anyway stay counted
         groups: dict[int, list[int]] = {}
         for i, c in enumerate(found):
-            if _primary_id(c) not in always:
-                for k in at_workload.get(_primary_id(c), []):
-                    groups.setdefault(k, []).append(i)
+            for k in at_workload.get(_primary_id(c), []):
+                groups.setdefault(k, []).append(i)
         ranked = tuple((study.workloads[k].metric, tuple(g)) for k, g in sorted(groups.items()))
-        out.append(MechanismJob(name, tuple(found), ranked))
+        needed = tuple(i for i, c in enumerate(found) if _primary_id(c) in always)
+        out.append(MechanismJob(name, tuple(found), ranked, needed))
     return out
 
 
 def choose(plan_doc: dict[str, Any], medians: dict[str, float | None]) -> list[int]:
-    """The indices into the plan's specs to count: every cell in no ranked group, and in
-    each group the ``RANKED`` cells of smallest median (``medians``: Parquet file ->
-    the metric's median over processes, None when it has none: a cell not applicable
-    or not measured is never counted for the ranking), in spec order."""
+    """The indices into the plan's specs to count: every cell in no ranked group or in
+    ``always``, and in each group the ``RANKED`` designs of smallest median (``medians``:
+    Parquet file -> the metric's median over processes, None when it has none: a cell
+    not applicable or not measured is never counted for the ranking), in spec order."""
     specs = plan_doc["specs"]
     ranked = {i for g in plan_doc.get("ranked", []) for i, _ in g["cells"]}
-    keep = set(range(len(specs))) - ranked
+    keep = (set(range(len(specs))) - ranked) | set(plan_doc.get("always", []))
     for g in plan_doc.get("ranked", []):
         # the answer's order (impl.report.answer.ranked): median, then label; a label once
         known = sorted((medians[path], specs[i]["label"], i) for i, path in g["cells"]

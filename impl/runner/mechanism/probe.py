@@ -132,7 +132,7 @@ def run_point(cell: ResolvedCell, ops: int, warmup_ops: int, pairs: int,
     runner = BlockRunner(cell)
     out: dict[str, Any] = {"cell": cell.cell_id, "scenario": cell.scenario,
                            "params": cell.params, "ops": [], "tasks": [], "wall_ns": [],
-                           "switches": []}
+                           "cpu_ns": [], "switches": []}
     loop = runner.new_loop()
     out["loop_tid"] = runner.loop_tid  # a trace's thread ids tell the roles apart
     try:
@@ -156,9 +156,10 @@ def run_point(cell: ResolvedCell, ops: int, warmup_ops: int, pairs: int,
                 markers.append(f"{START} {cell.cell_id}" if not out["ops"]
                                else f"gap {cell.cell_id} {pair} {k}")
                 marker()
-                t0 = time.perf_counter_ns()
+                c0, t0 = time.process_time_ns(), time.perf_counter_ns()
                 res = runner.module.run_block(loop, cell.params, ops * times, runner.spec)
                 wall = time.perf_counter_ns() - t0
+                cpu = time.process_time_ns() - c0
                 marker()
                 markers.append(block_label(cell.cell_id, pair, k))
                 s1 = _switches(runner)
@@ -166,6 +167,7 @@ def run_point(cell: ResolvedCell, ops: int, warmup_ops: int, pairs: int,
                 out["ops"].append(res.ops)
                 out["tasks"].append(res.tasks)
                 out["wall_ns"].append(wall)
+                out["cpu_ns"].append(cpu)
                 out["switches"].append(_per_role(s0, s1))
     finally:
         close_loop(loop)

@@ -232,6 +232,20 @@ def _switches(point: dict) -> dict[str, float]:
     return {k: max(0.0, _mean(_marginals([b[k] for b in blocks], point))) for k in blocks[0]}
 
 
+def balance(costs: list[float], parts: int) -> list[list[int]]:
+    """The indices of ``costs`` in ``parts`` groups of about equal sum, each in index order:
+    the costliest first, each to the group with the least so far (longest processing time
+    first, Graham 1969). Callgrind's time follows a point's instructions, which follow its
+    native CPU time: one costly point per process, not two in one."""
+    groups: list[list[int]] = [[] for _ in range(parts)]
+    sums = [0.0] * parts
+    for i in sorted(range(len(costs)), key=lambda i: -costs[i]):
+        g = sums.index(min(sums))
+        groups[g].append(i)
+        sums[g] += costs[i]
+    return [sorted(g) for g in groups if g]
+
+
 def run(job: Job, workdir: Path) -> dict[str, Any]:
     """Every point's mechanism (module docstring); JSON-ready: ``points`` in the job's
     order, each ``{"cell", "scenario", "params", "ops", "switches_per_op",
@@ -260,8 +274,8 @@ def run(job: Job, workdir: Path) -> dict[str, Any]:
             p.update(extra)
     if counted and "instructions" not in skipped:
         # callgrind's counts do not depend on timing: its processes share the machine
-        parts = [list(range(k, len(counted), CALLGRIND_PROCESSES))
-                 for k in range(min(CALLGRIND_PROCESSES, len(counted)))]
+        parts = balance([sum(p["cpu_ns"]) for p in native["points"] if "cpu_ns" in p],
+                        min(CALLGRIND_PROCESSES, len(counted)))
         with ThreadPoolExecutor(len(parts)) as pool:
             runs = [pool.submit(_instructions, job, tuple(counted[i] for i in idx), workdir,
                                 [ops[i] for i in idx], f"callgrind{k}")
