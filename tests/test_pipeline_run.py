@@ -33,6 +33,8 @@ def _config(trigger: Path) -> dict:
     faulty = {"trigger_file": str(trigger)}
     return {
         "profile": "quick",
+        # the mechanism pass has its own tests (tests/test_mechanism.py): not the plumbing's
+        "mechanism": False,
         # max_foreign_cpu 1: these tests check the plumbing, not how quiet the machine is
         "profiles": {"quick": {"processes": 1, "blocks": 2, "warmups": 0,
                                "target_block_ms": 2, "max_foreign_cpu": 1.0, "thinned": True}},

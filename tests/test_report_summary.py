@@ -995,3 +995,32 @@ def test_the_shape_check_finds_an_undeclared_or_missing_key(run):
         "/comparisons/0/new_statistic: not declared in Comparison",
         "/controls/0/root_cause: not declared in Control",
     ]
+
+
+def test_a_row_per_cell_plot_names_what_differs_and_the_unbounded_budget_stands_apart(
+        tmp_path, monkeypatch):
+    """Issue 28: wakeup's rows named only by design (its modes missing); the unbounded
+    budget's tick ran into the largest budget's ("4096" + "0 (unbounded)")."""
+    from impl.report import plots
+
+    figs = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figs.append(fig))
+    rows = [{"label": lab, "status": "ok", "params": {"idle_us": 0, "mode": mode},
+             "scenario": "wakeup",
+             "metrics": {"ns_per_op": {"median": m, "median_ci": [m * 0.9, m * 1.1]}}}
+            for lab, mode, m in (("a", "running", 100.0), ("a", "sleeping", 900.0),
+                                 ("b", "running", 200.0))]
+    plots._point_plot(rows, "ns_per_op", "wakeup", ["a", "b"], tmp_path / "w.png")
+    names = [t.get_text() for t in figs[-1].axes[0].get_yticklabels()]
+    assert names == ['a (mode="sleeping")', 'b (mode="running")', 'a (mode="running")']
+    sweep = [{"label": "a", "status": "ok", "params": {"budget": b}, "scenario": "budget_sweep",
+              "metrics": {"ns_per_op": {"median": 50.0, "median_ci": [45.0, 55.0]}}}
+             for b in (64, 4096, 0)]
+    plots._sweep_plot(sweep, "budget", "ns_per_op", "budget_sweep", ["a"], tmp_path / "b.png")
+    ax = figs[-1].axes[0]
+    ticks = list(ax.get_xticks())
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["64", "4096", "0\n(unbounded)"]
+    assert ticks[2] / ticks[1] >= 4  # two octaves apart on the log axis: labels do not touch
+    for fig in figs:
+        plots.plt.close(fig)

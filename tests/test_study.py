@@ -109,3 +109,13 @@ def test_a_bad_seed_is_one_line(raw, seed):
     raw["seed"] = seed
     with pytest.raises(ConfigError, match=r"^config: bad value .* at seed; allowed: a whole"):
         Study(raw).check()
+
+
+def test_the_mechanism_pass_runs_by_default_and_a_profile_may_turn_it_off(raw):
+    assert Study(raw).mechanism  # the default study explains its answer by counts
+    assert not Study({**raw, "profile": "quick"}).mechanism  # the smoke run's minutes
+    assert not Study({**raw, "mechanism": False}).mechanism
+    bad = copy.deepcopy(raw)
+    bad["profiles"]["full"]["mechanism"] = "yes"
+    with pytest.raises(ConfigError, match="at profiles.full.mechanism; allowed: true, false"):
+        Study(bad).mechanism  # noqa: B018 - the property raises

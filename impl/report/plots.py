@@ -125,10 +125,12 @@ def _series(cells: list[dict], column: str, metric: str, label_order: list[str])
 def _sweep_plot(cells, column, metric, scenario, label_order, path: Path) -> str:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     xs_all = [c["params"][column] for c in cells if column in c["params"]]
-    # a budget of 0 means unbounded: draw it right of the largest budget on the log axis
+    # a budget of 0 means unbounded: draw it right of the largest budget on the log axis, two
+    # octaves out (at one, its label ran into the largest budget's: "4096" + "0 (unbounded)"
+    # read "40960 (unbounded)")
     unbounded_at = None
     if column == "budget" and 0 in xs_all and max(xs_all) > 0:
-        unbounded_at = 2 * max(xs_all)
+        unbounded_at = 4 * max(xs_all)
 
     def place(x):
         return unbounded_at if (unbounded_at is not None and x == 0) else x
@@ -148,8 +150,8 @@ def _sweep_plot(cells, column, metric, scenario, label_order, path: Path) -> str
         # do not print on top of each other
         ax.set_xscale("symlog", linthresh=min(x for x in placed if x > 0), base=10)
     ticks = sorted(set(placed))
-    ax.set_xticks(ticks, [shown_value(column, 0) if t == unbounded_at else f"{t:g}"
-                          for t in ticks])
+    ax.set_xticks(ticks, [shown_value(column, 0).replace(" ", "\n", 1) if t == unbounded_at
+                          else f"{t:g}" for t in ticks])
     ax.minorticks_off()
     # designs differ by up to two orders of magnitude: a linear axis flattens the fast ones
     _time_axis(ax)
@@ -217,13 +219,20 @@ def _latency_plot(cells, metric, scenario, pkeys, label_order, path: Path) -> st
 
 
 def _point_plot(cells, metric, scenario, label_order, path: Path) -> str:
-    """One cell per label, no parameter swept (continuous): median and interval per label,
-    fastest at the top."""
-    rows = [(c["label"], c["metrics"][metric]) for c in cells
+    """A cell per row, no parameter swept along an axis (continuous; wakeup, whose modes
+    are categories): median and interval per row, named by its label and the parameters
+    that differ between the rows (wakeup's mode), fastest at the top."""
+    var = sorted(varying(cells))
+
+    def name(c: dict) -> str:
+        extra = {k: c["params"][k] for k in var if k in (c.get("params") or {})}
+        return c["label"] + (f" ({shown_params(extra)})" if extra else "")
+
+    rows = [(name(c), c["metrics"][metric], c["label"]) for c in cells
             if c["status"] == "ok" and (c.get("metrics", {}).get(metric) or {}).get("median")]
     rows.sort(key=lambda r: -r[1]["median"])
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.4))
-    for y, (label, s) in enumerate(rows):
+    for y, (_, s, label) in enumerate(rows):
         ci = s.get("median_ci") or [s["median"], s["median"]]
         style = _style(label, label_order)
         ax.plot([s["median"]], [y], color=style["color"], marker=style["marker"],
