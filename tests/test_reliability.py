@@ -109,13 +109,16 @@ def test_a_cluster_round_asks_for_its_real_length():
     from impl.study import load
 
     batches = cellmod.plan_batches(cellmod.expand(load()))
+    # every point has the profile's rounds; a scenario_rounds scenario (the round trip) has
+    # more, whose last ones form small groups of its own batches
+    everywhere = min(max(c.rounds for c in b.cells) for b in batches)
     for r in {b.round for b in batches}:
         mine = [b for b in batches if b.round == r]
         asked_min = sum(b.runtime_min for b in mine)
         expected_min = sum(b.expected_s for b in mine) / 60
         # the default study measures a round in about 7-8 minutes, its three interpreters
         # included (expected: 8-11)
-        assert 4 <= expected_min <= 14, expected_min
+        assert (4 if r < everywhere else 0) < expected_min <= 14, (r, expected_min)
         assert 2 * expected_min <= asked_min <= 75, (r, asked_min, expected_min)
 
 
