@@ -337,7 +337,11 @@ def split(total: int, rounds: int) -> tuple[int, int]:
 
 def splits(total: int, rounds: int) -> bool:
     """Whether ``split`` accepts ``total`` processes over ``rounds`` rounds."""
-    return (total % rounds == 0) if total >= rounds else (rounds % total == 0)
+    try:
+        split(total, rounds)
+    except ValueError:
+        return False
+    return True
 
 
 def with_processes(cell: Cell, total: int) -> Cell:

@@ -206,8 +206,7 @@ def _instructions(job: Job, cells: tuple[ResolvedCell, ...], workdir: Path,
 
 
 def _syscalls(job: Job, cells: tuple[ResolvedCell, ...], workdir: Path,
-              ops: list[int]) -> tuple[list[dict[str, Any]], float]:
-    tool = syscalls.tracer()[0] or syscalls.STRACE
+              ops: list[int], tool: str) -> tuple[list[dict[str, Any]], float]:
     trace = workdir / f"{tool}.trace"
     res = _probe(job, cells, workdir, tool, ops, lambda a: syscalls.command(trace, a, tool),
                  pairs=STRACE_PAIRS)
@@ -269,9 +268,9 @@ def run(job: Job, workdir: Path) -> dict[str, Any]:
     live = [p for p in points if "not_applicable" not in p]
     skipped = missing_tools()
     seconds = {"native": native["seconds"]}
-    if counted and "syscalls" not in skipped:
-        extras, seconds[syscalls.tracer()[0] or syscalls.STRACE] = _syscalls(
-            job, tuple(counted), workdir, ops)
+    tracer = None if "syscalls" in skipped else syscalls.tracer()[0]
+    if counted and tracer is not None:
+        extras, seconds[tracer] = _syscalls(job, tuple(counted), workdir, ops, tracer)
         for p, extra in zip(live, extras, strict=True):
             p.update(extra)
     if counted and "instructions" not in skipped:
@@ -288,7 +287,7 @@ def run(job: Job, workdir: Path) -> dict[str, Any]:
             for i, extra in zip(idx, extras, strict=True):
                 live[i].update(extra)
     return {"interpreter": native.get("interpreter"), "skipped": skipped,
-            "syscall_tracer": None if "syscalls" in skipped else syscalls.tracer()[0],
+            "syscall_tracer": tracer,
             "pairs": job.pairs, "sizes": list(probe.SIZES), "target_ms": job.target_ms,
             "points": points,
             "tool_seconds": seconds}
